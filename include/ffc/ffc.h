@@ -1,0 +1,164 @@
+/*
+ * flashfftconv C ABI (stable).
+ *
+ * Depthwise long convolution through FFTs:
+ *
+ *     y = postgate * conv_N(pregate * u, k)[..., :L]
+ *
+ * where conv_N is the length-N circular convolution of the zero-padded input and filter. With
+ * L + Lk - 1 <= N this is a causal (linear) convolution; with L == N it is circular.
+ *
+ *   u, pregate, postgate, y : (B, H, L), one dtype among F32/F16/BF16, contiguous
+ *   k                       : (H, Lk), F32 (F16 and BF16 accepted), contiguous, Lk <= N
+ *
+ * Usage:
+ *   ffc_plan_options_t opts = FFC_PLAN_OPTIONS_INIT;  opts.fft_size = 4096;
+ *   ffc_plan_t* plan;   if (ffc_plan_create(&opts, &plan) != FFC_SUCCESS) puts(ffc_last_error());
+ *   ... ffc_forward(plan, &args, stream) ...
+ *   ffc_plan_destroy(plan);
+ *
+ * Rules of the ABI:
+ *   - Every function returns a status (or a plain value that cannot fail). On failure the
+ *     thread-local message from ffc_last_error() names the argument, the value and the rule.
+ *   - Nothing is written to any output when validation fails.
+ *   - Plans are immutable after creation; executing one plan from several threads is safe.
+ *   - Execution allocates no device memory and only enqueues work on the given stream (CUDA
+ *     plans), so it may be captured in a CUDA graph. CPU plans run synchronously.
+ *   - Structs that callers fill begin with `struct_size` so that the ABI can grow; set it with the
+ *     *_INIT macros.
+ */
+#ifndef FFC_FFC_H_
+#define FFC_FFC_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define FFC_API __declspec(dllexport)
+#else
+#define FFC_API __attribute__((visibility("default")))
+#endif
+
+#define FFC_VERSION_MAJOR 0
+#define FFC_VERSION_MINOR 1
+#define FFC_VERSION_PATCH 0
+/* The ABI version changes whenever a struct layout or a function signature changes. */
+#define FFC_ABI_VERSION 1
+
+typedef enum ffc_status {
+  FFC_SUCCESS = 0,
+  FFC_INVALID_ARGUMENT = 1, /* a tensor, size or option breaks a documented rule */
+  FFC_NOT_SUPPORTED = 2,    /* valid request that this build or backend cannot run */
+  FFC_NO_DEVICE = 3,        /* a CUDA backend was requested but no usable GPU is present */
+  FFC_CUDA_ERROR = 4,       /* the CUDA runtime reported an error */
+  FFC_OUT_OF_MEMORY = 5,    /* host or device allocation failed (plan creation only) */
+  FFC_INTERNAL = 6          /* a bug: please report the message */
+} ffc_status_t;
+
+/* Opaque plan handle. */
+typedef struct ffc_plan ffc_plan_t;
+
+typedef enum ffc_dtype { FFC_F32 = 0, FFC_F16 = 1, FFC_BF16 = 2 } ffc_dtype_t;
+
+typedef enum ffc_backend { FFC_BACKEND_AUTO = 0, FFC_BACKEND_CPU = 1, FFC_BACKEND_CUDA = 2 } ffc_backend_t;
+
+/* A non-owning view of a tensor. `strides` are in elements. For a CUDA plan `data` must be device
+ * memory of the plan's device; for a CPU plan, host memory. */
+typedef struct ffc_tensor {
+  void* data;
+  ffc_dtype_t dtype;
+  int32_t ndim;
+  int64_t shape[3];
+  int64_t strides[3];
+} ffc_tensor_t;
+
+typedef struct ffc_plan_options {
+  size_t struct_size;    /* sizeof(ffc_plan_options_t) */
+  int64_t fft_size;      /* N: a power of two, 16 <= N <= 4194304 (CPU) */
+  ffc_backend_t backend; /* AUTO picks CUDA when a GPU is present and supports N, else CPU */
+  int32_t device;        /* CUDA device ordinal; -1 = the current device */
+  int32_t num_threads;   /* CPU worker threads; 0 = all hardware threads */
+} ffc_plan_options_t;
+
+#define FFC_PLAN_OPTIONS_INIT {sizeof(ffc_plan_options_t), 0, FFC_BACKEND_AUTO, -1, 0}
+
+typedef struct ffc_plan_info {
+  size_t struct_size;
+  int64_t fft_size;
+  ffc_backend_t backend; /* the backend chosen (never AUTO) */
+  int32_t device;        /* CUDA device ordinal, or -1 for CPU */
+  int32_t num_stages;    /* number of radix stages of one FFT */
+  int32_t radices[8];    /* the Monarch factorization N = radices[0] * ... */
+} ffc_plan_info_t;
+
+#define FFC_PLAN_INFO_INIT {sizeof(ffc_plan_info_t), 0, FFC_BACKEND_AUTO, -1, 0, {0}}
+
+/* Forward arguments. Exactly one of `k` (time-domain filter) and `spectrum` (the output of
+ * ffc_transform_filter) must be given. Absent optional tensors are NULL pointers. */
+typedef struct ffc_forward_args {
+  size_t struct_size;
+  const ffc_tensor_t* u;        /* (B, H, L) */
+  const ffc_tensor_t* k;        /* (H, Lk) or NULL */
+  const void* spectrum;         /* or NULL */
+  size_t spectrum_bytes;        /* ffc_spectrum_bytes(plan, H) */
+  int64_t spectrum_heads;       /* H the spectrum was made for */
+  const ffc_tensor_t* pregate;  /* (B, H, L) or NULL */
+  const ffc_tensor_t* postgate; /* (B, H, L) or NULL */
+  const ffc_tensor_t* y;        /* (B, H, L), written; may be u itself (in place) */
+  void* workspace;              /* needed only with `k`: ffc_workspace_bytes(plan, H) bytes */
+  size_t workspace_bytes;
+} ffc_forward_args_t;
+
+#define FFC_FORWARD_ARGS_INIT {sizeof(ffc_forward_args_t), NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0}
+
+/* Library version as MAJOR*10000 + MINOR*100 + PATCH, and as a string. */
+FFC_API uint32_t ffc_version(void);
+FFC_API const char* ffc_version_string(void);
+FFC_API uint32_t ffc_abi_version(void);
+
+/* Static text for a status; never NULL. */
+FFC_API const char* ffc_status_string(ffc_status_t status);
+
+/* The message of the last failed call on this thread ("" if the last call succeeded). The pointer
+ * stays valid until the next ffc_* call on this thread. */
+FFC_API const char* ffc_last_error(void);
+
+/* Number of usable CUDA devices; 0 when the library was built without CUDA, when no driver is
+ * installed, or on any CUDA error. Never fails. */
+FFC_API int32_t ffc_cuda_device_count(void);
+
+/* Whether a backend can run FFT size n (1) or not (0). */
+FFC_API int32_t ffc_fft_size_supported(ffc_backend_t backend, int64_t n);
+
+FFC_API ffc_status_t ffc_plan_create(const ffc_plan_options_t* options, ffc_plan_t** plan);
+
+/* Destroys a plan; NULL is ignored. */
+FFC_API void ffc_plan_destroy(ffc_plan_t* plan);
+
+FFC_API ffc_status_t ffc_plan_get_info(const ffc_plan_t* plan, ffc_plan_info_t* info);
+
+/* Bytes of the filter spectrum for `heads` filters, and of the workspace a forward call with a
+ * time-domain filter needs. */
+FFC_API ffc_status_t ffc_spectrum_bytes(const ffc_plan_t* plan, int64_t heads, size_t* bytes);
+FFC_API ffc_status_t ffc_workspace_bytes(const ffc_plan_t* plan, int64_t heads, size_t* bytes);
+
+/* Transforms a time-domain filter k (H, Lk) into the backend's spectrum, written to `spectrum`
+ * (`spectrum_bytes` must be at least ffc_spectrum_bytes(plan, H)). A spectrum is tied to the plan's
+ * fft_size and backend; reuse it for any number of forward calls. */
+FFC_API ffc_status_t ffc_transform_filter(const ffc_plan_t* plan, const ffc_tensor_t* k,
+                                          void* spectrum, size_t spectrum_bytes, void* stream);
+
+/* y = postgate * conv(pregate * u, k)[..., :L]. `stream` is a cudaStream_t (NULL = legacy default
+ * stream) for CUDA plans and ignored for CPU plans. */
+FFC_API ffc_status_t ffc_forward(const ffc_plan_t* plan, const ffc_forward_args_t* args,
+                                 void* stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FFC_FFC_H_ */

@@ -1,0 +1,147 @@
+// flashfftconv C++ API.
+//
+// A Plan is made once for an FFT size N and a backend, then executed many times:
+//
+//   auto plan = ffc::Plan::create({.fft_size = 4096});            // CUDA if present, else CPU
+//   std::vector<std::byte> spectrum(plan.spectrum_bytes(H));       // device memory for CUDA plans
+//   plan.transform_filter(k, spectrum.data(), spectrum.size());    // once per filter
+//   plan.forward({.u = u, .y = y, .spectrum = {spectrum.data(), spectrum.size(), H}});
+//
+// Semantics: y = postgate * conv_N(pregate * u, k)[..., :L], the first L samples of the length-N
+// circular convolution of the zero-padded input and filter (causal when L + Lk - 1 <= N, circular
+// when L == N). u, gates, y: (B, H, L), one dtype; k: (H, Lk), Lk <= N.
+//
+// Errors: every function throws ffc::Error (status + message naming the argument, the value and
+// the rule). Validation happens before any output is touched. Execution is const, thread-safe,
+// allocates no device memory and only enqueues work on the given stream (CUDA plans).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(_WIN32)
+#define FFC_CXX_API __declspec(dllexport)
+#else
+#define FFC_CXX_API __attribute__((visibility("default")))
+#endif
+
+namespace ffc {
+
+enum class Status : int {
+  kSuccess = 0,
+  kInvalidArgument = 1,
+  kNotSupported = 2,
+  kNoDevice = 3,
+  kCudaError = 4,
+  kOutOfMemory = 5,
+  kInternal = 6,
+};
+
+enum class DType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+
+enum class Backend : int { kAuto = 0, kCpu = 1, kCuda = 2 };
+
+FFC_CXX_API const char* to_string(Status status);
+FFC_CXX_API const char* to_string(DType dtype);
+FFC_CXX_API const char* to_string(Backend backend);
+FFC_CXX_API std::size_t dtype_size(DType dtype);
+
+// The only exception type the library throws.
+class FFC_CXX_API Error : public std::runtime_error {
+ public:
+  Error(Status status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  Status status() const noexcept { return status_; }
+
+ private:
+  Status status_;
+};
+
+// A non-owning view of a tensor of rank 1 to 3. Strides are in elements.
+struct FFC_CXX_API Tensor {
+  void* data = nullptr;
+  DType dtype = DType::kF32;
+  int ndim = 0;
+  int64_t shape[3] = {0, 0, 0};
+  int64_t strides[3] = {0, 0, 0};
+
+  // A row-major contiguous view.
+  static Tensor contiguous(const void* data, DType dtype, std::initializer_list<int64_t> shape);
+  int64_t numel() const;
+};
+
+// An opaque cudaStream_t (nullptr = the legacy default stream). Ignored by CPU plans.
+using Stream = void*;
+
+struct PlanOptions {
+  int64_t fft_size = 0;              // N, a power of two
+  Backend backend = Backend::kAuto;  // kAuto: CUDA when a GPU is present and supports N, else CPU
+  int device = -1;                   // CUDA device ordinal; -1 = the current device
+  int num_threads = 0;               // CPU worker threads; 0 = all hardware threads
+};
+
+// A filter already transformed by Plan::transform_filter for `heads` filters.
+struct FilterSpectrum {
+  const void* data = nullptr;
+  std::size_t bytes = 0;
+  int64_t heads = 0;
+};
+
+struct ForwardArgs {
+  Tensor u;                                // (B, H, L)
+  Tensor y;                                // (B, H, L), written; may be u itself
+  std::optional<Tensor> k;                 // (H, Lk) time-domain filter, or
+  std::optional<FilterSpectrum> spectrum;  // a transformed filter (exactly one of the two)
+  std::optional<Tensor> pregate;           // (B, H, L)
+  std::optional<Tensor> postgate;          // (B, H, L)
+  void* workspace = nullptr;               // with k: workspace_bytes(H) bytes
+  std::size_t workspace_bytes = 0;
+};
+
+struct PlanInfo {
+  int64_t fft_size = 0;
+  Backend backend = Backend::kCpu;
+  int device = -1;
+  std::vector<int> radices;  // the Monarch factorization of N, outermost stage first
+};
+
+namespace detail {
+class PlanImpl;
+}
+
+class FFC_CXX_API Plan {
+ public:
+  static Plan create(const PlanOptions& options);
+
+  Plan(Plan&&) noexcept;
+  Plan& operator=(Plan&&) noexcept;
+  ~Plan();
+
+  PlanInfo info() const;
+  std::size_t spectrum_bytes(int64_t heads) const;
+  std::size_t workspace_bytes(int64_t heads) const;
+
+  // k: (H, Lk) -> spectrum (spectrum_bytes(H) bytes, backend memory).
+  void transform_filter(const Tensor& k, void* spectrum, std::size_t bytes,
+                        Stream stream = nullptr) const;
+
+  void forward(const ForwardArgs& args, Stream stream = nullptr) const;
+
+ private:
+  explicit Plan(std::unique_ptr<detail::PlanImpl> impl);
+  std::unique_ptr<detail::PlanImpl> impl_;
+};
+
+// Whether `backend` can run FFT size n.
+FFC_CXX_API bool fft_size_supported(Backend backend, int64_t n);
+
+// Number of usable CUDA devices (0 without CUDA support, driver or device; never throws).
+FFC_CXX_API int cuda_device_count();
+
+FFC_CXX_API const char* version_string();
+
+}  // namespace ffc

@@ -1,0 +1,183 @@
+// The C ABI: a facade over the C++ API that never lets an exception cross the boundary. Each call
+// clears the thread-local message on entry and sets it on failure.
+#include <new>
+#include <string>
+
+#include "ffc/ffc.h"
+#include "ffc/ffc.hpp"
+
+struct ffc_plan {
+  ffc::Plan plan;
+};
+
+namespace {
+
+#define FFC_STRINGIFY2(x) #x
+#define FFC_STRINGIFY(x) FFC_STRINGIFY2(x)
+
+thread_local std::string g_last_error;
+
+ffc_status_t fail(ffc_status_t status, const std::string& message) {
+  g_last_error = message;
+  return status;
+}
+
+// Runs `body`, mapping exceptions to statuses.
+template <typename Body>
+ffc_status_t guarded(Body&& body) {
+  g_last_error.clear();
+  try {
+    body();
+    return FFC_SUCCESS;
+  } catch (const ffc::Error& e) {
+    return fail(static_cast<ffc_status_t>(e.status()), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(FFC_OUT_OF_MEMORY, "host memory allocation failed");
+  } catch (const std::exception& e) {
+    return fail(FFC_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return fail(FFC_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+[[noreturn]] void invalid(const std::string& message) {
+  throw ffc::Error(ffc::Status::kInvalidArgument, message);
+}
+
+ffc::Tensor to_tensor(const ffc_tensor_t* t, const char* name) {
+  if (t == nullptr) invalid(std::string(name) + ": tensor pointer is null");
+  if (t->ndim < 1 || t->ndim > 3) {
+    invalid(std::string(name) + ": rank " + std::to_string(t->ndim) + " (rule: 1 <= rank <= 3)");
+  }
+  ffc::Tensor out;
+  out.data = t->data;
+  out.dtype = static_cast<ffc::DType>(t->dtype);
+  out.ndim = t->ndim;
+  for (int i = 0; i < t->ndim; ++i) {
+    out.shape[i] = t->shape[i];
+    out.strides[i] = t->strides[i];
+  }
+  return out;
+}
+
+void check_struct(size_t given, size_t minimum, const char* name) {
+  if (given < minimum) {
+    invalid(std::string(name) + ": struct_size " + std::to_string(given) + " < " +
+            std::to_string(minimum) + " (rule: initialize with the *_INIT macro)");
+  }
+}
+
+const ffc::Plan& plan_of(const ffc_plan_t* plan) {
+  if (plan == nullptr) invalid("plan: null handle");
+  return plan->plan;
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t ffc_version(void) {
+  return FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH;
+}
+
+const char* ffc_version_string(void) {
+  return FFC_STRINGIFY(FFC_VERSION_MAJOR) "." FFC_STRINGIFY(FFC_VERSION_MINOR) "." FFC_STRINGIFY(
+      FFC_VERSION_PATCH);
+}
+
+uint32_t ffc_abi_version(void) { return FFC_ABI_VERSION; }
+
+const char* ffc_status_string(ffc_status_t status) {
+  return ffc::to_string(static_cast<ffc::Status>(status));
+}
+
+const char* ffc_last_error(void) { return g_last_error.c_str(); }
+
+int32_t ffc_cuda_device_count(void) { return ffc::cuda_device_count(); }
+
+int32_t ffc_fft_size_supported(ffc_backend_t backend, int64_t n) {
+  try {
+    return ffc::fft_size_supported(static_cast<ffc::Backend>(backend), n) ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+ffc_status_t ffc_plan_create(const ffc_plan_options_t* options, ffc_plan_t** plan) {
+  return guarded([&] {
+    if (plan == nullptr) invalid("plan: output pointer is null");
+    *plan = nullptr;
+    if (options == nullptr) invalid("options: null pointer");
+    check_struct(options->struct_size, sizeof(ffc_plan_options_t), "options");
+    ffc::PlanOptions o;
+    o.fft_size = options->fft_size;
+    o.backend = static_cast<ffc::Backend>(options->backend);
+    o.device = options->device;
+    o.num_threads = options->num_threads;
+    *plan = new ffc_plan{ffc::Plan::create(o)};
+  });
+}
+
+void ffc_plan_destroy(ffc_plan_t* plan) { delete plan; }
+
+ffc_status_t ffc_plan_get_info(const ffc_plan_t* plan, ffc_plan_info_t* info) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    if (info == nullptr) invalid("info: null pointer");
+    check_struct(info->struct_size, sizeof(ffc_plan_info_t), "info");
+    const ffc::PlanInfo i = p.info();
+    info->fft_size = i.fft_size;
+    info->backend = static_cast<ffc_backend_t>(i.backend);
+    info->device = i.device;
+    info->num_stages = static_cast<int32_t>(i.radices.size());
+    for (int s = 0; s < 8; ++s) {
+      info->radices[s] = s < info->num_stages ? i.radices[static_cast<size_t>(s)] : 0;
+    }
+  });
+}
+
+ffc_status_t ffc_spectrum_bytes(const ffc_plan_t* plan, int64_t heads, size_t* bytes) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    if (bytes == nullptr) invalid("bytes: null pointer");
+    *bytes = p.spectrum_bytes(heads);
+  });
+}
+
+ffc_status_t ffc_workspace_bytes(const ffc_plan_t* plan, int64_t heads, size_t* bytes) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    if (bytes == nullptr) invalid("bytes: null pointer");
+    *bytes = p.workspace_bytes(heads);
+  });
+}
+
+ffc_status_t ffc_transform_filter(const ffc_plan_t* plan, const ffc_tensor_t* k, void* spectrum,
+                                  size_t spectrum_bytes, void* stream) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    p.transform_filter(to_tensor(k, "k"), spectrum, spectrum_bytes, stream);
+  });
+}
+
+ffc_status_t ffc_forward(const ffc_plan_t* plan, const ffc_forward_args_t* args, void* stream) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    if (args == nullptr) invalid("args: null pointer");
+    check_struct(args->struct_size, sizeof(ffc_forward_args_t), "args");
+    ffc::ForwardArgs a;
+    a.u = to_tensor(args->u, "u");
+    a.y = to_tensor(args->y, "y");
+    if (args->k) a.k = to_tensor(args->k, "k");
+    if (args->spectrum) {
+      a.spectrum = ffc::FilterSpectrum{args->spectrum, args->spectrum_bytes, args->spectrum_heads};
+    }
+    if (args->pregate) a.pregate = to_tensor(args->pregate, "pregate");
+    if (args->postgate) a.postgate = to_tensor(args->postgate, "postgate");
+    a.workspace = args->workspace;
+    a.workspace_bytes = args->workspace_bytes;
+    p.forward(a, stream);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,188 @@
+#include "core/validate.hpp"
+
+#include <string>
+
+#include "core/errors.hpp"
+
+namespace ffc::core {
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+bool valid_dtype(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+
+// Byte range of a tensor, for overlap checks.
+struct Range {
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  bool empty() const { return begin == end; }
+};
+
+Range range_of(const Tensor& t) {
+  const char* p = static_cast<const char*>(t.data);
+  return {p, p + t.numel() * static_cast<int64_t>(dtype_size(t.dtype))};
+}
+
+bool overlaps(Range a, Range b) {
+  return !a.empty() && !b.empty() && a.begin < b.end && b.begin < a.end;
+}
+
+// y may be exactly one of the (B, H, L) inputs (in-place), but must not partially overlap any input.
+void check_output_aliasing(const Tensor& y, const char* name, const Tensor& input, bool exact_ok) {
+  Range ry = range_of(y), ri = range_of(input);
+  if (!overlaps(ry, ri)) return;
+  if (exact_ok && ry.begin == ri.begin && ry.end == ri.end) return;
+  throw_invalid(std::string("y: overlaps ") + name +
+                (exact_ok ? " without being the same tensor (rule: y may be " + std::string(name) +
+                                " itself, for an in-place call, but must not partially overlap it)"
+                          : " (rule: y must not overlap " + std::string(name) + ")"));
+}
+
+void check_same_bhl(const char* name, const Tensor& t, const Tensor& u) {
+  check_tensor(name, t, 3, "(B, H, L)");
+  for (int i = 0; i < 3; ++i) {
+    if (t.shape[i] != u.shape[i]) {
+      throw_invalid(std::string(name) + ": shape " + tuple_string(t.shape, 3) +
+                    " differs from u's shape " + tuple_string(u.shape, 3) +
+                    " (rule: u, pregate, postgate and y have one shape)");
+    }
+  }
+  if (t.dtype != u.dtype) {
+    throw_invalid(std::string(name) + ": dtype " + to_string(t.dtype) + " differs from u's dtype " +
+                  to_string(u.dtype) + " (rule: u, pregate, postgate and y share one dtype)");
+  }
+}
+
+}  // namespace
+
+std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char* dims) {
+  const std::string n(name);
+  if (t.ndim != rank) {
+    throw_invalid(n + ": rank " + str(t.ndim) + ", expected rank " + str(rank) + " " + dims);
+  }
+  if (!valid_dtype(t.dtype)) {
+    throw_invalid(n + ": dtype code " + str(static_cast<int>(t.dtype)) +
+                  " is not a dtype (rule: F32 = 0, F16 = 1, BF16 = 2)");
+  }
+  int64_t numel = 1;
+  for (int i = 0; i < rank; ++i) {
+    if (t.shape[i] < 0) {
+      throw_invalid(n + ": shape " + tuple_string(t.shape, rank) + " has a negative size");
+    }
+    numel *= t.shape[i];
+  }
+  // Row-major contiguity; strides of size-1 dimensions are irrelevant (frameworks set them freely).
+  int64_t expected = 1;
+  for (int i = rank - 1; i >= 0; --i) {
+    if (t.shape[i] > 1 && t.strides[i] != expected) {
+      int64_t want[3] = {0, 0, 0};
+      int64_t e = 1;
+      for (int j = rank - 1; j >= 0; --j) {
+        want[j] = e;
+        e *= t.shape[j];
+      }
+      throw_invalid(n + ": strides " + tuple_string(t.strides, rank) + " for shape " +
+                    tuple_string(t.shape, rank) + " are not contiguous (rule: row-major " + dims +
+                    " with strides " + tuple_string(want, rank) + ")");
+    }
+    expected *= t.shape[i];
+  }
+  const std::size_t element = dtype_size(t.dtype);
+  if (numel > 0 && t.data == nullptr) {
+    throw_invalid(n + ": data is null for a tensor of " + str(numel) + " elements");
+  }
+  if (reinterpret_cast<std::uintptr_t>(t.data) % element != 0) {
+    throw_invalid(n + ": data address is not aligned to its " + str(static_cast<int64_t>(element)) +
+                  "-byte elements");
+  }
+  return static_cast<std::size_t>(numel) * element;
+}
+
+void check_filter(const Tensor& k, int64_t fft_size) {
+  check_tensor("k", k, 2, "(H, Lk)");
+  const int64_t lk = k.shape[1];
+  if (lk < 1 && k.shape[0] > 0) {
+    throw_invalid("k: filter length Lk = " + str(lk) + " (rule: 1 <= Lk <= fft_size)");
+  }
+  if (lk > fft_size) {
+    throw_invalid("k: filter length Lk = " + str(lk) + " exceeds fft_size = " + str(fft_size) +
+                  " (rule: Lk <= fft_size)");
+  }
+}
+
+ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
+                             const BytesForHeads& spectrum_bytes,
+                             const BytesForHeads& workspace_bytes, const MemoryCheck& memory) {
+  const Tensor& u = args.u;
+  memory("u", u.data, check_tensor("u", u, 3, "(B, H, L)"));
+  ConvProblem p;
+  p.batch = u.shape[0];
+  p.heads = u.shape[1];
+  p.length = u.shape[2];
+  p.dtype = u.dtype;
+  if (p.length > fft_size) {
+    throw_invalid("u: length L = " + str(p.length) + " exceeds fft_size = " + str(fft_size) +
+                  " (rule: L <= fft_size)");
+  }
+  check_same_bhl("y", args.y, u);
+  memory("y", args.y.data, range_of(args.y).end - range_of(args.y).begin);
+  if (args.pregate) {
+    check_same_bhl("pregate", *args.pregate, u);
+    memory("pregate", args.pregate->data, check_tensor("pregate", *args.pregate, 3, "(B, H, L)"));
+    p.has_pregate = true;
+  }
+  if (args.postgate) {
+    check_same_bhl("postgate", *args.postgate, u);
+    memory("postgate", args.postgate->data, check_tensor("postgate", *args.postgate, 3, "(B, H, L)"));
+    p.has_postgate = true;
+  }
+
+  if (args.k.has_value() == args.spectrum.has_value()) {
+    throw_invalid(args.k ? "k and spectrum: both given (rule: exactly one filter form)"
+                         : "k and spectrum: neither given (rule: exactly one filter form)");
+  }
+  if (args.k) {
+    const Tensor& k = *args.k;
+    check_filter(k, fft_size);
+    memory("k", k.data, check_tensor("k", k, 2, "(H, Lk)"));
+    if (k.shape[0] != p.heads) {
+      throw_invalid("k: " + str(k.shape[0]) + " filters for u's H = " + str(p.heads) +
+                    " heads (rule: k has shape (H, Lk))");
+    }
+    p.time_domain_filter = true;
+    p.filter_length = k.shape[1];
+    p.filter_dtype = k.dtype;
+    const std::size_t need = workspace_bytes(p.heads);
+    if (args.workspace_bytes < need) {
+      throw_invalid("workspace: " + str(static_cast<int64_t>(args.workspace_bytes)) +
+                    " bytes given, " + str(static_cast<int64_t>(need)) +
+                    " needed for H = " + str(p.heads) + " (rule: workspace_bytes(H))");
+    }
+    if (need > 0) {
+      if (args.workspace == nullptr) throw_invalid("workspace: null but " + str(int64_t(need)) + " bytes are needed");
+      memory("workspace", args.workspace, need);
+    }
+    check_output_aliasing(args.y, "k", k, false);
+  } else {
+    const FilterSpectrum& s = *args.spectrum;
+    if (s.heads != p.heads) {
+      throw_invalid("spectrum: made for " + str(s.heads) + " heads, u has H = " + str(p.heads) +
+                    " (rule: one filter per head)");
+    }
+    const std::size_t need = spectrum_bytes(p.heads);
+    if (s.bytes < need) {
+      throw_invalid("spectrum: " + str(static_cast<int64_t>(s.bytes)) + " bytes given, " +
+                    str(static_cast<int64_t>(need)) + " needed for H = " + str(p.heads) +
+                    " (rule: spectrum_bytes(H))");
+    }
+    if (need > 0 && s.data == nullptr) throw_invalid("spectrum: data is null");
+    if (need > 0) memory("spectrum", s.data, need);
+  }
+
+  check_output_aliasing(args.y, "u", u, true);
+  if (args.pregate) check_output_aliasing(args.y, "pregate", *args.pregate, true);
+  if (args.postgate) check_output_aliasing(args.y, "postgate", *args.postgate, true);
+  return p;
+}
+
+}  // namespace ffc::core

@@ -1,0 +1,46 @@
+// Validation of user-facing arguments. Every check is unconditional (no NDEBUG dependence) and every
+// failure throws ffc::Error(kInvalidArgument) with a message that names the argument, the value and
+// the rule. Backends run these before touching any output.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "ffc/ffc.hpp"
+
+namespace ffc::core {
+
+// The validated shape of one forward call.
+struct ConvProblem {
+  int64_t batch = 0;   // B
+  int64_t heads = 0;   // H
+  int64_t length = 0;  // L
+  DType dtype = DType::kF32;
+  bool has_pregate = false;
+  bool has_postgate = false;
+  bool time_domain_filter = false;  // k given (else a spectrum)
+  int64_t filter_length = 0;        // Lk (time-domain filter only)
+  DType filter_dtype = DType::kF32;
+
+  int64_t rows() const { return batch * heads; }
+};
+
+// Backend hook: throws if `data` (of `bytes` bytes, named `name`) is not memory the backend can use.
+using MemoryCheck = std::function<void(const char* name, const void* data, std::size_t bytes)>;
+
+// Bytes a backend needs for `heads` filters (spectrum) or for the time-domain-filter workspace.
+using BytesForHeads = std::function<std::size_t(int64_t heads)>;
+
+// Checks a (rank, contiguity, dtype, null data, alignment) tensor named `name` against `dims`
+// (e.g. "(B, H, L)"); returns its byte size.
+std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char* dims);
+
+// The filter k: (H, Lk), 1 <= Lk <= fft_size.
+void check_filter(const Tensor& k, int64_t fft_size);
+
+ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
+                             const BytesForHeads& spectrum_bytes,
+                             const BytesForHeads& workspace_bytes, const MemoryCheck& memory);
+
+}  // namespace ffc::core

@@ -1,0 +1,92 @@
+#include "conv_case.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+#include "device_memory.hpp"
+
+namespace ffc::testing {
+
+std::string ConvCase::describe() const {
+  std::ostringstream s;
+  s << "N=" << fft_size << " B=" << batch << " H=" << heads << " L=" << length
+    << " Lk=" << filter_length << " dtype=" << to_string(dtype) << " k=" << to_string(filter_dtype)
+    << (pregate ? " pre" : "") << (postgate ? " post" : "") << " u~" << distribution_name(input)
+    << " k~" << distribution_name(filter) << (use_spectrum ? " spectrum" : " time-domain");
+  return s.str();
+}
+
+ConvInputs ConvInputs::make(const ConvCase& c, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  ConvInputs in;
+  in.u = HostTensor(c.dtype, {c.batch, c.heads, c.length});
+  in.u.fill(c.input, rng);
+  in.k = HostTensor(c.filter_dtype, {c.heads, c.filter_length});
+  in.k.fill(c.filter, rng);
+  if (c.pregate) {
+    in.pre = HostTensor(c.dtype, {c.batch, c.heads, c.length});
+    in.pre.fill(Distribution::kRandn, rng);
+  }
+  if (c.postgate) {
+    in.post = HostTensor(c.dtype, {c.batch, c.heads, c.length});
+    in.post.fill(Distribution::kRandn, rng);
+  }
+  return in;
+}
+
+std::vector<double> run_library(const Plan& plan, const ConvCase& c, ConvInputs& in) {
+  const bool on_device = plan.info().backend == Backend::kCuda;
+  MemorySpace memory(on_device ? plan.info().device : -1);
+  HostTensor y(c.dtype, {c.batch, c.heads, c.length});
+  y.poison();
+  Buffer du = memory.upload(in.u), dk = memory.upload(in.k), dy = memory.upload(y);
+  Buffer dpre, dpost;
+  ForwardArgs args;
+  args.u = du.view(in.u);
+  args.y = dy.view(y);
+  if (c.pregate) {
+    dpre = memory.upload(in.pre);
+    args.pregate = dpre.view(in.pre);
+  }
+  if (c.postgate) {
+    dpost = memory.upload(in.post);
+    args.postgate = dpost.view(in.post);
+  }
+  Buffer spectrum, workspace;
+  if (c.use_spectrum) {
+    spectrum = memory.allocate(plan.spectrum_bytes(c.heads));
+    plan.transform_filter(dk.view(in.k), spectrum.data(), spectrum.bytes());
+    args.spectrum = FilterSpectrum{spectrum.data(), spectrum.bytes(), c.heads};
+  } else {
+    workspace = memory.allocate(plan.workspace_bytes(c.heads));
+    args.k = dk.view(in.k);
+    args.workspace = workspace.data();
+    args.workspace_bytes = workspace.bytes();
+  }
+  plan.forward(args);
+  memory.synchronize();
+  dy.download(y);
+  return y.read_back();
+}
+
+std::vector<double> run_oracle(const ConvCase& c, const ConvInputs& in) {
+  static const std::vector<double> kNone;
+  return reference_conv(c.spec(), in.u.values(), in.k.values(),
+                        c.pregate ? in.pre.values() : kNone, c.postgate ? in.post.values() : kNone);
+}
+
+double forward_tolerance(Backend backend, DType dtype) {
+  if (backend == Backend::kCuda) return dtype == DType::kBF16 ? 3e-3 : 5e-4;
+  return dtype == DType::kF32 ? 1e-6 : unit_roundoff(dtype) + 1e-6;
+}
+
+ConvResult run_and_check(const Plan& plan, const ConvCase& c, uint64_t seed) {
+  ConvInputs in = ConvInputs::make(c, seed);
+  ConvResult r;
+  r.y = run_library(plan, c, in);
+  r.ref = run_oracle(c, in);
+  r.rel_err = relative_l2(r.y, r.ref);
+  return r;
+}
+
+}  // namespace ffc::testing

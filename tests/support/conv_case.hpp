@@ -1,0 +1,53 @@
+// One forward convolution problem run through the library and through the float64 oracle. Shared
+// by the tests, the command-line program and the benchmark.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ffc/ffc.hpp"
+#include "inputs.hpp"
+#include "oracle.hpp"
+
+namespace ffc::testing {
+
+struct ConvCase {
+  int64_t fft_size = 0, batch = 1, heads = 1, length = 0, filter_length = 0;
+  DType dtype = DType::kF32;
+  DType filter_dtype = DType::kF32;
+  bool pregate = false, postgate = false;
+  Distribution input = Distribution::kRandn;
+  Distribution filter = Distribution::kRandn;
+  bool use_spectrum = false;  // transform the filter first (else the time-domain call)
+
+  std::string describe() const;
+  ConvSpec spec() const { return {batch, heads, length, filter_length, fft_size}; }
+};
+
+// Host-side inputs of a case, rounded to their dtypes.
+struct ConvInputs {
+  HostTensor u, k, pre, post;
+  static ConvInputs make(const ConvCase& c, uint64_t seed);
+};
+
+struct ConvResult {
+  std::vector<double> y;    // what the library wrote
+  std::vector<double> ref;  // float64 oracle
+  double rel_err = 0.0;
+};
+
+// Runs the case on `plan` (host memory for CPU plans, device copies for CUDA plans), with the
+// output poisoned first so that unwritten elements show up as NaN.
+std::vector<double> run_library(const Plan& plan, const ConvCase& c, ConvInputs& in);
+
+std::vector<double> run_oracle(const ConvCase& c, const ConvInputs& in);
+
+// The relative L2 error a backend guarantees for a dtype of u/y (docs/numerics.md): the CPU
+// backend computes in fp32 (1e-6) and rounds each output to the dtype (at most u_dtype relative).
+double forward_tolerance(Backend backend, DType dtype);
+
+ConvResult run_and_check(const Plan& plan, const ConvCase& c, uint64_t seed);
+
+}  // namespace ffc::testing

@@ -64,6 +64,25 @@ void store_row(void* base, DType dtype, int64_t offset, int64_t n, const float* 
   }
 }
 
+// One transform of an engine, either on the calling thread (pool == nullptr) or with each stage's
+// column groups spread over the pool (used when there are fewer work items than threads).
+template <typename T>
+void transform(const cpu::FftEngine<T>& engine, T* re, T* im, bool inverse, cpu::ThreadPool* pool) {
+  if (pool == nullptr) {
+    inverse ? engine.inverse(re, im) : engine.forward(re, im);
+    return;
+  }
+  const size_t stages = engine.num_stages();
+  for (size_t i = 0; i < stages; ++i) {
+    const size_t s = inverse ? stages - 1 - i : i;
+    const int64_t groups = engine.groups(s);
+    const int64_t chunks = std::min<int64_t>(groups, 4 * static_cast<int64_t>(pool->size()));
+    pool->parallel_for(chunks, [&](int64_t c, int) {
+      engine.run_stage(s, inverse, re, im, groups * c / chunks, groups * (c + 1) / chunks);
+    });
+  }
+}
+
 // Per-worker buffers, grown on first use by their own worker only.
 struct Scratch {
   std::vector<float> re, im, gate;
@@ -97,26 +116,15 @@ class CpuBackend final : public BackendImpl {
   }
 
   void transform_filter(const Tensor& k, void* spectrum, Stream) const override {
-    const int64_t heads = k.shape[0], lk = k.shape[1];
-    float* out = static_cast<float*>(spectrum);
-    const double scale = 1.0 / static_cast<double>(n_);
-    pool_.parallel_for(heads, [&](int64_t h, int worker) {
-      Scratch& s = scratch(worker);
-      s.dre.resize(n_);
-      s.dim.resize(n_);
-      s.gate.resize(lk);
-      load_row(k.data, k.dtype, h * lk, lk, s.gate.data());
-      std::copy(s.gate.begin(), s.gate.end(), s.dre.begin());
-      std::fill(s.dre.begin() + lk, s.dre.end(), 0.0);
-      std::fill(s.dim.begin(), s.dim.end(), 0.0);
-      engine_double_.forward(s.dre.data(), s.dim.data());
-      float* re = out + h * 2 * n_;
-      float* im = re + n_;
-      for (int64_t i = 0; i < n_; ++i) {
-        re[i] = static_cast<float>(s.dre[i] * scale);
-        im[i] = static_cast<float>(s.dim[i] * scale);
-      }
-    });
+    const int64_t heads = k.shape[0];
+    // Few filters: one at a time, each transform spread over the threads.
+    if (heads < pool_.size()) {
+      for (int64_t h = 0; h < heads; ++h) transform_one_filter(k, spectrum, h, scratch(0), &pool_);
+    } else {
+      pool_.parallel_for(heads, [&](int64_t h, int worker) {
+        transform_one_filter(k, spectrum, h, scratch(worker), nullptr);
+      });
+    }
   }
 
   void forward(const core::ConvProblem& p, const ForwardArgs& args, Stream stream) const override {
@@ -129,14 +137,41 @@ class CpuBackend final : public BackendImpl {
     }
     const int64_t pairs = (p.batch + 1) / 2;
     const int64_t items = pairs * p.heads;
+    if (items < pool_.size()) {
+      // Few items: one at a time, each transform spread over the threads.
+      for (int64_t item = 0; item < items; ++item) {
+        convolve_pair(p, args, spectrum, item / pairs, item % pairs, scratch(0), &pool_);
+      }
+      return;
+    }
     // Item order is head-major so that consecutive items share a filter spectrum in cache.
     pool_.parallel_for(items, [&](int64_t item, int worker) {
-      convolve_pair(p, args, spectrum, item / pairs, item % pairs, scratch(worker));
+      convolve_pair(p, args, spectrum, item / pairs, item % pairs, scratch(worker), nullptr);
     });
   }
 
  private:
   Scratch& scratch(int worker) const { return scratch_[static_cast<size_t>(worker)]; }
+
+  void transform_one_filter(const Tensor& k, void* spectrum, int64_t h, Scratch& s,
+                            cpu::ThreadPool* pool) const {
+    const int64_t lk = k.shape[1];
+    s.dre.resize(n_);
+    s.dim.resize(n_);
+    s.gate.resize(lk);
+    load_row(k.data, k.dtype, h * lk, lk, s.gate.data());
+    std::copy(s.gate.begin(), s.gate.end(), s.dre.begin());
+    std::fill(s.dre.begin() + lk, s.dre.end(), 0.0);
+    std::fill(s.dim.begin(), s.dim.end(), 0.0);
+    transform(engine_double_, s.dre.data(), s.dim.data(), false, pool);
+    const double scale = 1.0 / static_cast<double>(n_);
+    float* re = static_cast<float*>(spectrum) + h * 2 * n_;
+    float* im = re + n_;
+    for (int64_t i = 0; i < n_; ++i) {
+      re[i] = static_cast<float>(s.dre[i] * scale);
+      im[i] = static_cast<float>(s.dim[i] * scale);
+    }
+  }
 
   // Loads (pre *) row b of head h into `dst` (length L), zero-filling up to N.
   void load_gated(const core::ConvProblem& p, const ForwardArgs& args, int64_t b, int64_t h,
@@ -161,7 +196,7 @@ class CpuBackend final : public BackendImpl {
   }
 
   void convolve_pair(const core::ConvProblem& p, const ForwardArgs& args, const float* spectrum,
-                     int64_t h, int64_t pair, Scratch& s) const {
+                     int64_t h, int64_t pair, Scratch& s, cpu::ThreadPool* pool) const {
     s.re.resize(n_);
     s.im.resize(n_);
     s.gate.resize(n_);
@@ -173,7 +208,7 @@ class CpuBackend final : public BackendImpl {
     } else {
       std::fill(s.im.begin(), s.im.end(), 0.0f);
     }
-    engine_.forward(s.re.data(), s.im.data());
+    transform(engine_, s.re.data(), s.im.data(), false, pool);
     const float* kr = spectrum + h * 2 * n_;
     const float* ki = kr + n_;
     float* zr = s.re.data();
@@ -183,7 +218,7 @@ class CpuBackend final : public BackendImpl {
       zi[i] = zr[i] * ki[i] + zi[i] * kr[i];
       zr[i] = r;
     }
-    engine_.inverse(zr, zi);
+    transform(engine_, zr, zi, true, pool);
     store_gated(p, args, b0, h, zr, s);
     if (two_rows) store_gated(p, args, b1, h, zi, s);
   }

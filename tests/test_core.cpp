@@ -25,7 +25,7 @@ TEST(SizeTable, EveryPowerOfTwoFrom16To4M) {
     const std::vector<int> radices = core::Factorization::table_radices(n);
     int64_t product = 1;
     for (int r : radices) {
-      EXPECT_TRUE(r == 8 || r == 16 || r == 32) << "radix " << r << " for N = " << n;
+      EXPECT_TRUE(r == 2 || r == 4 || r == 8 || r == 16) << "radix " << r << " for N = " << n;
       product *= r;
     }
     EXPECT_EQ(product, n);

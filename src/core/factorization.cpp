@@ -9,32 +9,33 @@
 namespace ffc::core {
 namespace {
 
-// The size table: radices per log2(N), outermost stage first. Radix 16 (the tensor-core k16
-// shape) is preferred; one 32 or 8 absorbs the bits that are not a multiple of four. Adding a size
-// (a power of two or, later, a mixed-radix 3*2^k, 5*2^k) is one line here plus, for the GPU, one
-// descriptor line in the CUDA size list.
+// The size table: radices per log2(N), outermost stage first. Every size is one small radix
+// (2, 4 or 8, done with FMAs in the fused GPU kernels' load and store phases) followed by 16-point
+// stages (the tensor-core k16 shape): N = RS x 16 x ... x 16. Adding a size (a power of two or,
+// later, a mixed-radix 3*2^k, 5*2^k) is one line here plus, for the GPU, one descriptor line in
+// src/cuda/fwd_config.hpp.
 const std::vector<int>& radices_for_log2(int log2n) {
   static const std::vector<int> kTable[] = {
-      {}, {}, {}, {},           // 1 .. 8: below the table
-      {16},                     // 16
-      {32},                     // 32
-      {8, 8},                   // 64
-      {16, 8},                  // 128
-      {16, 16},                 // 256
-      {32, 16},                 // 512
-      {32, 32},                 // 1024
-      {16, 16, 8},              // 2048
-      {16, 16, 16},             // 4096
-      {32, 16, 16},             // 8192
-      {32, 32, 16},             // 16384
-      {32, 32, 32},             // 32768
-      {16, 16, 16, 16},         // 65536
-      {32, 16, 16, 16},         // 131072
-      {32, 32, 16, 16},         // 262144
-      {32, 32, 32, 16},         // 524288
-      {32, 32, 32, 32},         // 1048576
-      {32, 16, 16, 16, 16},     // 2097152
-      {32, 32, 16, 16, 16},     // 4194304
+      {}, {}, {}, {},                // 1 .. 8: below the table
+      {16},                          // 16
+      {2, 16},                       // 32
+      {4, 16},                       // 64
+      {8, 16},                       // 128
+      {16, 16},                      // 256
+      {2, 16, 16},                   // 512
+      {4, 16, 16},                   // 1024
+      {8, 16, 16},                   // 2048
+      {16, 16, 16},                  // 4096
+      {2, 16, 16, 16},               // 8192
+      {4, 16, 16, 16},               // 16384
+      {8, 16, 16, 16},               // 32768
+      {16, 16, 16, 16},              // 65536
+      {2, 16, 16, 16, 16},           // 131072
+      {4, 16, 16, 16, 16},           // 262144
+      {8, 16, 16, 16, 16},           // 524288
+      {16, 16, 16, 16, 16},          // 1048576
+      {2, 16, 16, 16, 16, 16},       // 2097152
+      {4, 16, 16, 16, 16, 16},       // 4194304
   };
   return kTable[log2n];
 }

@@ -1,0 +1,331 @@
+// Forward benchmark on a CUDA device: for each configuration it reports our time (CUDA events,
+// median after warm-up), the HBM floor (bytes that must move over the device-to-device copy rate
+// measured in this run), the same convolution through cuFFT (R2C, multiply, C2R in f32, filter
+// spectrum cached like ours), and the relative L2 error against a float64 oracle (FFTW) on sampled
+// rows. One JSON object per configuration is printed (and appended to --out).
+//
+//   bench_forward [--sizes 256,1024,...] [--batch 64] [--heads 768] [--repeat 20] [--out file]
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cufft.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ffc/ffc.hpp"
+#include "inputs.hpp"
+#include "oracle.hpp"
+
+namespace {
+
+using ffc::DType;
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+void check(cufftResult r, const char* what) {
+  if (r != CUFFT_SUCCESS) throw std::runtime_error(std::string(what) + ": cuFFT error " + std::to_string(r));
+}
+
+// Deterministic pseudo-random normal values, generated on the device.
+__device__ __forceinline__ uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <typename T>
+__device__ __forceinline__ float to_float(T v);
+template <>
+__device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+template <>
+__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <>
+__device__ __forceinline__ float to_float<float>(float v) { return v; }
+
+template <typename T>
+__global__ void fill_normal(T* out, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const uint64_t h = mix(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(i));
+    const float u1 = (static_cast<float>(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
+    const float u2 = static_cast<float>((h >> 16) & 0xffffff) * (1.0f / 16777216.0f);
+    out[i] = from_float<T>(scale * sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2));
+  }
+}
+
+// cuFFT baseline kernels: gate + widen + pad, pointwise spectrum product, narrow + gate.
+template <typename T>
+__global__ void prep(const T* u, const T* pre, float* x, int64_t rows, int64_t length, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * n; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / n, t = i % n;
+    float v = 0.0f;
+    if (t < length) {
+      v = to_float(u[r * length + t]);
+      if (pre) v *= to_float(pre[r * length + t]);
+    }
+    x[i] = v;
+  }
+}
+
+__global__ void multiply(cufftComplex* x, const cufftComplex* k, int64_t rows, int64_t heads, int64_t bins) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * bins; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t h = (i / bins) % heads, f = i % bins;
+    const cufftComplex a = x[i], b = k[h * bins + f];
+    x[i] = make_cuFloatComplex(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+  }
+}
+
+template <typename T>
+__global__ void finish(const float* x, const T* post, T* y, int64_t rows, int64_t length, int64_t n) {
+  const float inv_n = 1.0f / static_cast<float>(n);
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * length; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / length, t = i % length;
+    float v = x[r * n + t] * inv_n;
+    if (post) v *= to_float(post[i]);
+    y[i] = from_float<T>(v);
+  }
+}
+
+constexpr int kGrid = 132 * 16, kBlock = 256;
+
+struct DeviceBuffer {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit DeviceBuffer(size_t b) : bytes(b) {
+    if (b) check(cudaMalloc(&p, b), "cudaMalloc");
+  }
+  ~DeviceBuffer() { cudaFree(p); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+template <typename F>
+double median_ms(F&& run, int repeat) {
+  cudaEvent_t a, b;
+  check(cudaEventCreate(&a), "event");
+  check(cudaEventCreate(&b), "event");
+  for (int i = 0; i < 3; ++i) run();
+  check(cudaDeviceSynchronize(), "warm-up");
+  std::vector<double> t;
+  for (int i = 0; i < repeat; ++i) {
+    cudaEventRecord(a);
+    run();
+    cudaEventRecord(b);
+    check(cudaEventSynchronize(b), "event sync");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    t.push_back(ms);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Device-to-device copy rate (bytes read + written per second).
+double copy_rate() {
+  const size_t bytes = size_t{2} << 30;
+  DeviceBuffer a(bytes), b(bytes);
+  check(cudaMemset(a.p, 1, bytes), "memset");
+  const double ms = median_ms([&] { cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice); }, 10);
+  return 2.0 * static_cast<double>(bytes) / (ms * 1e-3);
+}
+
+struct Config {
+  int64_t n, length, batch, heads;
+  DType dtype;
+  bool gated;
+  const char* mode;
+};
+
+template <typename T>
+void run_config(const Config& c, double rate, const std::string& gpu, int repeat, FILE* out) {
+  const int64_t rows = c.batch * c.heads, elements = rows * c.length, lk = c.length;
+  const size_t io_bytes = static_cast<size_t>(elements) * sizeof(T);
+  DeviceBuffer u(io_bytes), y(io_bytes), pre(c.gated ? io_bytes : 0), post(c.gated ? io_bytes : 0);
+  DeviceBuffer k(static_cast<size_t>(c.heads * lk) * sizeof(float));
+  fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(u.p), elements, 1, 1.0f);
+  if (c.gated) {
+    fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(pre.p), elements, 2, 1.0f);
+    fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(post.p), elements, 3, 1.0f);
+  }
+  fill_normal<float><<<kGrid, kBlock>>>(static_cast<float*>(k.p), c.heads * lk, 4, 1.0f / std::sqrt(static_cast<float>(lk)));
+  check(cudaGetLastError(), "fill");
+
+  ffc::Plan plan = ffc::Plan::create({.fft_size = c.n, .backend = ffc::Backend::kCuda});
+  DeviceBuffer spectrum(plan.spectrum_bytes(c.heads)), workspace(plan.workspace_bytes(c.heads));
+  const ffc::Tensor tk = ffc::Tensor::contiguous(k.p, DType::kF32, {c.heads, lk});
+  plan.transform_filter(tk, spectrum.p, spectrum.bytes);
+  ffc::ForwardArgs args;
+  args.u = ffc::Tensor::contiguous(u.p, c.dtype, {c.batch, c.heads, c.length});
+  args.y = ffc::Tensor::contiguous(y.p, c.dtype, {c.batch, c.heads, c.length});
+  if (c.gated) {
+    args.pregate = ffc::Tensor::contiguous(pre.p, c.dtype, {c.batch, c.heads, c.length});
+    args.postgate = ffc::Tensor::contiguous(post.p, c.dtype, {c.batch, c.heads, c.length});
+  }
+  args.spectrum = ffc::FilterSpectrum{spectrum.p, spectrum.bytes, c.heads};
+  const double ours = median_ms([&] { plan.forward(args); }, repeat);
+  ffc::ForwardArgs td = args;
+  td.spectrum.reset();
+  td.k = tk;
+  td.workspace = workspace.p;
+  td.workspace_bytes = workspace.bytes;
+  const double ours_td = median_ms([&] { plan.forward(td); }, repeat);
+  plan.forward(args);
+  check(cudaDeviceSynchronize(), "forward");
+
+  // Sampled rows against the float64 oracle.
+  const int64_t sample = std::min<int64_t>(rows, 24);
+  std::vector<double> got, ref;
+  for (int64_t i = 0; i < sample; ++i) {
+    const int64_t r = (i * rows) / sample + (i % 2);  // both rows of pairs
+    const int64_t row = std::min(r, rows - 1), h = row % c.heads;
+    auto fetch = [&](const void* base, DType dt) {
+      ffc::testing::HostTensor t(dt, {c.length});
+      check(cudaMemcpy(t.data(), static_cast<const char*>(base) + row * c.length * sizeof(T), t.bytes(),
+                       cudaMemcpyDeviceToHost), "fetch");
+      return t.read_back();
+    };
+    ffc::testing::HostTensor kh(DType::kF32, {lk});
+    check(cudaMemcpy(kh.data(), static_cast<const float*>(k.p) + h * lk, kh.bytes(), cudaMemcpyDeviceToHost), "fetch k");
+    const std::vector<double> none;
+    const std::vector<double> r1 = ffc::testing::fftw_conv(
+        {1, 1, c.length, lk, c.n}, fetch(u.p, c.dtype), kh.read_back(),
+        c.gated ? fetch(pre.p, c.dtype) : none, c.gated ? fetch(post.p, c.dtype) : none);
+    const std::vector<double> g1 = fetch(y.p, c.dtype);
+    ref.insert(ref.end(), r1.begin(), r1.end());
+    got.insert(got.end(), g1.begin(), g1.end());
+  }
+  const double rel_err = ffc::testing::relative_l2(got, ref);
+
+  // cuFFT baseline (f32, spectrum of k cached as for ours).
+  double cufft_ms = -1;
+  {
+    const int64_t bins = c.n / 2 + 1;
+    DeviceBuffer x(static_cast<size_t>(rows * c.n) * sizeof(float));
+    DeviceBuffer xf(static_cast<size_t>(rows * bins) * sizeof(cufftComplex));
+    DeviceBuffer kx(static_cast<size_t>(c.heads * c.n) * sizeof(float));
+    DeviceBuffer kf(static_cast<size_t>(c.heads * bins) * sizeof(cufftComplex));
+    cufftHandle r2c, c2r, r2c_k;
+    int n = static_cast<int>(c.n);
+    check(cufftPlanMany(&r2c, 1, &n, nullptr, 1, n, nullptr, 1, static_cast<int>(bins), CUFFT_R2C, static_cast<int>(rows)), "plan");
+    check(cufftPlanMany(&c2r, 1, &n, nullptr, 1, static_cast<int>(bins), nullptr, 1, n, CUFFT_C2R, static_cast<int>(rows)), "plan");
+    check(cufftPlanMany(&r2c_k, 1, &n, nullptr, 1, n, nullptr, 1, static_cast<int>(bins), CUFFT_R2C, static_cast<int>(c.heads)), "plan");
+    prep<float><<<kGrid, kBlock>>>(static_cast<const float*>(k.p), nullptr, static_cast<float*>(kx.p), c.heads, lk, c.n);
+    check(cufftExecR2C(r2c_k, static_cast<float*>(kx.p), static_cast<cufftComplex*>(kf.p)), "R2C k");
+    const T* gate_in = c.gated ? static_cast<const T*>(pre.p) : nullptr;
+    const T* gate_out = c.gated ? static_cast<const T*>(post.p) : nullptr;
+    cufft_ms = median_ms(
+        [&] {
+          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(u.p), gate_in, static_cast<float*>(x.p), rows, c.length, c.n);
+          cufftExecR2C(r2c, static_cast<float*>(x.p), static_cast<cufftComplex*>(xf.p));
+          multiply<<<kGrid, kBlock>>>(static_cast<cufftComplex*>(xf.p), static_cast<const cufftComplex*>(kf.p), rows, c.heads, bins);
+          cufftExecC2R(c2r, static_cast<cufftComplex*>(xf.p), static_cast<float*>(x.p));
+          finish<T><<<kGrid, kBlock>>>(static_cast<const float*>(x.p), gate_out, static_cast<T*>(y.p), rows, c.length, c.n);
+        },
+        std::max(3, repeat / 4));
+    check(cudaDeviceSynchronize(), "cufft");
+    cufftDestroy(r2c);
+    cufftDestroy(c2r);
+    cufftDestroy(r2c_k);
+  }
+
+  const double streams = c.gated ? 4.0 : 2.0;
+  const double bytes = static_cast<double>(elements) * sizeof(T) * streams + static_cast<double>(c.heads * lk) * 4.0;
+  const double floor_ms = bytes / rate * 1e3;
+  char line[1024];
+  std::snprintf(line, sizeof line,
+                "{\"op\": \"forward\", \"mode\": \"%s\", \"dtype\": \"%s\", \"gated\": %s, \"fft_size\": %lld, "
+                "\"L\": %lld, \"B\": %lld, \"H\": %lld, \"time_ms\": %.4f, \"time_with_filter_ms\": %.4f, "
+                "\"floor_ms\": %.4f, \"ratio\": %.3f, \"cufft_ms\": %.4f, \"rel_err\": %.3e, "
+                "\"copy_rate_tbs\": %.3f, \"gpu\": \"%s\"}",
+                c.mode, ffc::to_string(c.dtype), c.gated ? "true" : "false", static_cast<long long>(c.n),
+                static_cast<long long>(c.length), static_cast<long long>(c.batch), static_cast<long long>(c.heads),
+                ours, ours_td, floor_ms, ours / floor_ms, cufft_ms, rel_err, rate * 1e-12, gpu.c_str());
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+  if (out) {
+    std::fprintf(out, "%s\n", line);
+    std::fflush(out);
+  }
+}
+
+std::vector<int64_t> parse_list(const char* s) {
+  std::vector<int64_t> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::strtoll(p, const_cast<char**>(&p), 10));
+    if (*p == ',') ++p;
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> sizes = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+  int64_t batch = 64, heads = 768;
+  int repeat = 20;
+  std::vector<std::string> dtypes = {"f16", "bf16"};
+  const char* out_path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--sizes" && i + 1 < argc) sizes = parse_list(argv[++i]);
+    else if (a == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
+    else if (a == "--heads" && i + 1 < argc) heads = std::atoll(argv[++i]);
+    else if (a == "--repeat" && i + 1 < argc) repeat = std::atoi(argv[++i]);
+    else if (a == "--dtype" && i + 1 < argc) dtypes = {argv[++i]};
+    else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_forward [--sizes a,b] [--batch B] [--heads H] [--repeat R] [--dtype f16|bf16] [--out file]\n");
+      return 2;
+    }
+  }
+  try {
+    if (ffc::cuda_device_count() == 0) {
+      std::fprintf(stderr, "bench_forward: no CUDA device\n");
+      return 1;
+    }
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, 0), "properties");
+    const double rate = copy_rate();
+    std::fprintf(stderr, "device %s, %d SMs, device-to-device copy %.3f TB/s\n", prop.name, prop.multiProcessorCount, rate * 1e-12);
+    FILE* out = out_path ? std::fopen(out_path, "a") : nullptr;
+    for (const std::string& dt : dtypes) {
+      for (int64_t n : sizes) {
+        struct Mode {
+          const char* name;
+          bool gated;
+          int64_t length;
+        } modes[] = {{"gated", true, n}, {"conv", false, n}, {"gated_causal", true, n / 2}, {"conv_causal", false, n / 2}};
+        for (const Mode& m : modes) {
+          Config c{n, m.length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, m.gated, m.name};
+          if (c.dtype == DType::kF16) run_config<__half>(c, rate, prop.name, repeat, out);
+          else run_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);
+        }
+      }
+    }
+    if (out) std::fclose(out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_forward: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

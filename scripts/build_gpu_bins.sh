@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the GPU test and benchmark binaries here (no GPU needed) for sm_90a, with static
+# libstdc++/FFTW, and collects them in .gpu-bin/ (git-ignored) to be carried to the lent GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+  -DFFC_PORTABLE_BINARIES=ON >/dev/null
+cmake --build build-gpu -j"$(nproc)" --target test_cuda_conv bench_forward flashfftconv_cli
+mkdir -p .gpu-bin
+cp build-gpu/tests/test_cuda_conv build-gpu/bench_forward build-gpu/flashfftconv .gpu-bin/
+strip .gpu-bin/* && ls -la .gpu-bin

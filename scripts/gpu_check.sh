@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine, over binaries from scripts/build_gpu_bins.sh (in .gpu-bin/):
+#   scripts/gpu_check.sh tests            the GPU correctness suite (gtest)
+#   scripts/gpu_check.sh sanitize         compute-sanitizer memcheck + racecheck on representative cases
+#   scripts/gpu_check.sh bench [args...]  the forward benchmark (JSON lines)
+#   scripts/gpu_check.sh all              all three
+# Results and logs go to $OUT (default /tmp/ffc-out); a short summary is printed last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.gpu-bin}
+OUT=${OUT:-/tmp/ffc-out}
+mkdir -p "$OUT"
+# cuFFT (benchmark baseline) from the toolkit or from a pip wheel.
+for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cufft", "lib") for p in nvidia.__path__))' 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+done
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw --format=csv > "$OUT/gpu.txt" 2>&1
+cat "$OUT/gpu.txt"
+what=${1:-all}; shift || true
+status=0
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  "$BIN/test_cuda_conv" --gtest_output=json:"$OUT/test_cuda.json" > "$OUT/test_cuda.log" 2>&1 || status=1
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|rel_err|Expected|Which is|^\[==========\]" "$OUT/test_cuda.log" | head -80
+fi
+if [ "$what" = sanitize ] || [ "$what" = all ]; then
+  filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N2048:Sizes/CudaEverySize.MatchesFloat64Oracle/N4096:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:CudaExecution.NonDefault*'
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda_conv" --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1 || status=1
+  tail -3 "$OUT/memcheck.log"
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda_conv" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192' > "$OUT/racecheck.log" 2>&1 || status=1
+  tail -3 "$OUT/racecheck.log"
+fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  "$BIN/bench_forward" --out "$OUT/bench.jsonl" "$@" > "$OUT/bench.log" 2>&1 || status=1
+  python3 - "$OUT/bench.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])] if len(sys.argv) > 1 else []
+print(f"{'dtype':5} {'mode':13} {'N':>6} {'ms':>8} {'floor':>8} {'x':>5} {'w/filt':>8} {'cufft':>8} {'err':>8}")
+for r in rows:
+    print(f"{r['dtype']:5} {r['mode']:13} {r['fft_size']:6d} {r['time_ms']:8.3f} {r['floor_ms']:8.3f} {r['ratio']:5.2f} {r['time_with_filter_ms']:8.3f} {r['cufft_ms']:8.3f} {r['rel_err']:8.1e}")
+PY
+  tail -2 "$OUT/bench.log"
+fi
+exit $status

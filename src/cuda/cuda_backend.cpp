@@ -1,0 +1,289 @@
+// The CUDA backend: plan-time setup (device checks, constant tables, kernel attributes, occupancy)
+// and stream-ordered, allocation-free execution. Every CUDA call is checked; failures become
+// ffc::Error(kCudaError) naming the call and the CUDA error.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "api/backend.hpp"
+#include "core/errors.hpp"
+#include "cuda/fwd_config.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/params.hpp"
+#include "cuda/tables.hpp"
+
+namespace ffc::detail {
+namespace {
+
+using cuda::FwdTableLayout;
+using cuda::KernelEntry;
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    core::throw_error(Status::kCudaError, std::string(what) + " failed: " + cudaGetErrorName(e) +
+                                              " (" + cudaGetErrorString(e) + ")");
+  }
+}
+
+bool is_supported_size(int64_t n) {
+  for (int s : cuda::kFwdSizes) {
+    if (s == n) return true;
+  }
+  return false;
+}
+
+// Makes `device` current for the scope (a no-op when it already is).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    check_cuda(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  }
+  ~DeviceGuard() {
+    int now = -1;
+    if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+class CudaBackend final : public BackendImpl {
+ public:
+  CudaBackend(const core::Factorization& factorization, int device) : n_(factorization.size()) {
+    int count = cuda_device_count_noexcept();
+    if (count == 0) {
+      core::throw_error(Status::kNoDevice,
+                        "backend: CUDA was requested but no CUDA device is usable on this machine");
+    }
+    if (device < 0) check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+    if (device >= count) {
+      core::throw_invalid("device: " + std::to_string(device) + " but only " + std::to_string(count) +
+                          " CUDA devices are present (rule: 0 <= device < count, or -1)");
+    }
+    device_ = device;
+    if (!is_supported_size(n_)) {
+      core::throw_error(Status::kNotSupported,
+                        "fft_size: " + std::to_string(n_) +
+                            " is not supported by the CUDA backend yet (rule: 256 <= N <= 32768; "
+                            "use the CPU backend for other sizes)");
+    }
+    DeviceGuard guard(device_);
+    cudaDeviceProp prop{};
+    check_cuda(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
+    sm_count_ = prop.multiProcessorCount;
+    // Kernels must exist for this architecture; cudaFuncGetAttributes says so.
+    for (DType dtype : {DType::kF16, DType::kBF16}) {
+      const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), dtype);
+      cudaFuncAttributes attr{};
+      const cudaError_t status = cudaFuncGetAttributes(&attr, e.function);
+      if (status != cudaSuccess) {
+        cudaGetLastError();
+        core::throw_error(Status::kNotSupported,
+                          "device: CUDA device " + std::to_string(device_) + " (" + prop.name +
+                              ", compute capability " + std::to_string(prop.major) + "." +
+                              std::to_string(prop.minor) +
+                              ") has no kernels in this build (rule: built for sm_90a and sm_80; " +
+                              cudaGetErrorName(status) + ")");
+      }
+      if (e.smem_bytes > prop.sharedMemPerBlockOptin) {
+        core::throw_error(Status::kNotSupported,
+                          "fft_size: " + std::to_string(n_) + " needs " + std::to_string(e.smem_bytes) +
+                              " bytes of shared memory per block; device " + std::to_string(device_) +
+                              " allows " + std::to_string(prop.sharedMemPerBlockOptin));
+      }
+      check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(e.smem_bytes)),
+                 "cudaFuncSetAttribute");
+      int blocks = 0;
+      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads,
+                                                               e.smem_bytes),
+                 "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+      max_grid_[dtype == DType::kF16 ? 0 : 1] = std::max(1, blocks) * sm_count_;
+    }
+    for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {
+      const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), kd);
+      check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(e.smem_bytes)),
+                 "cudaFuncSetAttribute");
+    }
+    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(n_));
+    const std::size_t frag_bytes = tables.frags.size() * sizeof(uint32_t);
+    const std::size_t twiddle_bytes = tables.twiddles.size() * sizeof(cuda::Float2);
+    void* buffer = nullptr;
+    const cudaError_t alloc = cudaMalloc(&buffer, frag_bytes + twiddle_bytes);
+    if (alloc == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      core::throw_error(Status::kOutOfMemory, "plan: could not allocate " +
+                                                  std::to_string(frag_bytes + twiddle_bytes) +
+                                                  " bytes of device memory for the tables");
+    }
+    check_cuda(alloc, "cudaMalloc");
+    tables_ = buffer;
+    twiddles_ = reinterpret_cast<const float2*>(static_cast<char*>(buffer));
+    frags_ = reinterpret_cast<const uint32_t*>(static_cast<char*>(buffer) + twiddle_bytes);
+    check_cuda(cudaMemcpy(buffer, tables.twiddles.data(), twiddle_bytes, cudaMemcpyHostToDevice),
+               "cudaMemcpy");
+    check_cuda(cudaMemcpy(static_cast<char*>(buffer) + twiddle_bytes, tables.frags.data(), frag_bytes,
+                          cudaMemcpyHostToDevice),
+               "cudaMemcpy");
+  }
+
+  ~CudaBackend() override {
+    if (tables_ != nullptr) {
+      int current = -1;
+      cudaGetDevice(&current);
+      if (current != device_) cudaSetDevice(device_);
+      cudaFree(tables_);
+      if (current != device_ && current >= 0) cudaSetDevice(current);
+    }
+  }
+
+  Backend kind() const override { return Backend::kCuda; }
+  int device() const override { return device_; }
+
+  // [H][N] float2 spectrum, then [H] float max |K|.
+  std::size_t spectrum_bytes(int64_t heads) const override {
+    return static_cast<std::size_t>(heads) * (static_cast<std::size_t>(n_) * sizeof(float2) + sizeof(float));
+  }
+  std::size_t workspace_bytes(int64_t heads) const override { return spectrum_bytes(heads); }
+
+  void check_memory(const char* name, const void* data, std::size_t) const override {
+    cudaPointerAttributes attr{};
+    const cudaError_t e = cudaPointerGetAttributes(&attr, data);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      core::throw_invalid(std::string(name) + ": not a pointer the CUDA runtime knows (" +
+                          cudaGetErrorName(e) + "); a CUDA plan takes device memory");
+    }
+    if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged) {
+      core::throw_invalid(std::string(name) + ": host memory given to a CUDA plan on device " +
+                          std::to_string(device_) + " (rule: device memory of the plan's device)");
+    }
+    if (attr.device != device_) {
+      core::throw_invalid(std::string(name) + ": memory of CUDA device " + std::to_string(attr.device) +
+                          " given to a plan on device " + std::to_string(device_) +
+                          " (rule: device memory of the plan's device)");
+    }
+  }
+
+  void transform_filter(const Tensor& k, void* spectrum, Stream stream) const override {
+    if (!aligned16(spectrum)) core::throw_invalid("spectrum: address is not 16-byte aligned");
+    DeviceGuard guard(device_);
+    launch_filter(k, spectrum, static_cast<cudaStream_t>(stream));
+  }
+
+  void forward(const core::ConvProblem& problem, const ForwardArgs& args, Stream stream) const override {
+    if (problem.dtype != DType::kF16 && problem.dtype != DType::kBF16) {
+      core::throw_error(Status::kNotSupported,
+                        std::string("u: dtype ") + to_string(problem.dtype) +
+                            " is not supported by the CUDA backend yet (rule: f16 or bf16; the CPU "
+                            "backend takes f32)");
+    }
+    DeviceGuard guard(device_);
+    const cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const void* spectrum;
+    if (problem.time_domain_filter) {
+      launch_filter(*args.k, args.workspace, s);
+      spectrum = args.workspace;
+    } else {
+      spectrum = args.spectrum->data;
+    }
+    cuda::FwdParams p{};
+    p.u = args.u.data;
+    p.pregate = args.pregate ? args.pregate->data : nullptr;
+    p.postgate = args.postgate ? args.postgate->data : nullptr;
+    p.y = args.y.data;
+    p.spectrum = static_cast<const float2*>(spectrum);
+    p.spectrum_max = reinterpret_cast<const float*>(static_cast<const char*>(spectrum) +
+                                                    static_cast<std::size_t>(problem.heads) * n_ * sizeof(float2));
+    p.twiddles = twiddles_;
+    p.frags = frags_;
+    p.batch = problem.batch;
+    p.heads = problem.heads;
+    p.length = problem.length;
+    p.pairs_per_head = (problem.batch + 1) / 2;
+    p.items = p.pairs_per_head * problem.heads;
+    auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
+    p.vector_io = problem.length % 8 == 0 && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate) &&
+                  aligned(p.y);
+    if (!aligned16(p.spectrum)) {
+      core::throw_invalid(problem.time_domain_filter ? "workspace: address is not 16-byte aligned"
+                                                     : "spectrum: address is not 16-byte aligned");
+    }
+    const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
+    const int64_t iterations = (p.items + pairs_per_iteration() - 1) / pairs_per_iteration();
+    const int grid = static_cast<int>(std::min<int64_t>(iterations, max_grid_[problem.dtype == DType::kF16 ? 0 : 1]));
+    void* kernel_args[] = {&p};
+    check_cuda(cudaLaunchKernel(e.function, dim3(grid), dim3(e.threads), kernel_args, e.smem_bytes, s),
+               "forward kernel launch");
+  }
+
+ private:
+  static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
+  int pairs_per_iteration() const { return n_ >= 2048 ? 1 : static_cast<int>(2048 / n_); }
+
+  void launch_filter(const Tensor& k, void* spectrum, cudaStream_t s) const {
+    const int64_t heads = k.shape[0];
+    if (heads == 0) return;
+    cuda::FilterParams p{};
+    p.k = k.data;
+    p.heads = heads;
+    p.length = k.shape[1];
+    p.spectrum = static_cast<float2*>(spectrum);
+    p.spectrum_max = reinterpret_cast<float*>(static_cast<char*>(spectrum) +
+                                              static_cast<std::size_t>(heads) * n_ * sizeof(float2));
+    p.twiddles = twiddles_;
+    check_cuda(cudaMemsetAsync(p.spectrum_max, 0, sizeof(float) * static_cast<std::size_t>(heads), s),
+               "cudaMemsetAsync");
+    const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), k.dtype);
+    const int64_t blocks = heads * cuda::small_radix(static_cast<int>(n_));
+    if (blocks > 0x7fffffff) core::throw_invalid("k: too many heads for one launch");
+    void* kernel_args[] = {&p};
+    check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
+                                e.smem_bytes, s),
+               "filter kernel launch");
+  }
+
+  int64_t n_ = 0;
+  int device_ = 0;
+  int sm_count_ = 0;
+  int max_grid_[2] = {1, 1};
+  void* tables_ = nullptr;
+  const float2* twiddles_ = nullptr;
+  const uint32_t* frags_ = nullptr;
+};
+
+}  // namespace
+
+bool cuda_backend_supports(int64_t fft_size) { return is_supported_size(fft_size); }
+
+std::unique_ptr<BackendImpl> make_cuda_backend(const core::Factorization& factorization, int device) {
+  return std::make_unique<CudaBackend>(factorization, device);
+}
+
+int cuda_device_count_noexcept() {
+  int count = 0;
+  // Without a driver this returns cudaErrorInsufficientDriver and leaves count unset: zero devices.
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+int cuda_pointer_device(const void* data) {
+  if (data == nullptr || cuda_device_count_noexcept() == 0) return -1;
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, data) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return attr.type == cudaMemoryTypeDevice ? attr.device : -1;
+}
+
+}  // namespace ffc::detail

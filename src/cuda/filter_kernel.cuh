@@ -1,0 +1,97 @@
+// The filter transform: K = DFT_N(k) in f32 on the CUDA cores (accuracy ~1e-6, so the filter adds
+// nothing measurable to the forward's f16 error), written in the fused kernel's fragment order, and
+// max |K| per head (the forward normalizes K by it).
+//
+// One CTA computes block f' (of RS) of one head's spectrum:
+//   1. z[n'] = w_N^{n' f'} * sum_f w_RS^{f f'} k[f M + n']   (the radix-RS stage; zero past Lk)
+//   2. the M-point transform of z in shared memory (f32), radix-16 stages of the same
+//      factorization (decimation in frequency, digit-reversed positions, as the fused kernel),
+//   3. position P = f' M + p is written to the slot (row P / 256, lane, j) that holds it in the
+//      fused kernel's inner C tiles.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/fwd_config.hpp"
+#include "cuda/io.cuh"
+#include "cuda/params.hpp"
+#include "cuda/small_dft.cuh"
+
+namespace ffc::cuda {
+
+
+constexpr int kFilterThreads = 256;
+
+// w_span^q = exp(-2 pi i q / span), q < span (exact argument in f32, ~1 ulp).
+__device__ __forceinline__ float2 twiddle_f32(int q, int span) {
+  float s, c;
+  sincospif(2.0f * static_cast<float>(q) / static_cast<float>(span), &s, &c);
+  return make_float2(c, -s);
+}
+
+template <int kN, typename KT>
+__global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterParams p) {
+  using S = FwdShape<kN>;
+  constexpr int RS = S::RS, M = S::M;
+  extern __shared__ __align__(16) float2 buf[];  // M values
+  __shared__ float warp_max[kFilterThreads / 32];
+  const int tid = threadIdx.x;
+  const int block = static_cast<int>(blockIdx.x % RS);
+  const int64_t head = blockIdx.x / RS;
+  const KT* k = static_cast<const KT*>(p.k) + head * p.length;
+
+  for (int n = tid; n < M; n += kFilterThreads) {
+    float2 z[RS];
+#pragma unroll
+    for (int f = 0; f < RS; ++f) {
+      const int64_t at = static_cast<int64_t>(f) * M + n;
+      z[f] = make_float2(at < p.length ? IoTraits<KT>::to_float(k[at]) : 0.0f, 0.0f);
+    }
+    if constexpr (RS > 1) small_dft<RS, false>(z);
+    buf[n] = RS > 1 ? cmul(z[block], twiddle_f32(n * block, kN)) : z[0];
+  }
+  __syncthreads();
+
+  // Radix-16 stages on the M-point block: spans M, M / 16, ..., 16.
+#pragma unroll 1
+  for (int span = M; span >= 16; span /= 16) {
+    const int stride = span / 16;
+    for (int d = tid; d < M / 16; d += kFilterThreads) {
+      const int base = (d / stride) * span + d % stride;
+      const int m = d % stride;
+      float2 x[16];
+#pragma unroll
+      for (int a = 0; a < 16; ++a) x[a] = buf[base + a * stride];
+      dft16(x);
+#pragma unroll
+      for (int f = 0; f < 16; ++f) {
+        buf[base + f * stride] = stride > 1 ? cmul(x[f], twiddle_f32((m * f) % span, span)) : x[f];
+      }
+    }
+    __syncthreads();
+  }
+
+  float local_max = 0.0f;
+  float2* out = p.spectrum + head * static_cast<int64_t>(kN);
+  for (int pos = tid; pos < M; pos += kFilterThreads) {
+    const float2 v = buf[pos];
+    local_max = fmaxf(local_max, hypotf(v.x, v.y));
+    const int global = block * M + pos;
+    const int row = global >> 8, w = global & 255;
+    const int r16 = w >> 4, col = w & 15;
+    const int lane = 4 * (r16 & 7) + ((col & 7) >> 1);
+    const int slot = 4 * (col >> 3) + (col & 1) + 2 * (r16 >> 3);
+    out[(row * 32 + lane) * 8 + slot] = v;
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) local_max = fmaxf(local_max, __shfl_xor_sync(0xffffffffu, local_max, o));
+  if ((tid & 31) == 0) warp_max[tid >> 5] = local_max;
+  __syncthreads();
+  if (tid == 0) {
+    float m = 0.0f;
+    for (int w = 0; w < kFilterThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
+    atomicMax(reinterpret_cast<unsigned int*>(p.spectrum_max + head), __float_as_uint(m));
+  }
+}
+
+}  // namespace ffc::cuda

@@ -1,0 +1,60 @@
+// Compile-time descriptor of the fused forward kernel for one FFT size, and the layout of the
+// per-plan constant tables. Host and device code share it (no CUDA types here).
+//
+// The factorization (core::Factorization::table_radices) for N = 256 .. 32768 is
+//   N = RS x [16] x 16 x 16:  RS in {1, 2, 4, 8} a small radix done with FMAs while loading and
+//   storing, [16] an "outer" tensor-core stage through shared memory (N >= 4096 only), and the two
+//   inner 16-point stages as register-chained tensor-core products on 16 x 16 tiles.
+// Adding a size is one line in kFwdSizes below (plus the core size table if it is new there).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ffc::cuda {
+
+// FFT sizes the CUDA backend runs, in the order of the instantiation tables.
+inline constexpr int kFwdSizes[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+
+template <int kN>
+struct FwdShape {
+  static constexpr int N = kN;
+  static constexpr bool kOuter = N >= 4096;           // one 16-point stage through smem
+  static constexpr int M = kOuter ? 4096 : 256;       // block length after the small stage
+  static constexpr int RS = N / M;                    // small radix
+  static constexpr int kRows = N / 256;               // 16 x 16 inner tiles per pair
+  static constexpr int kWarps = N >= 32768 ? 16 : (N >= 8192 ? 8 : 4);
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kPairs = N >= 2048 ? 1 : 2048 / N;  // pairs per CTA iteration
+  static constexpr int kCols = RS <= 2 ? 8 : 16 / RS;      // columns per thread in the FMA phases
+  static constexpr int kPairBytes = 4 * N;                 // f16 real plane + imaginary plane
+  static constexpr int kSmemBytes = kPairs * kPairBytes;
+
+  static_assert(RS == 1 || RS == 2 || RS == 4 || RS == 8, "small radix must be 1, 2, 4 or 8");
+  static_assert((kPairs * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");
+  static_assert((kPairs * kRows) % kWarps == 0, "inner rows must divide evenly over warps");
+  static_assert(!kOuter || (kPairs * RS * 16) % kWarps == 0, "outer tiles must divide evenly");
+  static_assert(!kOuter || (kPairs * 32) % kWarps == 0, "output tiles must divide evenly");
+};
+
+// The DFT matrix used on the tensor cores is round_f16(kSigma * F_16); kSigma makes the entries
+// of F_16 (cos and sin of multiples of pi/8) land close to f16 values (matrix rounding error 1.3e-5
+// instead of 8.3e-5 relative), and every stage multiplies its f32 result by 1 / (4 kSigma) so the
+// stages are unitary (1 / sqrt(16)).
+inline constexpr double kSigma = 0.930170;
+
+// Layout of the per-plan table buffer (float2 units unless noted), built on the host in double
+// precision by build_fwd_tables (tables.cpp) from core::twiddle.
+struct FwdTableLayout {
+  // u32 words: DFT fragments, [3][32][4] A-layout then [3][32][4] B-layout; the 3 matrices are
+  // Re G, Im G and -Im G with G = round_f16(kSigma F_16).
+  static constexpr int kFragWords = 2 * 3 * 32 * 4;
+  // float2 offsets:
+  static constexpr int kInner = 0;                  // [32][8]  w_256^{c f_b} / (4 kSigma)
+  static constexpr int kOuterFwd = kInner + 256;    // [16 tiles][32][8]  w_4096^{m f_a} / (4 kSigma)
+  static constexpr int kOuterInv = kOuterFwd + 4096;  // [16 rows][32][8] conj w_4096^{(16b+c) f_a} / (4 kSigma)
+  static constexpr int kSmall = kOuterInv + 4096;   // [M] w_N^{n'} (small-stage bases)
+  static constexpr std::size_t float2_count(int m) { return static_cast<std::size_t>(kSmall + m); }
+};
+
+}  // namespace ffc::cuda

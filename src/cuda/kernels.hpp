@@ -1,0 +1,24 @@
+// The kernel registry: which compiled kernel runs a given FFT size and dtype, with its launch shape.
+// Host code (cuda_backend.cpp) only sees these descriptors; the kernels live in kernels_*.cu.
+#pragma once
+
+#include <cstddef>
+
+#include "ffc/ffc.hpp"
+
+namespace ffc::cuda {
+
+struct KernelEntry {
+  const void* function = nullptr;  // __global__ function (nullptr: not instantiated)
+  int threads = 0;
+  std::size_t smem_bytes = 0;      // dynamic shared memory
+};
+
+// Fused forward kernel for FFT size n and I/O dtype (f16: split precision, bf16: plain).
+KernelEntry forward_kernel(int n, DType dtype);
+// f32 filter transform for FFT size n and filter dtype.
+KernelEntry filter_kernel(int n, DType filter_dtype);
+// Small radix of size n (CTAs per head of the filter transform).
+int small_radix(int n);
+
+}  // namespace ffc::cuda

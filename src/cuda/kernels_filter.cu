@@ -1,0 +1,54 @@
+// Filter-transform kernels and the registry.
+#include "cuda/filter_kernel.cuh"
+#include "cuda/kernels.hpp"
+
+namespace ffc::cuda {
+
+KernelEntry forward_kernel_f16(int n);
+KernelEntry forward_kernel_bf16(int n);
+
+namespace {
+
+template <int kN, typename KT>
+KernelEntry filter_entry() {
+  return {reinterpret_cast<const void*>(&filter_kernel<kN, KT>), kFilterThreads,
+          sizeof(float2) * static_cast<std::size_t>(FwdShape<kN>::M)};
+}
+
+template <typename KT>
+KernelEntry filter_entry_for(int n) {
+  switch (n) {
+    case 256: return filter_entry<256, KT>();
+    case 512: return filter_entry<512, KT>();
+    case 1024: return filter_entry<1024, KT>();
+    case 2048: return filter_entry<2048, KT>();
+    case 4096: return filter_entry<4096, KT>();
+    case 8192: return filter_entry<8192, KT>();
+    case 16384: return filter_entry<16384, KT>();
+    case 32768: return filter_entry<32768, KT>();
+    default: return {};
+  }
+}
+
+}  // namespace
+
+KernelEntry forward_kernel(int n, DType dtype) {
+  switch (dtype) {
+    case DType::kF16: return forward_kernel_f16(n);
+    case DType::kBF16: return forward_kernel_bf16(n);
+    default: return {};
+  }
+}
+
+KernelEntry filter_kernel(int n, DType filter_dtype) {
+  switch (filter_dtype) {
+    case DType::kF32: return filter_entry_for<float>(n);
+    case DType::kF16: return filter_entry_for<__half>(n);
+    case DType::kBF16: return filter_entry_for<__nv_bfloat16>(n);
+  }
+  return {};
+}
+
+int small_radix(int n) { return n >= 4096 ? n / 4096 : n / 256; }
+
+}  // namespace ffc::cuda

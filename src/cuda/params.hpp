@@ -1,0 +1,33 @@
+// Kernel parameter blocks, shared by the host launcher and the kernels (no device code here).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ffc::cuda {
+
+struct FwdParams {
+  const void* u;
+  const void* pregate;   // or null
+  const void* postgate;  // or null
+  void* y;
+  const float2* spectrum;     // [H][N / 256][32][8] (fragment order), K = DFT_N(k)
+  const float* spectrum_max;  // [H] max |K|
+  const float2* twiddles;     // FwdTableLayout
+  const uint32_t* frags;      // FwdTableLayout::kFragWords
+  int64_t batch, heads, length;
+  int64_t pairs_per_head;     // ceil(B / 2)
+  int64_t items;              // heads * pairs_per_head
+  int vector_io;              // rows are 16-byte aligned and length % 8 == 0
+};
+
+struct FilterParams {
+  const void* k;           // (H, Lk)
+  int64_t heads, length;   // H, Lk
+  float2* spectrum;        // [H][N / 256][32][8]
+  float* spectrum_max;     // [H], zeroed before the launch
+  const float2* twiddles;  // FwdTableLayout (small-stage bases)
+};
+
+}  // namespace ffc::cuda

@@ -1,0 +1,91 @@
+// Thin wrappers over the PTX instructions the kernels are built from: tensor-core MMA
+// (m16n8k16, f16 inputs, f32 accumulators), ldmatrix / stmatrix / movmatrix for moving 8x8 b16
+// tiles between shared memory, registers and transposed register layouts, and f16x2 packing.
+//
+// Fragment layouts of mma.m16n8k16 (lane = 4 g + t, g = lane / 4, t = lane % 4):
+//   A (16x16, row major), 4 x f16x2: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..],
+//                                    a3 = A[g+8][2t+8..]
+//   B (16x8, "col"),      2 x f16x2: b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
+//   C (16x8, f32),        4 x f32:   c0, c1 = C[g][2t..2t+1], c2, c3 = C[g+8][2t..2t+1]
+// Two C tiles side by side (16x16) hold exactly the A fragment of the next product:
+//   a0 = {c0,c1} of tile 0, a1 = {c2,c3} of tile 0, a2 = {c0,c1} of tile 1, a3 = {c2,c3} of tile 1.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace ffc::cuda {
+
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// d += a * b (16x8x16, f16 x f16 -> f32).
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                          uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8x8 b16 tiles from shared memory; lane l gives the address of row l % 8 of tile l / 8.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+// Stores four 8x8 b16 tiles (register i = tile i, in the C/A fragment layout: row g, columns
+// 2t..2t+1); lane l gives the address of row l % 8 of tile l / 8.
+__device__ __forceinline__ void stmatrix_x4(uint32_t address, const uint32_t (&r)[4]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(address),
+               "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+               : "memory");
+#else
+  // Pre-Hopper: each lane stores its own 4 bytes of each tile; the row address comes from the
+  // lane that owns it (row g of tile i is addressed by lane 8 i + g).
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t row = __shfl_sync(0xffffffffu, address, 8 * i + (lane >> 2));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(row + 4 * (lane & 3)), "r"(r[i]) : "memory");
+  }
+#endif
+}
+
+// Transposes an 8x8 b16 tile held in the fragment layout (row g, columns 2t..2t+1).
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t a) {
+  uint32_t d;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(d) : "r"(a));
+  return d;
+}
+
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+__device__ __forceinline__ float2 unpack_half2(uint32_t v) {
+  return __half22float2(*reinterpret_cast<const __half2*>(&v));
+}
+
+// x = hi + lo with hi = f16(x) and lo = f16(x - hi): two f16 operands whose sum carries about 22
+// bits of x (the "split" precision mode).
+__device__ __forceinline__ void split_half2(float x0, float x1, uint32_t& hi, uint32_t& lo) {
+  hi = pack_half2(x0, x1);
+  const float2 h = unpack_half2(hi);
+  lo = pack_half2(x0 - h.x, x1 - h.y);
+}
+
+}  // namespace ffc::cuda

@@ -115,6 +115,37 @@ typedef struct ffc_forward_args {
 
 #define FFC_FORWARD_ARGS_INIT {sizeof(ffc_forward_args_t), NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0}
 
+/* Backward arguments: the gradients of y = postgate * conv(pregate * u, k)[..., :L] given
+ * dy = dLoss/dy. With x = pregate * u, c = conv(x, k) and dc = postgate * dy:
+ *   dpostgate = dy * c,   du = pregate * corr(dc, k),   dpregate = u * corr(dc, k),
+ *   dk[h, j] = sum over b and t of dc[b, h, t] * x[b, h, (t - j) mod N]   (j < Lk_grad)
+ * where corr(dc, k)[s] = sum_t dc[t] k[(t - s) mod N]. Exactly one of `k` and `spectrum` (the
+ * forward's filter) must be given. Each gradient is computed only when its tensor is given (at
+ * least one); absent tensors are NULL pointers. Gradients must not overlap the inputs, the workspace
+ * or each other, except `du`, which may be `dy` itself (in place). The result is deterministic: the
+ * same bits for any number of threads. */
+typedef struct ffc_backward_args {
+  size_t struct_size;
+  const ffc_tensor_t* dy;        /* (B, H, L): the gradient of y */
+  const ffc_tensor_t* u;         /* (B, H, L): the forward's input */
+  const ffc_tensor_t* k;         /* (H, Lk) or NULL */
+  const void* spectrum;          /* or NULL: the forward's spectrum (ffc_transform_filter) */
+  size_t spectrum_bytes;         /* ffc_spectrum_bytes(plan, H) */
+  int64_t spectrum_heads;        /* H the spectrum was made for */
+  const ffc_tensor_t* pregate;   /* (B, H, L) or NULL: the forward's gates */
+  const ffc_tensor_t* postgate;  /* (B, H, L) or NULL */
+  const ffc_tensor_t* du;        /* (B, H, L), dtype of u, written, or NULL; may be dy itself */
+  const ffc_tensor_t* dk;        /* (H, Lk_grad) F32, 1 <= Lk_grad <= N, written, or NULL;
+                                    summed over the batch; normally Lk_grad = Lk */
+  const ffc_tensor_t* dpregate;  /* (B, H, L), written, or NULL; only with pregate */
+  const ffc_tensor_t* dpostgate; /* (B, H, L), written, or NULL; only with postgate */
+  void* workspace;               /* ffc_backward_workspace_bytes(plan, B, H) bytes, either filter form */
+  size_t workspace_bytes;
+} ffc_backward_args_t;
+
+#define FFC_BACKWARD_ARGS_INIT \
+  {sizeof(ffc_backward_args_t), NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0}
+
 /* Library version as MAJOR*10000 + MINOR*100 + PATCH, and as a string. */
 FFC_API uint32_t ffc_version(void);
 FFC_API const char* ffc_version_string(void);
@@ -156,6 +187,15 @@ FFC_API ffc_status_t ffc_transform_filter(const ffc_plan_t* plan, const ffc_tens
  * stream) for CUDA plans and ignored for CPU plans. */
 FFC_API ffc_status_t ffc_forward(const ffc_plan_t* plan, const ffc_forward_args_t* args,
                                  void* stream);
+
+/* Bytes of the workspace a backward call with `batch` rows and `heads` heads needs. */
+FFC_API ffc_status_t ffc_backward_workspace_bytes(const ffc_plan_t* plan, int64_t batch,
+                                                  int64_t heads, size_t* bytes);
+
+/* The gradients requested in `args` (see ffc_backward_args_t). Nothing is written when validation
+ * fails. `stream` as for ffc_forward. Backends without a backward pass return FFC_NOT_SUPPORTED. */
+FFC_API ffc_status_t ffc_backward(const ffc_plan_t* plan, const ffc_backward_args_t* args,
+                                  void* stream);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,10 @@
 // circular convolution of the zero-padded input and filter (causal when L + Lk - 1 <= N, circular
 // when L == N). u, gates, y: (B, H, L), one dtype; k: (H, Lk), Lk <= N.
 //
+// Backward: given dy = dLoss/dy, Plan::backward computes any of du, dk (summed over the batch, f32),
+// dpregate and dpostgate, recomputing what it needs from the forward's inputs (nothing is stored by
+// the forward).
+//
 // Errors: every function throws ffc::Error (status + message naming the argument, the value and
 // the rule). Validation happens before any output is touched. Execution is const, thread-safe,
 // allocates no device memory and only enqueues work on the given stream (CUDA plans).
@@ -102,6 +106,28 @@ struct ForwardArgs {
   std::size_t workspace_bytes = 0;
 };
 
+// Arguments of Plan::backward. With x = pregate * u (zero-padded to N), c = conv_N(x, k) and
+// dc = postgate * dy (t < L, 0 beyond), the gradients are
+//   dpostgate = dy * c[:L]
+//   dx = corr_N(dc, k) (dx[s] = sum_t dc[t] k[(t - s) mod N]),  du = pregate * dx[:L],
+//   dpregate = u * dx[:L]
+//   dk[h, j] = sum_b sum_t dc[b, h, t] x[b, h, (t - j) mod N],  j < Lk_grad
+// Each output is computed only when given. Outputs must not overlap the inputs or each other, except
+// du, which may be dy itself (in place).
+struct BackwardArgs {
+  Tensor dy;                                 // (B, H, L): gradient of y
+  Tensor u;                                  // (B, H, L): the forward's input
+  std::optional<Tensor> k;                   // (H, Lk) time-domain filter, or
+  std::optional<FilterSpectrum> spectrum;    // the forward's transformed filter (exactly one)
+  std::optional<Tensor> pregate, postgate;   // the forward's gates
+  std::optional<Tensor> du;                  // (B, H, L), dtype of u
+  std::optional<Tensor> dk;                  // (H, Lk_grad) f32, 1 <= Lk_grad <= N (normally Lk)
+  std::optional<Tensor> dpregate;            // (B, H, L), requires pregate
+  std::optional<Tensor> dpostgate;           // (B, H, L), requires postgate
+  void* workspace = nullptr;                 // backward_workspace_bytes(B, H) bytes (either filter form)
+  std::size_t workspace_bytes = 0;
+};
+
 struct PlanInfo {
   int64_t fft_size = 0;
   Backend backend = Backend::kCpu;
@@ -130,6 +156,14 @@ class FFC_CXX_API Plan {
                         Stream stream = nullptr) const;
 
   void forward(const ForwardArgs& args, Stream stream = nullptr) const;
+
+  // Bytes of the workspace a backward call with B = batch and H = heads needs (with k or with a
+  // spectrum alike).
+  std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const;
+
+  // The gradients requested in `args` (see BackwardArgs). Validation is complete before any output
+  // is written; the result is deterministic (the same bits for any thread count).
+  void backward(const BackwardArgs& args, Stream stream = nullptr) const;
 
  private:
   explicit Plan(std::unique_ptr<detail::PlanImpl> impl);

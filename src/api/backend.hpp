@@ -1,11 +1,13 @@
 // The interface between the Plan (API layer) and the backends. A backend receives arguments that
-// core::validate_forward has already checked (apart from the memory kind, which it checks itself
-// through check_memory) and must not throw after it has started writing outputs.
+// core::validate_forward / core::validate_backward have already checked (apart from the memory
+// kind, which it checks itself through check_memory) and must not throw after it has started
+// writing outputs.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/factorization.hpp"
 #include "core/validate.hpp"
@@ -32,6 +34,25 @@ class BackendImpl {
   // Arguments validated by core::validate_forward into `problem`.
   virtual void forward(const core::ConvProblem& problem, const ForwardArgs& args,
                        Stream stream) const = 0;
+
+  // Workspace bytes of a backward call (B = batch, H = heads), whichever filter form it gets.
+  virtual std::size_t backward_workspace_bytes(int64_t /*batch*/, int64_t /*heads*/) const {
+    throw backward_not_implemented();
+  }
+
+  // Arguments validated by core::validate_backward into `problem`. Called whenever H > 0 and there
+  // is something to write: also with B == 0 or L == 0 when dk is requested (dk is then all zeros).
+  // Must be deterministic (the same bits for any thread count or run).
+  virtual void backward(const core::BackwardProblem& /*problem*/, const BackwardArgs& /*args*/,
+                        Stream /*stream*/) const {
+    throw backward_not_implemented();
+  }
+
+ protected:
+  Error backward_not_implemented() const {
+    return Error(Status::kNotSupported, std::string("backward: not implemented by the ") +
+                                            to_string(kind()) + " backend yet");
+  }
 };
 
 // The CPU backend: always available.

@@ -180,4 +180,37 @@ ffc_status_t ffc_forward(const ffc_plan_t* plan, const ffc_forward_args_t* args,
   });
 }
 
+ffc_status_t ffc_backward_workspace_bytes(const ffc_plan_t* plan, int64_t batch, int64_t heads,
+                                          size_t* bytes) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    if (bytes == nullptr) invalid("bytes: null pointer");
+    *bytes = p.backward_workspace_bytes(batch, heads);
+  });
+}
+
+ffc_status_t ffc_backward(const ffc_plan_t* plan, const ffc_backward_args_t* args, void* stream) {
+  return guarded([&] {
+    const ffc::Plan& p = plan_of(plan);
+    if (args == nullptr) invalid("args: null pointer");
+    check_struct(args->struct_size, sizeof(ffc_backward_args_t), "args");
+    ffc::BackwardArgs a;
+    a.dy = to_tensor(args->dy, "dy");
+    a.u = to_tensor(args->u, "u");
+    if (args->k) a.k = to_tensor(args->k, "k");
+    if (args->spectrum) {
+      a.spectrum = ffc::FilterSpectrum{args->spectrum, args->spectrum_bytes, args->spectrum_heads};
+    }
+    if (args->pregate) a.pregate = to_tensor(args->pregate, "pregate");
+    if (args->postgate) a.postgate = to_tensor(args->postgate, "postgate");
+    if (args->du) a.du = to_tensor(args->du, "du");
+    if (args->dk) a.dk = to_tensor(args->dk, "dk");
+    if (args->dpregate) a.dpregate = to_tensor(args->dpregate, "dpregate");
+    if (args->dpostgate) a.dpostgate = to_tensor(args->dpostgate, "dpostgate");
+    a.workspace = args->workspace;
+    a.workspace_bytes = args->workspace_bytes;
+    p.backward(a, stream);
+  });
+}
+
 }  // extern "C"

@@ -174,4 +174,25 @@ void Plan::forward(const ForwardArgs& args, Stream stream) const {
   backend.forward(problem, args, stream);
 }
 
+std::size_t Plan::backward_workspace_bytes(int64_t batch, int64_t heads) const {
+  if (batch < 0) core::throw_invalid("batch: " + std::to_string(batch) + " is negative");
+  if (heads < 0) core::throw_invalid("heads: " + std::to_string(heads) + " is negative");
+  return impl_->backend().backward_workspace_bytes(batch, heads);
+}
+
+void Plan::backward(const BackwardArgs& args, Stream stream) const {
+  const detail::BackendImpl& backend = impl_->backend();
+  const core::BackwardProblem problem = core::validate_backward(
+      args, impl_->factorization().size(),
+      [&](int64_t h) { return backend.spectrum_bytes(h); },
+      [&](int64_t b, int64_t h) { return backend.backward_workspace_bytes(b, h); },
+      [&](const char* name, const void* data, std::size_t bytes) {
+        if (bytes > 0) backend.check_memory(name, data, bytes);
+      });
+  if (problem.heads == 0) return;
+  // Without rows or samples the (B, H, L) gradients are empty, but dk (a sum over nothing) is zero.
+  if ((problem.batch == 0 || problem.length == 0) && !problem.want_dk) return;
+  backend.backward(problem, args, stream);
+}
+
 }  // namespace ffc

@@ -1,6 +1,8 @@
 #include "core/validate.hpp"
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/errors.hpp"
 
@@ -38,19 +40,59 @@ void check_output_aliasing(const Tensor& y, const char* name, const Tensor& inpu
                           : " (rule: y must not overlap " + std::string(name) + ")"));
 }
 
-void check_same_bhl(const char* name, const Tensor& t, const Tensor& u) {
+// `group` names the tensors that share u's shape and dtype, for the rule in the message.
+void check_same_bhl(const char* name, const Tensor& t, const Tensor& u,
+                    const char* group = "u, pregate, postgate and y") {
   check_tensor(name, t, 3, "(B, H, L)");
   for (int i = 0; i < 3; ++i) {
     if (t.shape[i] != u.shape[i]) {
       throw_invalid(std::string(name) + ": shape " + tuple_string(t.shape, 3) +
-                    " differs from u's shape " + tuple_string(u.shape, 3) +
-                    " (rule: u, pregate, postgate and y have one shape)");
+                    " differs from u's shape " + tuple_string(u.shape, 3) + " (rule: " + group +
+                    " have one shape)");
     }
   }
   if (t.dtype != u.dtype) {
     throw_invalid(std::string(name) + ": dtype " + to_string(t.dtype) + " differs from u's dtype " +
-                  to_string(u.dtype) + " (rule: u, pregate, postgate and y share one dtype)");
+                  to_string(u.dtype) + " (rule: " + group + " share one dtype)");
   }
+}
+
+// The filter form (exactly one of k and a spectrum) against the problem's H; records k's length and
+// dtype in `p`. Returns the spectrum bytes the backend reads (0 for k).
+std::size_t check_filter_form(const std::optional<Tensor>& k,
+                              const std::optional<FilterSpectrum>& spectrum, int64_t fft_size,
+                              const BytesForHeads& spectrum_bytes, const MemoryCheck& memory,
+                              ConvProblem& p) {
+  if (k.has_value() == spectrum.has_value()) {
+    throw_invalid(k ? "k and spectrum: both given (rule: exactly one filter form)"
+                    : "k and spectrum: neither given (rule: exactly one filter form)");
+  }
+  if (k) {
+    check_filter(*k, fft_size);
+    memory("k", k->data, check_tensor("k", *k, 2, "(H, Lk)"));
+    if (k->shape[0] != p.heads) {
+      throw_invalid("k: " + str(k->shape[0]) + " filters for u's H = " + str(p.heads) +
+                    " heads (rule: k has shape (H, Lk))");
+    }
+    p.time_domain_filter = true;
+    p.filter_length = k->shape[1];
+    p.filter_dtype = k->dtype;
+    return 0;
+  }
+  const FilterSpectrum& s = *spectrum;
+  if (s.heads != p.heads) {
+    throw_invalid("spectrum: made for " + str(s.heads) + " heads, u has H = " + str(p.heads) +
+                  " (rule: one filter per head)");
+  }
+  const std::size_t need = spectrum_bytes(p.heads);
+  if (s.bytes < need) {
+    throw_invalid("spectrum: " + str(static_cast<int64_t>(s.bytes)) + " bytes given, " +
+                  str(static_cast<int64_t>(need)) + " needed for H = " + str(p.heads) +
+                  " (rule: spectrum_bytes(H))");
+  }
+  if (need > 0 && s.data == nullptr) throw_invalid("spectrum: data is null");
+  if (need > 0) memory("spectrum", s.data, need);
+  return need;
 }
 
 }  // namespace
@@ -137,21 +179,9 @@ ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
     p.has_postgate = true;
   }
 
-  if (args.k.has_value() == args.spectrum.has_value()) {
-    throw_invalid(args.k ? "k and spectrum: both given (rule: exactly one filter form)"
-                         : "k and spectrum: neither given (rule: exactly one filter form)");
-  }
+  check_filter_form(args.k, args.spectrum, fft_size, spectrum_bytes, memory, p);
   if (args.k) {
     const Tensor& k = *args.k;
-    check_filter(k, fft_size);
-    memory("k", k.data, check_tensor("k", k, 2, "(H, Lk)"));
-    if (k.shape[0] != p.heads) {
-      throw_invalid("k: " + str(k.shape[0]) + " filters for u's H = " + str(p.heads) +
-                    " heads (rule: k has shape (H, Lk))");
-    }
-    p.time_domain_filter = true;
-    p.filter_length = k.shape[1];
-    p.filter_dtype = k.dtype;
     const std::size_t need = workspace_bytes(p.heads);
     if (args.workspace_bytes < need) {
       throw_invalid("workspace: " + str(static_cast<int64_t>(args.workspace_bytes)) +
@@ -163,25 +193,159 @@ ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
       memory("workspace", args.workspace, need);
     }
     check_output_aliasing(args.y, "k", k, false);
-  } else {
-    const FilterSpectrum& s = *args.spectrum;
-    if (s.heads != p.heads) {
-      throw_invalid("spectrum: made for " + str(s.heads) + " heads, u has H = " + str(p.heads) +
-                    " (rule: one filter per head)");
-    }
-    const std::size_t need = spectrum_bytes(p.heads);
-    if (s.bytes < need) {
-      throw_invalid("spectrum: " + str(static_cast<int64_t>(s.bytes)) + " bytes given, " +
-                    str(static_cast<int64_t>(need)) + " needed for H = " + str(p.heads) +
-                    " (rule: spectrum_bytes(H))");
-    }
-    if (need > 0 && s.data == nullptr) throw_invalid("spectrum: data is null");
-    if (need > 0) memory("spectrum", s.data, need);
   }
 
   check_output_aliasing(args.y, "u", u, true);
   if (args.pregate) check_output_aliasing(args.y, "pregate", *args.pregate, true);
   if (args.postgate) check_output_aliasing(args.y, "postgate", *args.postgate, true);
+  return p;
+}
+
+BackwardProblem validate_backward(const BackwardArgs& args, int64_t fft_size,
+                                  const BytesForHeads& spectrum_bytes,
+                                  const BytesForProblem& workspace_bytes,
+                                  const MemoryCheck& memory) {
+  static constexpr const char* kGroup = "u, dy, pregate, postgate, du, dpregate and dpostgate";
+  const Tensor& u = args.u;
+  memory("u", u.data, check_tensor("u", u, 3, "(B, H, L)"));
+  BackwardProblem p;
+  p.batch = u.shape[0];
+  p.heads = u.shape[1];
+  p.length = u.shape[2];
+  p.dtype = u.dtype;
+  if (p.length > fft_size) {
+    throw_invalid("u: length L = " + str(p.length) + " exceeds fft_size = " + str(fft_size) +
+                  " (rule: L <= fft_size)");
+  }
+  // A (B, H, L) tensor like u: shape, dtype, memory kind.
+  auto check_bhl = [&](const char* name, const Tensor& t) {
+    check_same_bhl(name, t, u, kGroup);
+    memory(name, t.data, check_tensor(name, t, 3, "(B, H, L)"));
+  };
+  check_bhl("dy", args.dy);
+  if (args.pregate) {
+    check_bhl("pregate", *args.pregate);
+    p.has_pregate = true;
+  }
+  if (args.postgate) {
+    check_bhl("postgate", *args.postgate);
+    p.has_postgate = true;
+  }
+  const std::size_t spectrum_need =
+      check_filter_form(args.k, args.spectrum, fft_size, spectrum_bytes, memory, p);
+
+  // The gradients.
+  if (!args.du && !args.dk && !args.dpregate && !args.dpostgate) {
+    throw_invalid("du, dk, dpregate and dpostgate: none given (rule: request at least one gradient)");
+  }
+  if (args.du) {
+    check_bhl("du", *args.du);
+    p.want_du = true;
+  }
+  if (args.dk) {
+    const Tensor& dk = *args.dk;
+    const std::size_t bytes = check_tensor("dk", dk, 2, "(H, Lk_grad)");
+    if (dk.dtype != DType::kF32) {
+      throw_invalid(std::string("dk: dtype ") + to_string(dk.dtype) +
+                    " (rule: dk is f32, whatever the dtype of u and k)");
+    }
+    if (dk.shape[0] != p.heads) {
+      throw_invalid("dk: " + str(dk.shape[0]) + " filters for u's H = " + str(p.heads) +
+                    " heads (rule: dk has shape (H, Lk_grad))");
+    }
+    const int64_t lkg = dk.shape[1];
+    if (lkg < 1 && p.heads > 0) {
+      throw_invalid("dk: filter length Lk_grad = " + str(lkg) + " (rule: 1 <= Lk_grad <= fft_size)");
+    }
+    if (lkg > fft_size) {
+      throw_invalid("dk: filter length Lk_grad = " + str(lkg) + " exceeds fft_size = " +
+                    str(fft_size) + " (rule: Lk_grad <= fft_size)");
+    }
+    memory("dk", dk.data, bytes);
+    p.want_dk = true;
+    p.grad_filter_length = lkg;
+  }
+  if (args.dpregate) {
+    if (!args.pregate) {
+      throw_invalid("dpregate: given without pregate (rule: a gate's gradient needs that gate)");
+    }
+    check_bhl("dpregate", *args.dpregate);
+    p.want_dpregate = true;
+  }
+  if (args.dpostgate) {
+    if (!args.postgate) {
+      throw_invalid("dpostgate: given without postgate (rule: a gate's gradient needs that gate)");
+    }
+    check_bhl("dpostgate", *args.dpostgate);
+    p.want_dpostgate = true;
+  }
+
+  // The workspace (either filter form).
+  const std::size_t need = workspace_bytes(p.batch, p.heads);
+  if (args.workspace_bytes < need) {
+    throw_invalid("workspace: " + str(static_cast<int64_t>(args.workspace_bytes)) +
+                  " bytes given, " + str(static_cast<int64_t>(need)) + " needed for B = " +
+                  str(p.batch) + ", H = " + str(p.heads) +
+                  " (rule: backward_workspace_bytes(B, H), with k or a spectrum alike)");
+  }
+  if (need > 0) {
+    if (args.workspace == nullptr) {
+      throw_invalid("workspace: null but " + str(static_cast<int64_t>(need)) + " bytes are needed");
+    }
+    memory("workspace", args.workspace, need);
+  }
+
+  // Overlaps: the gradients are written, and so is the workspace; the inputs are only read.
+  struct Named {
+    const char* name;
+    Range range;
+  };
+  std::vector<Named> inputs = {{"dy", range_of(args.dy)}, {"u", range_of(u)}};
+  if (args.k) inputs.push_back({"k", range_of(*args.k)});
+  if (args.spectrum && spectrum_need > 0) {
+    const char* s = static_cast<const char*>(args.spectrum->data);
+    inputs.push_back({"spectrum", {s, s + spectrum_need}});
+  }
+  if (args.pregate) inputs.push_back({"pregate", range_of(*args.pregate)});
+  if (args.postgate) inputs.push_back({"postgate", range_of(*args.postgate)});
+  std::vector<Named> outputs;
+  if (args.du) outputs.push_back({"du", range_of(*args.du)});
+  if (args.dk) outputs.push_back({"dk", range_of(*args.dk)});
+  if (args.dpregate) outputs.push_back({"dpregate", range_of(*args.dpregate)});
+  if (args.dpostgate) outputs.push_back({"dpostgate", range_of(*args.dpostgate)});
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    const Named& out = outputs[o];
+    const std::string name(out.name);
+    for (const Named& in : inputs) {
+      if (!overlaps(out.range, in.range)) continue;
+      const std::string input(in.name);
+      if (name == "du" && input == "dy") {
+        if (out.range.begin == in.range.begin && out.range.end == in.range.end) continue;
+        throw_invalid("du: overlaps dy without being the same tensor (rule: du may be dy itself, "
+                      "for an in-place call, but must not partially overlap it)");
+      }
+      throw_invalid(name + ": overlaps " + input +
+                    " (rule: gradients must not overlap the inputs; only du may be dy itself)");
+    }
+    for (size_t e = 0; e < o; ++e) {
+      if (overlaps(out.range, outputs[e].range)) {
+        throw_invalid(name + ": overlaps " + outputs[e].name +
+                      " (rule: gradients must not overlap each other)");
+      }
+    }
+  }
+  if (need > 0) {
+    const char* w = static_cast<const char*>(args.workspace);
+    const Range work{w, w + need};
+    for (const std::vector<Named>* group : {&inputs, &outputs}) {
+      for (const Named& t : *group) {
+        if (overlaps(work, t.range)) {
+          throw_invalid(std::string("workspace: overlaps ") + t.name +
+                        " (rule: the workspace must not overlap the inputs or the gradients)");
+        }
+      }
+    }
+  }
   return p;
 }
 

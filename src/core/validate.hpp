@@ -26,6 +26,15 @@ struct ConvProblem {
   int64_t rows() const { return batch * heads; }
 };
 
+// The validated shape of one backward call: the forward's problem plus the gradients requested.
+struct BackwardProblem : ConvProblem {
+  bool want_du = false;
+  bool want_dk = false;
+  bool want_dpregate = false;
+  bool want_dpostgate = false;
+  int64_t grad_filter_length = 0;  // Lk_grad: dk's length (when dk is requested)
+};
+
 // Backend hook: throws if `data` (of `bytes` bytes, named `name`) is not memory the backend can use.
 using MemoryCheck = std::function<void(const char* name, const void* data, std::size_t bytes)>;
 
@@ -42,5 +51,17 @@ void check_filter(const Tensor& k, int64_t fft_size);
 ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
                              const BytesForHeads& spectrum_bytes,
                              const BytesForHeads& workspace_bytes, const MemoryCheck& memory);
+
+// Bytes a backend needs for a backward call of `batch` rows and `heads` heads.
+using BytesForProblem = std::function<std::size_t(int64_t batch, int64_t heads)>;
+
+// Every argument of a backward call, before anything is written: shapes and dtypes (dy, du,
+// dpregate, dpostgate as u; dk f32 (H, Lk_grad), 1 <= Lk_grad <= fft_size), the filter form, gate
+// gradients only with their gates, at least one gradient, the workspace, memory kinds, and that no
+// gradient overlaps an input, the workspace or another gradient (du may be dy itself).
+BackwardProblem validate_backward(const BackwardArgs& args, int64_t fft_size,
+                                  const BytesForHeads& spectrum_bytes,
+                                  const BytesForProblem& workspace_bytes,
+                                  const MemoryCheck& memory);
 
 }  // namespace ffc::core

@@ -11,9 +11,24 @@
 //
 // Filter spectra: [H][2][N] floats (real plane, imaginary plane) in position order, scaled by 1/N,
 // computed in double precision.
+//
+// Backward work item (head h, rows b0, b1), with K' = K_h / N the stored spectrum:
+//   W = FFT_N(dc[b0] + i dc[b1]),  dc = post * dy for t < L, 0 beyond
+//   Z = FFT_N(x[b0] + i x[b1]),    x = pre * u                       (only for dk or dpostgate)
+//   DK_h += W * conj(Z)            in double, pairs in order         (dk)
+//   c = IFFT_N(Z * K'):            dpostgate = dy * c                (dpostgate)
+//   dx = IFFT_N(W * conj(K')):     du = pre * dx, dpregate = u * dx  (du, dpregate)
+// and per head dk = Re IFFT_N(DK_h)[:Lk_grad] / N, in double. The pairing works as in the forward:
+// k is real, so IFFT(W conj(K)) = dx[b0] + i dx[b1]; and Re(W conj(Z)) pairs dc[b0] with x[b0] and
+// dc[b1] with x[b1], so Re IFFT(sum W conj(Z)) / N = sum_b corr(dc[b], x[b]) = dk. 1/N is a power of
+// two: the scaling is exact. dk sums over the batch inside one work item (a head, its pairs in
+// order), so the result does not depend on the thread count; the transforms of one item give the
+// same bits whether they run on one thread or spread over the pool.
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,6 +79,33 @@ void store_row(void* base, DType dtype, int64_t offset, int64_t n, const float* 
   }
 }
 
+// dst[t] = a[t] * gate[t] (or a[t] without a gate) for t < length, 0 for length <= t < n; `tmp`
+// holds length floats.
+void load_times(const void* a, const void* gate, DType dtype, int64_t offset, int64_t length,
+                int64_t n, float* dst, float* tmp) {
+  load_row(a, dtype, offset, length, dst);
+  if (gate != nullptr) {
+    load_row(gate, dtype, offset, length, tmp);
+    for (int64_t t = 0; t < length; ++t) dst[t] *= tmp[t];
+  }
+  std::fill(dst + length, dst + n, 0.0f);
+}
+
+// out[t] = gate[t] * src[t] (or src[t]) for t < length, rounded to the dtype; `tmp` holds length
+// floats; src is not modified.
+void store_times(void* out, const void* gate, DType dtype, int64_t offset, int64_t length,
+                 const float* src, float* tmp) {
+  if (gate == nullptr) {
+    store_row(out, dtype, offset, length, src);
+    return;
+  }
+  load_row(gate, dtype, offset, length, tmp);
+  for (int64_t t = 0; t < length; ++t) tmp[t] *= src[t];
+  store_row(out, dtype, offset, length, tmp);
+}
+
+const void* data_or_null(const std::optional<Tensor>& t) { return t ? t->data : nullptr; }
+
 // One transform of an engine, either on the calling thread (pool == nullptr) or with each stage's
 // column groups spread over the pool (used when there are fewer work items than threads).
 template <typename T>
@@ -86,7 +128,8 @@ void transform(const cpu::FftEngine<T>& engine, T* re, T* im, bool inverse, cpu:
 // Per-worker buffers, grown on first use by their own worker only.
 struct Scratch {
   std::vector<float> re, im, gate;
-  std::vector<double> dre, dim;
+  std::vector<float> re2, im2;    // backward: the spectrum of dc
+  std::vector<double> dre, dim;   // filter transforms; backward: the dk spectrum of one head
 };
 
 class CpuBackend final : public BackendImpl {
@@ -116,21 +159,15 @@ class CpuBackend final : public BackendImpl {
   }
 
   void transform_filter(const Tensor& k, void* spectrum, Stream) const override {
-    const int64_t heads = k.shape[0];
-    // Few filters: one at a time, each transform spread over the threads.
-    if (heads < pool_.size()) {
-      for (int64_t h = 0; h < heads; ++h) transform_one_filter(k, spectrum, h, scratch(0), &pool_);
-    } else {
-      pool_.parallel_for(heads, [&](int64_t h, int worker) {
-        transform_one_filter(k, spectrum, h, scratch(worker), nullptr);
-      });
-    }
+    std::lock_guard<std::mutex> lock(exec_mutex_);
+    transform_filter_locked(k, spectrum);
   }
 
-  void forward(const core::ConvProblem& p, const ForwardArgs& args, Stream stream) const override {
+  void forward(const core::ConvProblem& p, const ForwardArgs& args, Stream) const override {
+    std::lock_guard<std::mutex> lock(exec_mutex_);
     const float* spectrum;
     if (p.time_domain_filter) {
-      transform_filter(*args.k, args.workspace, stream);
+      transform_filter_locked(*args.k, args.workspace);
       spectrum = static_cast<const float*>(args.workspace);
     } else {
       spectrum = static_cast<const float*>(args.spectrum->data);
@@ -150,8 +187,62 @@ class CpuBackend final : public BackendImpl {
     });
   }
 
+  // The workspace holds the filter spectrum of k (a call with a spectrum leaves it untouched).
+  std::size_t backward_workspace_bytes(int64_t, int64_t heads) const override {
+    return spectrum_bytes(heads);
+  }
+
+  void backward(const core::BackwardProblem& p, const BackwardArgs& args, Stream) const override {
+    std::lock_guard<std::mutex> lock(exec_mutex_);
+    const float* spectrum;
+    if (p.time_domain_filter) {
+      transform_filter_locked(*args.k, args.workspace);
+      spectrum = static_cast<const float*>(args.workspace);
+    } else {
+      spectrum = static_cast<const float*>(args.spectrum->data);
+    }
+    const int64_t pairs = (p.batch + 1) / 2;
+    if (p.want_dk) {
+      // dk sums over the batch: one item per head, whose pairs are accumulated in order.
+      if (p.heads < pool_.size()) {
+        for (int64_t h = 0; h < p.heads; ++h) {
+          backward_head(p, args, spectrum, h, pairs, scratch(0), &pool_);
+        }
+      } else {
+        pool_.parallel_for(p.heads, [&](int64_t h, int worker) {
+          backward_head(p, args, spectrum, h, pairs, scratch(worker), nullptr);
+        });
+      }
+      return;
+    }
+    const int64_t items = pairs * p.heads;
+    if (items == 0) return;
+    if (items < pool_.size()) {
+      for (int64_t item = 0; item < items; ++item) {
+        backward_pair(p, args, spectrum, item / pairs, item % pairs, scratch(0), &pool_);
+      }
+      return;
+    }
+    pool_.parallel_for(items, [&](int64_t item, int worker) {
+      backward_pair(p, args, spectrum, item / pairs, item % pairs, scratch(worker), nullptr);
+    });
+  }
+
  private:
   Scratch& scratch(int worker) const { return scratch_[static_cast<size_t>(worker)]; }
+
+  // Requires exec_mutex_: scratch(0) is used outside the pool when there are few items.
+  void transform_filter_locked(const Tensor& k, void* spectrum) const {
+    const int64_t heads = k.shape[0];
+    // Few filters: one at a time, each transform spread over the threads.
+    if (heads < pool_.size()) {
+      for (int64_t h = 0; h < heads; ++h) transform_one_filter(k, spectrum, h, scratch(0), &pool_);
+    } else {
+      pool_.parallel_for(heads, [&](int64_t h, int worker) {
+        transform_one_filter(k, spectrum, h, scratch(worker), nullptr);
+      });
+    }
+  }
 
   void transform_one_filter(const Tensor& k, void* spectrum, int64_t h, Scratch& s,
                             cpu::ThreadPool* pool) const {
@@ -176,23 +267,14 @@ class CpuBackend final : public BackendImpl {
   // Loads (pre *) row b of head h into `dst` (length L), zero-filling up to N.
   void load_gated(const core::ConvProblem& p, const ForwardArgs& args, int64_t b, int64_t h,
                   float* dst, Scratch& s) const {
-    const int64_t offset = (b * p.heads + h) * p.length;
-    load_row(args.u.data, p.dtype, offset, p.length, dst);
-    if (args.pregate) {
-      load_row(args.pregate->data, p.dtype, offset, p.length, s.gate.data());
-      for (int64_t t = 0; t < p.length; ++t) dst[t] *= s.gate[t];
-    }
-    std::fill(dst + p.length, dst + n_, 0.0f);
+    load_times(args.u.data, data_or_null(args.pregate), p.dtype, (b * p.heads + h) * p.length,
+               p.length, n_, dst, s.gate.data());
   }
 
   void store_gated(const core::ConvProblem& p, const ForwardArgs& args, int64_t b, int64_t h,
-                   float* src, Scratch& s) const {
-    const int64_t offset = (b * p.heads + h) * p.length;
-    if (args.postgate) {
-      load_row(args.postgate->data, p.dtype, offset, p.length, s.gate.data());
-      for (int64_t t = 0; t < p.length; ++t) src[t] *= s.gate[t];
-    }
-    store_row(args.y.data, p.dtype, offset, p.length, src);
+                   const float* src, Scratch& s) const {
+    store_times(args.y.data, data_or_null(args.postgate), p.dtype, (b * p.heads + h) * p.length,
+                p.length, src, s.gate.data());
   }
 
   void convolve_pair(const core::ConvProblem& p, const ForwardArgs& args, const float* spectrum,
@@ -223,11 +305,111 @@ class CpuBackend final : public BackendImpl {
     if (two_rows) store_gated(p, args, b1, h, zi, s);
   }
 
+  // One head of a backward call with dk: its pairs in order, accumulating DK_h in s.dre / s.dim,
+  // then dk[h] = Re IFFT(DK_h)[:Lk_grad] / N in double.
+  void backward_head(const core::BackwardProblem& p, const BackwardArgs& args,
+                     const float* spectrum, int64_t h, int64_t pairs, Scratch& s,
+                     cpu::ThreadPool* pool) const {
+    s.dre.assign(static_cast<size_t>(n_), 0.0);
+    s.dim.assign(static_cast<size_t>(n_), 0.0);
+    for (int64_t pair = 0; pair < pairs; ++pair) backward_pair(p, args, spectrum, h, pair, s, pool);
+    transform(engine_double_, s.dre.data(), s.dim.data(), true, pool);
+    const double scale = 1.0 / static_cast<double>(n_);  // a power of two: exact
+    float* dk = static_cast<float*>(args.dk->data) + h * p.grad_filter_length;
+    for (int64_t j = 0; j < p.grad_filter_length; ++j) dk[j] = static_cast<float>(s.dre[j] * scale);
+  }
+
+  // The gradients of rows b0 = 2 pair and b1 = b0 + 1 of head h (see the top of the file). Reads
+  // every input of its rows before it writes du, so du may be dy itself.
+  void backward_pair(const core::BackwardProblem& p, const BackwardArgs& args,
+                     const float* spectrum, int64_t h, int64_t pair, Scratch& s,
+                     cpu::ThreadPool* pool) const {
+    s.re.resize(n_);
+    s.im.resize(n_);
+    s.re2.resize(n_);
+    s.im2.resize(n_);
+    s.gate.resize(n_);
+    const int64_t b0 = 2 * pair, b1 = b0 + 1;
+    const bool two_rows = b1 < p.batch;
+    const int64_t o0 = (b0 * p.heads + h) * p.length, o1 = (b1 * p.heads + h) * p.length;
+    const DType dt = p.dtype;
+    const int64_t len = p.length;
+    float* tmp = s.gate.data();
+    float* wr = s.re2.data();
+    float* wi = s.im2.data();
+    float* zr = s.re.data();
+    float* zi = s.im.data();
+    const float* kr = spectrum + h * 2 * n_;
+    const float* ki = kr + n_;
+    const void* post = data_or_null(args.postgate);
+    const void* pre = data_or_null(args.pregate);
+
+    // W = FFT(dc0 + i dc1).
+    load_times(args.dy.data, post, dt, o0, len, n_, wr, tmp);
+    if (two_rows) {
+      load_times(args.dy.data, post, dt, o1, len, n_, wi, tmp);
+    } else {
+      std::fill(wi, wi + n_, 0.0f);
+    }
+    transform(engine_, wr, wi, false, pool);
+
+    if (p.want_dk || p.want_dpostgate) {
+      // Z = FFT(x0 + i x1), x = pre * u: exactly the forward's spectrum.
+      load_times(args.u.data, pre, dt, o0, len, n_, zr, tmp);
+      if (two_rows) {
+        load_times(args.u.data, pre, dt, o1, len, n_, zi, tmp);
+      } else {
+        std::fill(zi, zi + n_, 0.0f);
+      }
+      transform(engine_, zr, zi, false, pool);
+      if (p.want_dk) {
+        // DK += W conj(Z); float products are exact in double.
+        double* dr = s.dre.data();
+        double* di = s.dim.data();
+        for (int64_t i = 0; i < n_; ++i) {
+          const double ar = wr[i], ai = wi[i], br = zr[i], bi = zi[i];
+          dr[i] += ar * br + ai * bi;
+          di[i] += ai * br - ar * bi;
+        }
+      }
+      if (p.want_dpostgate) {
+        // c = IFFT(Z K'), as the forward computes it; dpostgate = dy * c.
+        for (int64_t i = 0; i < n_; ++i) {
+          const float r = zr[i] * kr[i] - zi[i] * ki[i];
+          zi[i] = zr[i] * ki[i] + zi[i] * kr[i];
+          zr[i] = r;
+        }
+        transform(engine_, zr, zi, true, pool);
+        store_times(args.dpostgate->data, args.dy.data, dt, o0, len, zr, tmp);
+        if (two_rows) store_times(args.dpostgate->data, args.dy.data, dt, o1, len, zi, tmp);
+      }
+    }
+
+    if (p.want_du || p.want_dpregate) {
+      // dx = IFFT(W conj(K')).
+      for (int64_t i = 0; i < n_; ++i) {
+        const float r = wr[i] * kr[i] + wi[i] * ki[i];
+        wi[i] = wi[i] * kr[i] - wr[i] * ki[i];
+        wr[i] = r;
+      }
+      transform(engine_, wr, wi, true, pool);
+      for (int row = 0; row < (two_rows ? 2 : 1); ++row) {
+        const int64_t offset = row == 0 ? o0 : o1;
+        const float* dx = row == 0 ? wr : wi;
+        if (p.want_dpregate) store_times(args.dpregate->data, args.u.data, dt, offset, len, dx, tmp);
+        if (p.want_du) store_times(args.du->data, pre, dt, offset, len, dx, tmp);
+      }
+    }
+  }
+
   int64_t n_;
   cpu::FftEngine<float> engine_;
   cpu::FftEngine<double> engine_double_;
   mutable cpu::ThreadPool pool_;
   mutable std::vector<Scratch> scratch_;
+  // One execution at a time: the pool serializes its parallel_for calls, but the few-items paths
+  // use scratch(0) outside the pool.
+  mutable std::mutex exec_mutex_;
 };
 
 }  // namespace

@@ -103,6 +103,142 @@ std::vector<double> reference_conv(const ConvSpec& s, const std::vector<double>&
   return direct_work <= 2e7 ? direct_conv(s, u, k, pre, post) : fftw_conv(s, u, k, pre, post);
 }
 
+ConvGradients direct_backward(const ConvSpec& s, int64_t grad_filter_length,
+                              const std::vector<double>& u, const std::vector<double>& k,
+                              const std::vector<double>& pre, const std::vector<double>& post,
+                              const std::vector<double>& dy) {
+  const int64_t n = s.fft_size, len = s.length, lkg = grad_filter_length;
+  const size_t elements = static_cast<size_t>(s.batch * s.heads * len);
+  ConvGradients g;
+  g.du.assign(elements, 0.0);
+  g.dk.assign(static_cast<size_t>(s.heads * lkg), 0.0);
+  if (!pre.empty()) g.dpregate.assign(elements, 0.0);
+  if (!post.empty()) g.dpostgate.assign(elements, 0.0);
+  std::vector<double> x(static_cast<size_t>(len)), dc(static_cast<size_t>(len));
+  // k[(t - s) mod N], zero beyond Lk.
+  auto filter = [&](const double* kh, int64_t lag) {
+    lag %= n;
+    if (lag < 0) lag += n;
+    return lag < s.filter_length ? kh[lag] : 0.0;
+  };
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t h = 0; h < s.heads; ++h) {
+      const int64_t row = (b * s.heads + h) * len;
+      const double* kh = k.data() + h * s.filter_length;
+      for (int64_t t = 0; t < len; ++t) {
+        x[t] = u[row + t] * gate_at(pre, row + t);
+        dc[t] = dy[row + t] * gate_at(post, row + t);
+      }
+      for (int64_t t = 0; t < len; ++t) {
+        double c = 0.0, dx = 0.0;
+        for (int64_t m = 0; m < len; ++m) {
+          c += x[m] * filter(kh, t - m);
+          dx += dc[m] * filter(kh, m - t);
+        }
+        g.du[row + t] = dx * gate_at(pre, row + t);
+        if (!pre.empty()) g.dpregate[row + t] = dx * u[row + t];
+        if (!post.empty()) g.dpostgate[row + t] = c * dy[row + t];
+      }
+      for (int64_t j = 0; j < lkg; ++j) {
+        double acc = 0.0;
+        for (int64_t t = 0; t < len; ++t) {
+          int64_t src = (t - j) % n;
+          if (src < 0) src += n;
+          if (src < len) acc += dc[t] * x[src];
+        }
+        g.dk[h * lkg + j] += acc;
+      }
+    }
+  }
+  return g;
+}
+
+ConvGradients fftw_backward(const ConvSpec& s, int64_t grad_filter_length,
+                            const std::vector<double>& u, const std::vector<double>& k,
+                            const std::vector<double>& pre, const std::vector<double>& post,
+                            const std::vector<double>& dy) {
+  const int64_t n = s.fft_size, bins = n / 2 + 1, len = s.length, lkg = grad_filter_length;
+  const size_t elements = static_cast<size_t>(s.batch * s.heads * len);
+  ConvGradients g;
+  g.du.assign(elements, 0.0);
+  g.dk.assign(static_cast<size_t>(s.heads * lkg), 0.0);
+  if (!pre.empty()) g.dpregate.assign(elements, 0.0);
+  if (!post.empty()) g.dpostgate.assign(elements, 0.0);
+  using cd = std::complex<double>;
+  double* real = fftw_alloc_real(static_cast<size_t>(n));
+  fftw_complex* spec = fftw_alloc_complex(static_cast<size_t>(bins));
+  fftw_plan forward, inverse;
+  {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    forward = fftw_plan_dft_r2c_1d(static_cast<int>(n), real, spec, FFTW_ESTIMATE);
+    inverse = fftw_plan_dft_c2r_1d(static_cast<int>(n), spec, real, FFTW_ESTIMATE);
+  }
+  // r2c of `in` (length <= N, zero-padded) into `out`.
+  auto transform = [&](const double* in, int64_t count, std::vector<cd>& out) {
+    std::fill(real, real + n, 0.0);
+    std::copy_n(in, count, real);
+    fftw_execute(forward);
+    out.resize(static_cast<size_t>(bins));
+    for (int64_t f = 0; f < bins; ++f) out[f] = {spec[f][0], spec[f][1]};
+  };
+  // real = c2r(in) / N.
+  auto inverse_of = [&](const std::vector<cd>& in) {
+    for (int64_t f = 0; f < bins; ++f) {
+      spec[f][0] = in[f].real();
+      spec[f][1] = in[f].imag();
+    }
+    fftw_execute(inverse);
+    for (int64_t t = 0; t < n; ++t) real[t] /= static_cast<double>(n);
+  };
+  std::vector<cd> kf, xf, dcf, prod(static_cast<size_t>(bins)), dkf;
+  std::vector<double> x(static_cast<size_t>(len)), dc(static_cast<size_t>(len));
+  for (int64_t h = 0; h < s.heads; ++h) {
+    transform(k.data() + h * s.filter_length, s.filter_length, kf);
+    dkf.assign(static_cast<size_t>(bins), cd(0.0, 0.0));
+    for (int64_t b = 0; b < s.batch; ++b) {
+      const int64_t row = (b * s.heads + h) * len;
+      for (int64_t t = 0; t < len; ++t) {
+        x[t] = u[row + t] * gate_at(pre, row + t);
+        dc[t] = dy[row + t] * gate_at(post, row + t);
+      }
+      transform(x.data(), len, xf);
+      transform(dc.data(), len, dcf);
+      for (int64_t f = 0; f < bins; ++f) dkf[f] += dcf[f] * std::conj(xf[f]);
+      if (!post.empty()) {
+        for (int64_t f = 0; f < bins; ++f) prod[f] = xf[f] * kf[f];
+        inverse_of(prod);
+        for (int64_t t = 0; t < len; ++t) g.dpostgate[row + t] = real[t] * dy[row + t];
+      }
+      for (int64_t f = 0; f < bins; ++f) prod[f] = dcf[f] * std::conj(kf[f]);
+      inverse_of(prod);
+      for (int64_t t = 0; t < len; ++t) {
+        g.du[row + t] = real[t] * gate_at(pre, row + t);
+        if (!pre.empty()) g.dpregate[row + t] = real[t] * u[row + t];
+      }
+    }
+    inverse_of(dkf);
+    std::copy_n(real, lkg, g.dk.begin() + h * lkg);
+  }
+  {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    fftw_destroy_plan(forward);
+    fftw_destroy_plan(inverse);
+  }
+  fftw_free(real);
+  fftw_free(spec);
+  return g;
+}
+
+ConvGradients reference_backward(const ConvSpec& s, int64_t grad_filter_length,
+                                 const std::vector<double>& u, const std::vector<double>& k,
+                                 const std::vector<double>& pre, const std::vector<double>& post,
+                                 const std::vector<double>& dy) {
+  const double direct_work = static_cast<double>(s.batch * s.heads) * static_cast<double>(s.length) *
+                             static_cast<double>(2 * s.length + grad_filter_length);
+  return direct_work <= 2e7 ? direct_backward(s, grad_filter_length, u, k, pre, post, dy)
+                            : fftw_backward(s, grad_filter_length, u, k, pre, post, dy);
+}
+
 double relative_l2(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.size() != b.size()) throw std::invalid_argument("relative_l2: size mismatch");
   double num = 0.0, den = 0.0;

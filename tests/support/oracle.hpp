@@ -33,6 +33,36 @@ std::vector<double> reference_conv(const ConvSpec& spec, const std::vector<doubl
                                    const std::vector<double>& k, const std::vector<double>& pre,
                                    const std::vector<double>& post);
 
+// Gradients of y for an upstream gradient dy (B, H, L), in float64 (docs/numerics.md, "Backward"):
+// with x = pre * u (zero beyond L), c = conv_N(x, k) and dc = post * dy (zero beyond L),
+//   dpostgate = dy * c[:L],  dx[s] = sum_{t < L} dc[t] k[(t - s) mod N],
+//   du = pre * dx[:L],  dpregate = u * dx[:L],
+//   dk[h, j] = sum_b sum_{t < L} dc[b, h, t] x[b, h, (t - j) mod N],  j < grad_filter_length.
+struct ConvGradients {
+  std::vector<double> du;         // (B, H, L)
+  std::vector<double> dk;         // (H, grad_filter_length)
+  std::vector<double> dpregate;   // (B, H, L); empty without pre
+  std::vector<double> dpostgate;  // (B, H, L); empty without post
+};
+
+// Direct O(L^2 + L Lk_grad) sums per row.
+ConvGradients direct_backward(const ConvSpec& spec, int64_t grad_filter_length,
+                              const std::vector<double>& u, const std::vector<double>& k,
+                              const std::vector<double>& pre, const std::vector<double>& post,
+                              const std::vector<double>& dy);
+
+// The same through FFTW in double precision (real transforms of length N).
+ConvGradients fftw_backward(const ConvSpec& spec, int64_t grad_filter_length,
+                            const std::vector<double>& u, const std::vector<double>& k,
+                            const std::vector<double>& pre, const std::vector<double>& post,
+                            const std::vector<double>& dy);
+
+// direct_backward for small problems, fftw_backward otherwise.
+ConvGradients reference_backward(const ConvSpec& spec, int64_t grad_filter_length,
+                                 const std::vector<double>& u, const std::vector<double>& k,
+                                 const std::vector<double>& pre, const std::vector<double>& post,
+                                 const std::vector<double>& dy);
+
 // ||a - b|| / ||b|| over all elements (b is the reference). NaN anywhere gives +inf.
 double relative_l2(const std::vector<double>& a, const std::vector<double>& b);
 

@@ -1,0 +1,307 @@
+"""torch.library custom operators over the native library (torch >= 2.4).
+
+Operators (namespace ``flashfftconv``):
+
+* ``fftconv(Tensor u, Tensor k, int fft_size, Tensor? pregate, Tensor? postgate) -> Tensor``
+* ``fftconv_spectrum(Tensor u, Tensor spectrum, int fft_size, Tensor? pregate, Tensor? postgate) -> Tensor``
+* ``transform_filter(Tensor k, int fft_size) -> Tensor``
+* ``fftconv_backward(Tensor dy, Tensor u, Tensor? k, Tensor? spectrum, int fft_size, Tensor? pregate,
+  Tensor? postgate, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)``
+
+Each has CPU and CUDA kernels (CPU tensors go to a CPU plan, CUDA tensors to a CUDA plan of their
+device, never to the other), a fake implementation for torch.compile / torch.export, and the two
+convolutions have autograd formulas that call ``fftconv_backward`` (the library's native backward).
+Kernels make their inputs contiguous, allocate outputs and workspaces with torch's allocator and
+enqueue the native call on the current CUDA stream, so they can be captured in CUDA graphs once
+the plan exists (a first, uncaptured call creates it).
+
+The spectrum of ``transform_filter`` is a float32 tensor of shape (H, spectrum_bytes_per_head / 4)
+in the backend's own layout (tied to fft_size, backend and device); it carries no gradient.
+"""
+
+import torch
+
+from . import _capi, _native
+from ._plan_cache import get_plan
+
+_DTYPES = {torch.float32: _capi.F32, torch.float16: _capi.F16, torch.bfloat16: _capi.BF16}
+_DTYPE_RULE = "rule: torch.float32, torch.float16 or torch.bfloat16"
+
+_lib = torch.library.Library("flashfftconv", "DEF")
+_lib.define("fftconv(Tensor u, Tensor k, int fft_size, Tensor? pregate=None, "
+            "Tensor? postgate=None) -> Tensor")
+_lib.define("fftconv_spectrum(Tensor u, Tensor spectrum, int fft_size, Tensor? pregate=None, "
+            "Tensor? postgate=None) -> Tensor")
+_lib.define("transform_filter(Tensor k, int fft_size) -> Tensor")
+_lib.define("fftconv_backward(Tensor dy, Tensor u, Tensor? k, Tensor? spectrum, int fft_size, "
+            "Tensor? pregate, Tensor? postgate, bool[4] output_mask) "
+            "-> (Tensor, Tensor, Tensor, Tensor)")
+
+
+# ---- checks shared by the kernels and the fake implementations ----------------------------------
+def _fail(message):
+    raise _native.InvalidArgumentError(message, status=_capi.INVALID_ARGUMENT)
+
+
+def _check_tensor(name, t, ndim, dims, device, dtypes=_DTYPES):
+    if t.dim() != ndim:
+        _fail(f"{name}: shape {tuple(t.shape)} has rank {t.dim()}, expected rank {ndim} {dims}")
+    if t.device != device:
+        _fail(f"{name}: on device {t.device}, u is on {device} (rule: all tensors on one device)")
+    if t.dtype not in dtypes:
+        _fail(f"{name}: dtype {t.dtype} is not supported ({_DTYPE_RULE})")
+
+
+def _check_gates(u, pregate, postgate):
+    for name, g in (("pregate", pregate), ("postgate", postgate)):
+        if g is None:
+            continue
+        _check_tensor(name, g, 3, "(B, H, L)", u.device)
+        if g.shape != u.shape:
+            _fail(f"{name}: shape {tuple(g.shape)} differs from u's shape {tuple(u.shape)} "
+                  "(rule: u, pregate, postgate have one shape)")
+        if g.dtype != u.dtype:
+            _fail(f"{name}: dtype {g.dtype} differs from u's dtype {u.dtype} "
+                  "(rule: u, pregate and postgate share one dtype)")
+
+
+def _check_u(u):
+    if u.dim() != 3:
+        _fail(f"u: shape {tuple(u.shape)} has rank {u.dim()}, expected rank 3 (B, H, L)")
+    if u.device.type not in ("cpu", "cuda", "meta"):
+        _fail(f"u: device {u.device} is not supported (rule: cpu or cuda)")
+    if u.dtype not in _DTYPES:
+        _fail(f"u: dtype {u.dtype} is not supported ({_DTYPE_RULE}; the library has no float64 "
+              "path: convert with .float())")
+
+
+def _check_fft_size(fft_size):
+    if fft_size < 1:
+        _fail(f"fft_size: {fft_size} (rule: a supported FFT size, e.g. a power of two >= 16)")
+
+
+# ---- plans, views, streams -----------------------------------------------------------------------
+def plan_for(device, fft_size):
+    """The cached native plan for `device` (a torch.device) and FFT size N."""
+    if device.type in ("cpu", "meta"):  # meta: the CPU layout, for shape propagation only
+        return get_plan(fft_size, _capi.BACKEND_CPU, -1, torch.get_num_threads())
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        try:
+            return get_plan(fft_size, _capi.BACKEND_CUDA, index, 0)
+        except (_native.NotSupportedError, _native.NoDeviceError) as e:
+            raise type(e)(
+                f"{e} [flashfftconv: CUDA tensors run on the CUDA backend only and are never copied "
+                "to the CPU; move the tensors to the CPU to use the CPU backend]",
+                status=e.status, function=e.function) from None
+    _fail(f"device: {device} is not supported (rule: cpu or cuda)")
+
+
+def _view(t):
+    if t is None:
+        return None
+    # An empty tensor's strides are arbitrary in torch (e.g. (20, 20, 1) for (2, 0, 20)); the
+    # library checks row-major strides, which describe the same (absent) elements.
+    strides = t.stride() if t.numel() else None
+    return _native.tensor_view(t.data_ptr(), _DTYPES[t.dtype], tuple(t.shape), strides)
+
+
+def _stream(device):
+    if device.type == "cuda":
+        return torch.cuda.current_stream(device).cuda_stream
+    return None
+
+
+def _contig(t):
+    return None if t is None else t.contiguous()
+
+
+def _spectrum_columns(plan):
+    per_head = plan.spectrum_bytes_per_head()
+    if per_head % 4:
+        raise _native.InternalError(f"spectrum: {per_head} bytes per head is not a multiple of 4")
+    return per_head // 4
+
+
+# ---- transform_filter ----------------------------------------------------------------------------
+def _check_transform(k, fft_size):
+    _check_fft_size(fft_size)
+    _check_tensor("k", k, 2, "(H, Lk)", k.device)
+
+
+@torch.library.register_fake("flashfftconv::transform_filter")
+def _transform_filter_fake(k, fft_size):
+    _check_transform(k, fft_size)
+    return k.new_empty((k.shape[0], _spectrum_columns(plan_for(k.device, fft_size))),
+                       dtype=torch.float32)
+
+
+def _transform_filter_kernel(k, fft_size):
+    _check_transform(k, fft_size)
+    k = k.contiguous()
+    plan = plan_for(k.device, fft_size)
+    spectrum = torch.empty((k.shape[0], _spectrum_columns(plan)), dtype=torch.float32,
+                           device=k.device)
+    plan.transform_filter(_view(k), spectrum.data_ptr(), spectrum.numel() * 4, _stream(k.device))
+    return spectrum
+
+
+# ---- forward -------------------------------------------------------------------------------------
+def _check_forward(u, k, spectrum, fft_size, pregate, postgate):
+    _check_fft_size(fft_size)
+    _check_u(u)
+    if k is not None:
+        _check_tensor("k", k, 2, "(H, Lk)", u.device)
+    if spectrum is not None:
+        _check_tensor("spectrum", spectrum, 2, "(H, columns)", u.device, (torch.float32,))
+    _check_gates(u, pregate, postgate)
+
+
+@torch.library.register_fake("flashfftconv::fftconv")
+def _fftconv_fake(u, k, fft_size, pregate=None, postgate=None):
+    _check_forward(u, k, None, fft_size, pregate, postgate)
+    return u.new_empty(u.shape)
+
+
+@torch.library.register_fake("flashfftconv::fftconv_spectrum")
+def _fftconv_spectrum_fake(u, spectrum, fft_size, pregate=None, postgate=None):
+    _check_forward(u, None, spectrum, fft_size, pregate, postgate)
+    return u.new_empty(u.shape)
+
+
+def _forward(u, k, spectrum, fft_size, pregate, postgate):
+    _check_forward(u, k, spectrum, fft_size, pregate, postgate)
+    u, k, spectrum = u.contiguous(), _contig(k), _contig(spectrum)
+    pregate, postgate = _contig(pregate), _contig(postgate)
+    plan = plan_for(u.device, fft_size)
+    y = torch.empty(u.shape, dtype=u.dtype, device=u.device)
+    kwargs = {}
+    if k is not None:
+        nbytes = plan.workspace_bytes(u.shape[1])
+        workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
+        kwargs.update(k=_view(k), workspace=workspace.data_ptr(), workspace_bytes=nbytes)
+    else:
+        kwargs.update(spectrum=spectrum.data_ptr(), spectrum_bytes=spectrum.numel() * 4,
+                      spectrum_heads=spectrum.shape[0])
+    plan.forward(_view(u), _view(y), pregate=_view(pregate), postgate=_view(postgate),
+                 stream=_stream(u.device), **kwargs)
+    return y
+
+
+def _fftconv_kernel(u, k, fft_size, pregate=None, postgate=None):
+    return _forward(u, k, None, fft_size, pregate, postgate)
+
+
+def _fftconv_spectrum_kernel(u, spectrum, fft_size, pregate=None, postgate=None):
+    return _forward(u, None, spectrum, fft_size, pregate, postgate)
+
+
+# ---- backward ------------------------------------------------------------------------------------
+def _check_backward(dy, u, k, spectrum, fft_size, pregate, postgate, output_mask):
+    _check_forward(u, k, spectrum, fft_size, pregate, postgate)
+    _check_tensor("dy", dy, 3, "(B, H, L)", u.device)
+    if dy.shape != u.shape or dy.dtype != u.dtype:
+        _fail(f"dy: {tuple(dy.shape)} {dy.dtype} differs from u's {tuple(u.shape)} {u.dtype} "
+              "(rule: dy has the shape and dtype of y)")
+    if (k is None) == (spectrum is None):
+        _fail("k and spectrum: exactly one filter form must be given")
+    if len(output_mask) != 4:
+        _fail(f"output_mask: {len(output_mask)} entries (rule: du, dk, dpregate, dpostgate)")
+    need_du, need_dk, need_dpre, need_dpost = output_mask
+    if need_dk and k is None:
+        _fail("dk: requested with a spectrum (rule: dk needs the time-domain filter k)")
+    if need_dpre and pregate is None:
+        _fail("dpregate: requested without pregate")
+    if need_dpost and postgate is None:
+        _fail("dpostgate: requested without postgate")
+
+
+def _backward_outputs(u, k, output_mask):
+    need_du, need_dk, need_dpre, need_dpost = output_mask
+
+    def bhl(need):  # outputs not requested are distinct empty tensors (outputs must not alias)
+        return u.new_empty(u.shape if need else (0,))
+
+    dk = u.new_empty(tuple(k.shape) if need_dk else (0,), dtype=torch.float32)
+    return bhl(need_du), dk, bhl(need_dpre), bhl(need_dpost)
+
+
+@torch.library.register_fake("flashfftconv::fftconv_backward")
+def _fftconv_backward_fake(dy, u, k, spectrum, fft_size, pregate, postgate, output_mask):
+    _check_backward(dy, u, k, spectrum, fft_size, pregate, postgate, output_mask)
+    return _backward_outputs(u, k, output_mask)
+
+
+def _fftconv_backward_kernel(dy, u, k, spectrum, fft_size, pregate, postgate, output_mask):
+    _check_backward(dy, u, k, spectrum, fft_size, pregate, postgate, output_mask)
+    du, dk, dpre, dpost = outs = _backward_outputs(u, k, output_mask)
+    if not any(output_mask):
+        return outs
+    dy, u, k, spectrum = dy.contiguous(), u.contiguous(), _contig(k), _contig(spectrum)
+    pregate, postgate = _contig(pregate), _contig(postgate)
+    plan = plan_for(u.device, fft_size)
+    nbytes = plan.backward_workspace_bytes(u.shape[0], u.shape[1])
+    workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
+    need_du, need_dk, need_dpre, need_dpost = output_mask
+    kwargs = {}
+    if k is not None:
+        kwargs["k"] = _view(k)
+    else:
+        kwargs.update(spectrum=spectrum.data_ptr(), spectrum_bytes=spectrum.numel() * 4,
+                      spectrum_heads=spectrum.shape[0])
+    plan.backward(_view(dy), _view(u), pregate=_view(pregate), postgate=_view(postgate),
+                  du=_view(du) if need_du else None, dk=_view(dk) if need_dk else None,
+                  dpregate=_view(dpre) if need_dpre else None,
+                  dpostgate=_view(dpost) if need_dpost else None,
+                  workspace=workspace.data_ptr(), workspace_bytes=nbytes,
+                  stream=_stream(u.device), **kwargs)
+    return outs
+
+
+# ---- kernel registrations -------------------------------------------------------------------
+for _name, _fn in (
+    ("transform_filter", _transform_filter_kernel),
+    ("fftconv", _fftconv_kernel),
+    ("fftconv_spectrum", _fftconv_spectrum_kernel),
+    ("fftconv_backward", _fftconv_backward_kernel),
+):
+    for _key in ("CPU", "CUDA"):
+        _lib.impl(_name, _fn, _key)
+
+
+# ---- autograd ------------------------------------------------------------------------------------
+def _setup_context(ctx, inputs, output):
+    u, filt, fft_size, pregate, postgate = inputs
+    ctx.fft_size = fft_size
+    ctx.save_for_backward(u, filt, pregate, postgate)
+
+
+def _grads(ctx, dy, time_domain):
+    u, filt, pregate, postgate = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    mask = [bool(needs[0]), bool(time_domain and needs[1]),
+            bool(pregate is not None and needs[3]), bool(postgate is not None and needs[4])]
+    if not any(mask):
+        return None, None, None, None, None
+    k, spectrum = (filt, None) if time_domain else (None, filt)
+    du, dk, dpre, dpost = torch.ops.flashfftconv.fftconv_backward(
+        dy.to(u.dtype), u, k, spectrum, ctx.fft_size, pregate, postgate, mask)
+    return (du if mask[0] else None,
+            dk.to(filt.dtype) if mask[1] else None,
+            None,
+            dpre if mask[2] else None,
+            dpost if mask[3] else None)
+
+
+def _fftconv_backward_formula(ctx, dy):
+    return _grads(ctx, dy, True)
+
+
+def _fftconv_spectrum_backward_formula(ctx, dy):
+    return _grads(ctx, dy, False)
+
+
+torch.library.register_autograd("flashfftconv::fftconv", _fftconv_backward_formula,
+                                setup_context=_setup_context)
+torch.library.register_autograd("flashfftconv::fftconv_spectrum",
+                                _fftconv_spectrum_backward_formula, setup_context=_setup_context)

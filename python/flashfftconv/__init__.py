@@ -10,7 +10,8 @@
 
 A pure-Python package over the C ABI of libflashfftconv.so (ctypes). Importing it needs neither
 torch nor a GPU nor the native library; the torch API (FlashFFTConv, fftconv, transform_filter,
-reference) is present when torch >= 2.4 is importable, and the native library is loaded on first
+reference) is present when torch >= 2.4 is importable. The native library is loaded with the torch
+API (for its FFT size tables; a missing one is reported by the first call that needs it) or on first
 use (see ``flashfftconv._native`` for where it is looked for).
 """
 

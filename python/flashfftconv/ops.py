@@ -169,11 +169,25 @@ def _fftconv_spectrum_fake(u, spectrum, fft_size, pregate=None, postgate=None):
     return u.new_empty(u.shape)
 
 
+def _check_spectrum_layout(spectrum, plan):
+    # Spectra are in the backend's own layout: (H, 2N) floats on the CPU, (H, 2N + 1) on CUDA. The
+    # library checks only that enough bytes are given, so a spectrum made for another N or moved to
+    # another backend's device is caught here, by its exact width.
+    columns = _spectrum_columns(plan)
+    if spectrum.shape[1] != columns:
+        backend = "CUDA" if plan.backend == _capi.BACKEND_CUDA else "CPU"
+        _fail(f"spectrum: {spectrum.shape[1]} columns, the {backend} backend's spectrum for "
+              f"fft_size = {plan.fft_size} has {columns} (rule: a spectrum from transform_filter "
+              "with the same fft_size, on the same device)")
+
+
 def _forward(u, k, spectrum, fft_size, pregate, postgate):
     _check_forward(u, k, spectrum, fft_size, pregate, postgate)
     u, k, spectrum = u.contiguous(), _contig(k), _contig(spectrum)
     pregate, postgate = _contig(pregate), _contig(postgate)
     plan = plan_for(u.device, fft_size)
+    if spectrum is not None:
+        _check_spectrum_layout(spectrum, plan)
     y = torch.empty(u.shape, dtype=u.dtype, device=u.device)
     kwargs = {}
     if k is not None:
@@ -240,6 +254,8 @@ def _fftconv_backward_kernel(dy, u, k, spectrum, fft_size, pregate, postgate, ou
     dy, u, k, spectrum = dy.contiguous(), u.contiguous(), _contig(k), _contig(spectrum)
     pregate, postgate = _contig(pregate), _contig(postgate)
     plan = plan_for(u.device, fft_size)
+    if spectrum is not None:
+        _check_spectrum_layout(spectrum, plan)
     nbytes = plan.backward_workspace_bytes(u.shape[0], u.shape[1])
     workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
     need_du, need_dk, need_dpre, need_dpost = output_mask

@@ -38,7 +38,11 @@ def _u(B=2, H=3, L=40, dtype=torch.float32):
     (lambda: fftconv(_u(), k_spectrum=torch.zeros(3, 128)), ValueError,
      r"fft_size: required with k_spectrum"),
     (lambda: fftconv(_u(), k_spectrum=torch.zeros(3, 100), fft_size=64), ValueError,
-     r"spectrum: 1200 bytes given, 1536 needed for H = 3"),
+     r"spectrum: 100 columns, the CPU backend's spectrum for fft_size = 64 has 128"),
+    (lambda: fftconv(_u(), k_spectrum=transform_filter(torch.randn(3, 10), 128), fft_size=64),
+     ValueError, r"spectrum: 256 columns, the CPU backend's spectrum for fft_size = 64 has 128"),
+    (lambda: fftconv(_u(), k_spectrum=torch.zeros(3, 129), fft_size=64), ValueError,
+     r"spectrum: 129 columns"),  # e.g. a CUDA spectrum (2N + 1 columns) moved to the CPU
     (lambda: fftconv(_u(), k_spectrum=torch.zeros(2, 128), fft_size=64), ValueError,
      r"spectrum: made for 2 heads, u has H = 3"),
     (lambda: fftconv(_u(), k_spectrum=torch.zeros(3, 128, dtype=torch.float16), fft_size=64),

@@ -247,6 +247,18 @@ class CudaBackend final : public BackendImpl {
     check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
                                 e.smem_bytes, s),
                "filter kernel launch");
+    // K / (4 sigma max|K|): the scaling the fused kernel expects.
+    const KernelEntry norm = cuda::normalize_kernel();
+    int64_t total = heads * n_;
+    int log2n = 0;
+    while ((int64_t{1} << log2n) < n_) ++log2n;
+    float2* spectrum_data = p.spectrum;
+    const float* max_data = p.spectrum_max;
+    void* norm_args[] = {&spectrum_data, &max_data, &total, &log2n};
+    const int64_t norm_blocks = std::min<int64_t>((total + 255) / 256, int64_t{sm_count_} * 16);
+    check_cuda(cudaLaunchKernel(norm.function, dim3(static_cast<unsigned>(norm_blocks)), dim3(norm.threads),
+                                norm_args, 0, s),
+               "spectrum normalization launch");
   }
 
   int64_t n_ = 0;

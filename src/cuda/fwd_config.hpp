@@ -25,10 +25,21 @@ struct FwdShape {
   static constexpr int kRows = N / 256;               // 16 x 16 inner tiles per pair
   static constexpr int kWarps = N >= 32768 ? 16 : (N >= 8192 ? 8 : 4);
   static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kMinBlocks = 16 / kWarps;  // 16 warps per SM: caps registers at 128
+
   static constexpr int kPairs = N >= 2048 ? 1 : 2048 / N;  // pairs per CTA iteration
   static constexpr int kCols = RS <= 2 ? 8 : 16 / RS;      // columns per thread in the FMA phases
   static constexpr int kPairBytes = 4 * N;                 // f16 real plane + imaginary plane
-  static constexpr int kSmemBytes = kPairs * kPairBytes;
+  // Sizes up to 4096 stage their raw rows with cp.async while the previous computation runs:
+  // u0, u1, pregate0, pregate1 for the next iteration (region A, consumed by P1) and postgate0,
+  // postgate1 for the current one (region B, swizzled, consumed by the output phase). Larger sizes
+  // load synchronously (the staging would not fit next to the data).
+  static constexpr bool kStaged = N <= 4096;
+  static constexpr int kStageRowBytes = 2 * N;             // one raw 16-bit row
+  static constexpr int kInputStageBytes = kStaged ? kPairs * 4 * kStageRowBytes : 0;
+  static constexpr int kPostStageBytes = kStaged ? kPairs * 2 * kStageRowBytes : 0;
+  static constexpr int kStageBytes = kInputStageBytes + kPostStageBytes;
+  static constexpr int kSmemBytes = kPairs * kPairBytes + kStageBytes;
 
   static_assert(RS == 1 || RS == 2 || RS == 4 || RS == 8, "small radix must be 1, 2, 4 or 8");
   static_assert((kPairs * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");

@@ -28,6 +28,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/fwd_config.hpp"
 #include "cuda/io.cuh"
@@ -39,70 +40,64 @@
 namespace ffc::cuda {
 
 
+// Byte offset of 16-bit element n within a swizzled row: 16-byte chunk c goes to chunk
+// c ^ ((c >> 5) & 7) ^ ((c >> 3) & 1), which makes the row accesses of 16x16 tiles (rows 256 or 16
+// elements apart) and runs of consecutive chunks conflict-free.
+__device__ __forceinline__ uint32_t swizzled(int n) {
+  const int c = n >> 3;
+  const int phys = c ^ (((c >> 5) & 7) ^ ((c >> 3) & 1));
+  return static_cast<uint32_t>(phys * 16 + (n & 7) * 2);
+}
+
 template <int kN>
 struct FwdSmem {
   using S = FwdShape<kN>;
   // Byte offset of element n of plane (0 = real, 1 = imaginary) of pair slot q.
   __device__ __forceinline__ static uint32_t offset(int q, int plane, int n) {
-    const int c = n >> 3;
-    const int phys = c ^ (((c >> 5) & 7) ^ ((c >> 3) & 1));
-    return static_cast<uint32_t>(q * S::kPairBytes + plane * 2 * kN + phys * 16 + (n & 7) * 2);
+    return static_cast<uint32_t>(q * S::kPairBytes + plane * 2 * kN) + swizzled(n);
   }
 };
 
-// Global rows of one pair slot.
-template <typename T>
-struct PairRows {
-  const T *u0, *u1, *pre0, *pre1, *post0, *post1;
-  T *y0, *y1;
+// The rows of one pair slot of an iteration, computed once per iteration (one 64-bit division)
+// and kept in shared memory.
+struct SlotRows {
+  int64_t offset;  // element offset of row b0 = 2p of head h; row b1 is `row1` elements further
+  int64_t row1;    // heads * length, or 0 when b1 does not exist
   int64_t head;
-  bool valid;
+  int valid;
 };
 
-template <typename T>
-__device__ __forceinline__ PairRows<T> pair_rows(const FwdParams& p, int64_t item) {
-  PairRows<T> r{};
+__device__ __forceinline__ SlotRows slot_rows(const FwdParams& p, int64_t item) {
+  SlotRows r{};
   r.valid = item < p.items;
   if (!r.valid) return r;
   r.head = item / p.pairs_per_head;
-  const int64_t b0 = 2 * (item % p.pairs_per_head);
-  const bool has1 = b0 + 1 < p.batch;
-  const int64_t o0 = (b0 * p.heads + r.head) * p.length;
-  const int64_t o1 = o0 + p.heads * p.length;
-  const T* u = static_cast<const T*>(p.u);
-  const T* pre = static_cast<const T*>(p.pregate);
-  const T* post = static_cast<const T*>(p.postgate);
-  T* y = static_cast<T*>(p.y);
-  r.u0 = u + o0;
-  r.u1 = has1 ? u + o1 : nullptr;
-  r.pre0 = pre ? pre + o0 : nullptr;
-  r.pre1 = pre && has1 ? pre + o1 : nullptr;
-  r.post0 = post ? post + o0 : nullptr;
-  r.post1 = post && has1 ? post + o1 : nullptr;
-  r.y0 = y + o0;
-  r.y1 = has1 ? y + o1 : nullptr;
+  const int64_t b0 = 2 * (item - r.head * p.pairs_per_head);
+  r.offset = (b0 * p.heads + r.head) * p.length;
+  r.row1 = b0 + 1 < p.batch ? p.heads * p.length : 0;
   return r;
 }
 
-// x[j] = u[n + j] * pre[n + j] (pre absent: u), zero past the length or for an absent row.
-template <typename T, int kC>
-__device__ __forceinline__ void load_gated(const T* u, const T* pre, int64_t n, int64_t length,
-                                           bool vector, float (&x)[kC]) {
-  load_chunk<T, kC>(u, n, length, vector, x);
-  if (pre != nullptr && u != nullptr) {
-    float g[kC];
-    load_chunk<T, kC>(pre, n, length, vector, g);
-#pragma unroll
-    for (int j = 0; j < kC; ++j) x[j] *= g[j];
-  }
+// Row pointers of a slot for one tensor (null for absent rows).
+template <typename T>
+struct RowPair {
+  const T* r0;
+  const T* r1;
+};
+
+template <typename T>
+__device__ __forceinline__ RowPair<T> rows_of(const void* tensor, const SlotRows& s) {
+  if (tensor == nullptr || !s.valid) return {nullptr, nullptr};
+  const T* base = static_cast<const T*>(tensor) + s.offset;
+  return {base, s.row1 ? base + s.row1 : nullptr};
 }
 
 // The largest power of two s with s * max_abs <= bound (1 for zero or non-finite max_abs).
 __device__ __forceinline__ float power_of_two_scale(float max_abs, float bound) {
   if (!(max_abs > 0.0f) || !isfinite(max_abs)) return 1.0f;
   int e_max, e_bound;
-  frexpf(max_abs, &e_max);   // max_abs < 2^e_max
-  frexpf(bound, &e_bound);   // 2^(e_bound - 1) <= bound
+  frexpf(max_abs, &e_max);  // max_abs < 2^e_max
+  frexpf(bound, &e_bound);  // 2^(e_bound - 1) <= bound
   int e = (e_bound - 1) - e_max;
   e = max(-126, min(126, e));
   return ldexpf(1.0f, e);
@@ -119,87 +114,393 @@ __device__ __forceinline__ void powers(float2 (&out)[R], float2 w, float s) {
   }
 }
 
+// kC raw 16-bit values of staged row `tensor` (0 u0, 1 u1, 2 pre0, 3 pre1) of slot q at n, as
+// floats. Staged rows are zero from the length to N (filled once per kernel), so no bounds checks.
+template <int kN, typename T, int kC>
+__device__ __forceinline__ void load_staged(const unsigned char* stage, int q, int tensor, int n,
+                                            float (&out)[kC]) {
+  const T* row = reinterpret_cast<const T*>(stage + (q * 4 + tensor) * FwdShape<kN>::kStageRowBytes);
+  using V = typename VecOf<kC * sizeof(T)>::type;
+  const V v = *reinterpret_cast<const V*>(row + n);
+  const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+}
+
+// Zero-fills the staging buffer once per kernel: the copies never write positions at or past the
+// length, nor the rows of absent tensors, which must read as zero.
+template <int kN>
+__device__ __forceinline__ void zero_stage(unsigned char* stage) {
+  using S = FwdShape<kN>;
+  for (int i = threadIdx.x; i < S::kInputStageBytes / 16; i += S::kThreads) {
+    reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
+  }
+}
+
+// Packed |v| max of two 16-bit lanes.
+template <typename T>
+struct Packed;
+template <>
+struct Packed<__half> {
+  using T2 = __half2;
+  __device__ __forceinline__ static T2 absmax(T2 a, T2 b) { return __hmax2(a, __habs2(b)); }
+  __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
+};
+template <>
+struct Packed<__nv_bfloat16> {
+  using T2 = __nv_bfloat162;
+  __device__ __forceinline__ static T2 absmax(T2 a, T2 b) { return __hmax2(a, __habs2(b)); }
+  __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
+};
+
+template <int kN, int kC>
+__device__ __forceinline__ void zero(float (&x)[kC]) {
+#pragma unroll
+  for (int j = 0; j < kC; ++j) x[j] = 0.0f;
+}
+
+// Copies the raw u and pregate rows of an iteration's slots into the staging buffer: cp.async when
+// rows are 16-byte aligned (the copies overlap the current iteration's compute), else plain loads.
+template <int kN, typename T>
+__device__ __forceinline__ void stage_inputs(const FwdParams& p, const SlotRows* slots,
+                                             unsigned char* stage) {
+  using S = FwdShape<kN>;
+  const int64_t length = p.length;
+  // Rows are (slot, tensor) = 4 per slot; the loops keep the per-thread work free of divisions.
+#pragma unroll 1
+  for (int row = 0; row < S::kPairs * 4; ++row) {
+    const int q = row >> 2, tensor = row & 3;
+    const SlotRows& s = slots[q];
+    const void* src_tensor = tensor < 2 ? p.u : p.pregate;
+    if (!s.valid || src_tensor == nullptr || ((tensor & 1) && s.row1 == 0)) continue;
+    const T* src = static_cast<const T*>(src_tensor) + s.offset + ((tensor & 1) ? s.row1 : 0);
+    unsigned char* dst = stage + row * S::kStageRowBytes;
+    if (p.vector_io) {
+      const int chunks = static_cast<int>(length >> 3);  // 16-byte chunks
+      for (int c = threadIdx.x; c < chunks; c += S::kThreads) {
+        cp_async_16(smem_address(dst + 16 * c), src + 8 * c);
+      }
+    } else {
+      for (int n = threadIdx.x; n < length; n += S::kThreads) reinterpret_cast<T*>(dst)[n] = src[n];
+    }
+  }
+  cp_async_commit();
+}
+
+// Copies the postgate rows of an iteration's slots into region B (swizzled chunks).
+template <int kN, typename T>
+__device__ __forceinline__ void stage_post(const FwdParams& p, const SlotRows* slots,
+                                           unsigned char* stage_b) {
+  using S = FwdShape<kN>;
+  if (p.postgate == nullptr) return;
+  const int64_t length = p.length;
+#pragma unroll 1
+  for (int row = 0; row < S::kPairs * 2; ++row) {
+    const SlotRows& s = slots[row >> 1];
+    if (!s.valid || ((row & 1) && s.row1 == 0)) continue;
+    const T* src = static_cast<const T*>(p.postgate) + s.offset + ((row & 1) ? s.row1 : 0);
+    unsigned char* dst = stage_b + row * S::kStageRowBytes;
+    if (p.vector_io) {
+      for (int c = threadIdx.x; c < static_cast<int>(length >> 3); c += S::kThreads) {
+        cp_async_16(smem_address(dst + swizzled(8 * c)), src + 8 * c);
+      }
+    } else {
+      for (int n = threadIdx.x; n < length; n += S::kThreads) {
+        *reinterpret_cast<T*>(dst + swizzled(n)) = src[n];
+      }
+    }
+  }
+  cp_async_commit();
+}
+
+// x0, x1 (rows b0, b1) = pregate * u at positions n .. n + kC - 1 of slot q, from the staging
+// buffer or from global memory.
+template <int kN, typename T, int kC>
+__device__ __forceinline__ void load_inputs(const FwdParams& p, const SlotRows& s, const unsigned char* stage,
+                                            int q, int n, float (&x0)[kC], float (&x1)[kC]) {
+  using S = FwdShape<kN>;
+  if (!s.valid) {
+    zero<kN, kC>(x0);
+    zero<kN, kC>(x1);
+    return;
+  }
+  const bool has1 = s.row1 != 0, gated = p.pregate != nullptr;
+  if constexpr (S::kStaged) {
+    load_staged<kN, T, kC>(stage, q, 0, n, x0);
+    if (has1) load_staged<kN, T, kC>(stage, q, 1, n, x1); else zero<kN, kC>(x1);
+    if (gated) {
+      float g[kC];
+      load_staged<kN, T, kC>(stage, q, 2, n, g);
+#pragma unroll
+      for (int j = 0; j < kC; ++j) x0[j] *= g[j];
+      if (has1) {
+        load_staged<kN, T, kC>(stage, q, 3, n, g);
+#pragma unroll
+        for (int j = 0; j < kC; ++j) x1[j] *= g[j];
+      }
+    }
+  } else {
+    const bool vector = p.vector_io != 0;
+    const RowPair<T> u = rows_of<T>(p.u, s), pre = rows_of<T>(p.pregate, s);
+    load_chunk<T, kC>(u.r0, n, p.length, vector, x0);
+    load_chunk<T, kC>(u.r1, n, p.length, vector, x1);
+    if (gated) {
+      float g[kC];
+      load_chunk<T, kC>(pre.r0, n, p.length, vector, g);
+#pragma unroll
+      for (int j = 0; j < kC; ++j) x0[j] *= g[j];
+      if (has1) {
+        load_chunk<T, kC>(pre.r1, n, p.length, vector, g);
+#pragma unroll
+        for (int j = 0; j < kC; ++j) x1[j] *= g[j];
+      }
+    }
+  }
+}
+
+// P1 for f16 I/O without a small stage: one 8-element chunk of rows b0 (real plane) and b1
+// (imaginary plane), x = (u s) pregate in packed f16.
+template <int kN>
+__device__ __forceinline__ void p1_packed_f16(const unsigned char* stage, unsigned char* re,
+                                              unsigned char* im, const SlotRows& s, int q, int col,
+                                              bool gated, __half2 scale) {
+  using S = FwdShape<kN>;
+  uint4 out[2] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (!s.valid || (r == 1 && s.row1 == 0)) continue;
+    const uint4 u = *reinterpret_cast<const uint4*>(stage + (q * 4 + r) * S::kStageRowBytes + 2 * col);
+    const __half2* u2 = reinterpret_cast<const __half2*>(&u);
+    __half2* o2 = reinterpret_cast<__half2*>(&out[r]);
+    if (gated) {
+      const uint4 g = *reinterpret_cast<const uint4*>(stage + (q * 4 + 2 + r) * S::kStageRowBytes + 2 * col);
+      const __half2* g2 = reinterpret_cast<const __half2*>(&g);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) o2[j] = __hmul2(__hmul2(u2[j], scale), g2[j]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) o2[j] = __hmul2(u2[j], scale);
+    }
+  }
+  *reinterpret_cast<uint4*>(re) = out[0];
+  *reinterpret_cast<uint4*>(im) = out[1];
+}
+
+// Two outputs packed as the I/O dtype (low half = first).
+template <typename T>
+__device__ __forceinline__ uint32_t pack_io(float a, float b) {
+  T e[2] = {IoTraits<T>::from_float(a), IoTraits<T>::from_float(b)};
+  return *reinterpret_cast<const uint32_t*>(e);
+}
+
+// kC values of a swizzled staged row (region B) at t (t a multiple of kC), as floats.
+template <int kN, typename T, int kC>
+__device__ __forceinline__ void load_staged_swizzled(const unsigned char* stage_b, int row, int t,
+                                                     float (&out)[kC]) {
+  using V = typename VecOf<kC * sizeof(T)>::type;
+  const V v = *reinterpret_cast<const V*>(stage_b + row * FwdShape<kN>::kStageRowBytes + swizzled(t));
+  const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+}
+
+// Copies rows y0 (real plane) and y1 (imaginary plane) of slot 0, already in the I/O dtype, to
+// global memory: 16-byte stores when rows are aligned, element stores otherwise.
+template <int kN, typename T>
+__device__ __forceinline__ void copy_out(const FwdParams& p, const SlotRows& s, const unsigned char* smem) {
+  using S = FwdShape<kN>;
+  const int length = static_cast<int>(p.length);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (r == 1 && s.row1 == 0) break;
+    T* y = static_cast<T*>(p.y) + s.offset + (r ? s.row1 : 0);
+    const unsigned char* plane = smem + FwdSmem<kN>::offset(0, r, 0);
+    if (p.vector_io) {
+      for (int c = threadIdx.x; c < (length >> 3); c += S::kThreads) {
+        *reinterpret_cast<uint4*>(y + 8 * c) = *reinterpret_cast<const uint4*>(plane + swizzled(8 * c));
+      }
+    } else {
+      for (int n = threadIdx.x; n < length; n += S::kThreads) {
+        y[n] = *reinterpret_cast<const T*>(plane + swizzled(n));
+      }
+    }
+  }
+}
+
+// Stores two consecutive outputs as one 32-bit word.
+template <typename T>
+__device__ __forceinline__ void store_pair(T* at, const float (&o)[2]) {
+  T e[2] = {IoTraits<T>::from_float(o[0]), IoTraits<T>::from_float(o[1])};
+  *reinterpret_cast<uint32_t*>(at) = *reinterpret_cast<const uint32_t*>(e);
+}
+
+// Loads a 16x16 complex tile (rows at `row_stride` elements) as B fragments; `n` is this lane's
+// tile address (row, 8-column half) and the registers follow ldmatrix x4 order.
+template <int kN>
+__device__ __forceinline__ void load_b_tile(BFrag& x, uint32_t smem_base, int q, int n) {
+  uint32_t r[4];
+  ldmatrix_x4_trans(r, smem_base + FwdSmem<kN>::offset(q, 0, n));
+  x.re[0][0] = r[0]; x.re[0][1] = r[1]; x.re[1][0] = r[2]; x.re[1][1] = r[3];
+  ldmatrix_x4_trans(r, smem_base + FwdSmem<kN>::offset(q, 1, n));
+  x.im[0][0] = r[0]; x.im[0][1] = r[1]; x.im[1][0] = r[2]; x.im[1][1] = r[3];
+}
+
+template <int kN>
+__device__ __forceinline__ void store_tile(const CTile& c, uint32_t smem_base, int q, int n) {
+  AFrag a, unused;
+  to_a<false>(c, a, unused);
+  stmatrix_x4(smem_base + FwdSmem<kN>::offset(q, 0, n), a.re);
+  stmatrix_x4(smem_base + FwdSmem<kN>::offset(q, 1, n), a.im);
+}
+
 template <int kN, typename T, bool kSplit>
-__global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdParams p) {
+__global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBlocks)
+    fwd_kernel(const FwdParams p) {
   using S = FwdShape<kN>;
   using Smem = FwdSmem<kN>;
-  constexpr int RS = S::RS, M = S::M, kC = S::kCols;
+  constexpr int RS = S::RS, M = S::M, kC = S::kCols, P = S::kPairs;
   extern __shared__ __align__(128) unsigned char smem[];
-  __shared__ unsigned int max_bits[S::kPairs];
-  __shared__ float pair_scale[S::kPairs];
+  unsigned char* stage = smem + P * S::kPairBytes;       // region A: raw u, pregate rows
+  unsigned char* stage_b = stage + S::kInputStageBytes;  // region B: postgate rows (swizzled)
+  __shared__ SlotRows slots[2][P];
+  __shared__ unsigned int max_bits[2][P];  // max |x| (or max |u| when staged)
+  __shared__ unsigned int pre_bits[2][P];  // max |pregate| (staged, gated)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const bool vector = p.vector_io != 0;
   const uint32_t smem_base = smem_address(smem);
   DftConsts g;
   g.load(p.frags, lane);
-  float2 tw_inner[8];
-  load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
   // |s x| <= bound keeps every unitary intermediate (bounded by ||s z||_2 <= sqrt(2N) max|s x|)
   // within half the f16 range.
   const float bound = 32752.0f * rsqrtf(2.0f * kN);
   const float small_norm = rsqrtf(static_cast<float>(RS));
   const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
+  // Lane addresses of a 16x16 tile for ldmatrix / stmatrix x4: tile l / 8 covers rows
+  // (0-7 | 8-15) x columns (0-7 | 8-15).
+  const int tile_row = (lane & 7) + 8 * ((lane >> 3) & 1);
+  const int tile_col = 8 * (lane >> 4);
+  constexpr int kUnits1 = P * M / kC;  // FMA-phase units: (pair slot, column group)
+  static_assert((M / kC) % 32 == 0, "a warp's FMA units belong to one pair slot");
 
-  const int64_t iterations = (p.items + S::kPairs - 1) / S::kPairs;
-  for (int64_t it = blockIdx.x; it < iterations; it += gridDim.x) {
-    const int64_t first_item = it * S::kPairs;
-    if (tid < S::kPairs) max_bits[tid] = 0u;
-    __syncthreads();
-
-    // ---- P1, pass A: max |pregate * u| per pair ---------------------------------------------------
-    constexpr int kUnits = S::kPairs * M / kC;  // (pair slot, column group)
-#pragma unroll
-    for (int k = 0; k < kUnits / S::kThreads; ++k) {
-      const int unit = tid + k * S::kThreads;
-      const int q = unit / (M / kC);
-      const int64_t col = static_cast<int64_t>(unit % (M / kC)) * kC;
-      const PairRows<T> rows = pair_rows<T>(p, first_item + q);
-      if (!rows.valid) continue;
-      float m = 0.0f;
-#pragma unroll
-      for (int f = 0; f < RS; ++f) {
-        float x0[kC], x1[kC];
-        load_gated<T, kC>(rows.u0, rows.pre0, f * M + col, p.length, vector, x0);
-        load_gated<T, kC>(rows.u1, rows.pre1, f * M + col, p.length, vector, x1);
-#pragma unroll
-        for (int j = 0; j < kC; ++j) m = fmaxf(m, fmaxf(fabsf(x0[j]), fabsf(x1[j])));
-      }
-      // NaN propagates as the largest pattern; the scale then falls back to 1.
-      if (m != m) m = __int_as_float(0x7fc00000);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-      if (lane == 0 || (M / kC) % 32 != 0) atomicMax(&max_bits[q], __float_as_uint(m));
+  const int64_t iterations = (p.items + P - 1) / P;
+  if (tid < P) {
+    slots[0][tid] = slot_rows(p, static_cast<int64_t>(blockIdx.x) * P + tid);
+    max_bits[0][tid] = 0u;
+    pre_bits[0][tid] = 0u;
+  }
+  if constexpr (S::kStaged) zero_stage<kN>(stage);
+  __syncthreads();
+  if constexpr (S::kStaged) {
+    if (blockIdx.x < iterations) {
+      stage_inputs<kN, T>(p, slots[0], stage);
+      stage_post<kN, T>(p, slots[0], stage_b);
     }
-    __syncthreads();
-    if (tid < S::kPairs) pair_scale[tid] = power_of_two_scale(__uint_as_float(max_bits[tid]), bound);
+  }
+  // The pair's power-of-two scale from the pass-A maxima of the current iteration.
+  int parity = 0;
+  auto pair_scale = [&](int q) {
+    float m = __uint_as_float(max_bits[parity][q]);
+    if (S::kStaged && p.pregate != nullptr) m *= __uint_as_float(pre_bits[parity][q]);
+    return power_of_two_scale(m, bound);
+  };
+
+  for (int64_t it = blockIdx.x; it < iterations; it += gridDim.x, parity ^= 1) {
+    const SlotRows* cur = slots[parity];
+    if constexpr (S::kStaged) {
+      cp_async_wait_all();
+      __syncthreads();
+    }
+
+    // ---- P1, pass A: a bound on max |pregate * u| per pair ---------------------------------------
+    if constexpr (S::kStaged) {
+      // max |u| * max |pregate| from the staged raw rows (packed 16-bit max; the bound may exceed
+      // the true maximum, which only lowers the scale).
+      using PK = Packed<T>;
+      constexpr int kChunks = kN / 8;  // 16-byte chunks per staged row
+      static_assert((2 * kChunks) % 32 == 0, "a warp scans rows of one slot");
+#pragma unroll 1
+      for (int i = tid; i < P * 2 * kChunks; i += S::kThreads) {
+        const int q = i / (2 * kChunks), c = i % (2 * kChunks);
+        const int row = c / kChunks, chunk = c % kChunks;  // row 0: u0 | pre0, row 1: u1 | pre1
+        typename PK::T2 mu = {}, mp = {};
+        const uint4 vu = *reinterpret_cast<const uint4*>(stage + (q * 4 + row) * S::kStageRowBytes + 16 * chunk);
+        const uint4 vp = *reinterpret_cast<const uint4*>(stage + (q * 4 + 2 + row) * S::kStageRowBytes + 16 * chunk);
+        const typename PK::T2* eu = reinterpret_cast<const typename PK::T2*>(&vu);
+        const typename PK::T2* ep = reinterpret_cast<const typename PK::T2*>(&vp);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          mu = PK::absmax(mu, eu[j]);
+          mp = PK::absmax(mp, ep[j]);
+        }
+        float fu = PK::max_of(mu), fp = PK::max_of(mp);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+          fu = fmaxf(fu, __shfl_xor_sync(0xffffffffu, fu, o));
+          fp = fmaxf(fp, __shfl_xor_sync(0xffffffffu, fp, o));
+        }
+        if (lane == 0) {
+          atomicMax(&max_bits[parity][q], __float_as_uint(fu));
+          if (p.pregate != nullptr) atomicMax(&pre_bits[parity][q], __float_as_uint(fp));
+        }
+      }
+    } else {
+#pragma unroll
+      for (int k = 0; k < kUnits1 / S::kThreads; ++k) {
+        const int unit = tid + k * S::kThreads;
+        const int q = unit / (M / kC);
+        const int col = (unit % (M / kC)) * kC;
+        float m = 0.0f;
+#pragma unroll
+        for (int f = 0; f < RS; ++f) {
+          float x0[kC], x1[kC];
+          load_inputs<kN, T, kC>(p, cur[q], stage, q, f * M + col, x0, x1);
+#pragma unroll
+          for (int j = 0; j < kC; ++j) m = fmaxf(m, fmaxf(fabsf(x0[j]), fabsf(x1[j])));
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        if (lane == 0) atomicMax(&max_bits[parity][q], __float_as_uint(m));
+      }
+    }
     __syncthreads();
 
     // ---- P1, pass B: radix-RS stage (f32), scale, f16 to shared memory -----------------------------
 #pragma unroll
-    for (int k = 0; k < kUnits / S::kThreads; ++k) {
+    for (int k = 0; k < kUnits1 / S::kThreads; ++k) {
       const int unit = tid + k * S::kThreads;
       const int q = unit / (M / kC);
       const int col = (unit % (M / kC)) * kC;
-      const PairRows<T> rows = pair_rows<T>(p, first_item + q);
+      if constexpr (S::kStaged && RS == 1 && std::is_same<T, __half>::value) {
+        // f16 I/O without a small stage: (u s) pre in packed f16 is x s rounded once, exactly as
+        // the f32 path would round it (u s is exact for a power of two s in the f16 range).
+        const float sc = pair_scale(q);
+        if (sc >= 0x1p-14f && sc <= 0x1p15f) {
+          p1_packed_f16<kN>(stage, smem + Smem::offset(q, 0, col), smem + Smem::offset(q, 1, col), cur[q], q,
+                            col, p.pregate != nullptr, __float2half2_rn(sc));
+          continue;
+        }
+      }
       float2 z[kC][RS];
 #pragma unroll
       for (int f = 0; f < RS; ++f) {
         float x0[kC], x1[kC];
-        load_gated<T, kC>(rows.valid ? rows.u0 : nullptr, rows.pre0, f * M + col, p.length, vector, x0);
-        load_gated<T, kC>(rows.valid ? rows.u1 : nullptr, rows.pre1, f * M + col, p.length, vector, x1);
+        load_inputs<kN, T, kC>(p, cur[q], stage, q, f * M + col, x0, x1);
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
       }
-      const float s = pair_scale[q] * small_norm;
+      const float s = pair_scale(q) * small_norm;
       uint32_t out_re[RS][kC / 2], out_im[RS][kC / 2];
 #pragma unroll
       for (int j = 0; j < kC; ++j) {
-        small_dft<RS, false>(z[j]);
-        float2 w[RS];
-        powers<RS>(w, RS > 1 ? __ldg(p.twiddles + FwdTableLayout::kSmall + col + j) : make_float2(1, 0), s);
+        if constexpr (RS > 1) {
+          float2 w[RS];
+          small_dft<RS, false>(z[j]);
+          powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + col + j), s);
 #pragma unroll
-        for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+          for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+        } else {
+          z[j][0] = make_float2(z[j][0].x * s, z[j][0].y * s);
+        }
       }
 #pragma unroll
       for (int f = 0; f < RS; ++f) {
@@ -208,9 +509,6 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
           out_re[f][j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
           out_im[f][j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
         }
-      }
-#pragma unroll
-      for (int f = 0; f < RS; ++f) {
         unsigned char* re = smem + Smem::offset(q, 0, f * M + col);
         unsigned char* im = smem + Smem::offset(q, 1, f * M + col);
         if constexpr (kC == 8) {
@@ -225,61 +523,67 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
         }
       }
     }
+    // The next iteration's slots (and, staged, its inputs: the staging buffer is consumed).
+    const int64_t next = it + gridDim.x;
+    if (tid < P) {
+      slots[parity ^ 1][tid] = slot_rows(p, next * P + tid);
+      max_bits[parity ^ 1][tid] = 0u;
+      pre_bits[parity ^ 1][tid] = 0u;
+    }
     __syncthreads();
-
-    // Lane addresses of a 16x16 tile whose rows are `row_stride` elements apart (ldmatrix / stmatrix
-    // x4: tile l / 8 = (rows 0-7 | 8-15) x (columns 0-7 | 8-15)).
-    const int tile_row = (lane & 7) + 8 * ((lane >> 3) & 1);
-    const int tile_col = 8 * (lane >> 4);
+    if constexpr (S::kStaged) {
+      if (next < iterations) stage_inputs<kN, T>(p, slots[parity ^ 1], stage);
+    }
 
     // ---- P2: outer 16-point stage (tensor cores) -----------------------------------------------------
     if constexpr (S::kOuter) {
-      constexpr int kTiles = S::kPairs * RS * 16;
 #pragma unroll 1
-      for (int unit = warp; unit < kTiles; unit += S::kWarps) {
+      for (int unit = warp; unit < P * RS * 16; unit += S::kWarps) {
         const int q = unit / (RS * 16);
         const int block = (unit / 16) % RS;
         const int ct = unit % 16;
         const int n = block * 4096 + tile_row * 256 + 16 * ct + tile_col;
-        const uint32_t a_re = smem_base + Smem::offset(q, 0, n);
-        const uint32_t a_im = smem_base + Smem::offset(q, 1, n);
+        float2 w[8];
+        load_slots(w, p.twiddles + FwdTableLayout::kOuterFwd + (ct * 32 + lane) * 8);
         BFrag x;
-        uint32_t r[4];
-        ldmatrix_x4_trans(r, a_re);
-        x.re[0][0] = r[0]; x.re[0][1] = r[1]; x.re[1][0] = r[2]; x.re[1][1] = r[3];
-        ldmatrix_x4_trans(r, a_im);
-        x.im[0][0] = r[0]; x.im[0][1] = r[1]; x.im[1][0] = r[2]; x.im[1][1] = r[3];
+        load_b_tile<kN>(x, smem_base, q, n);
         CTile c;
         c.zero();
         left_product<false>(c, g, x);
-        float2 w[8];
-        load_slots(w, p.twiddles + FwdTableLayout::kOuterFwd + (ct * 32 + lane) * 8);
         multiply(c, w);
-        AFrag a, unused;
-        to_a<false>(c, a, unused);
-        stmatrix_x4(a_re, a.re);
-        stmatrix_x4(a_im, a.im);
+        store_tile<kN>(c, smem_base, q, n);
       }
       __syncthreads();
     }
 
     // ---- P3: inner 16 x 16 rows, filter, inverse inner --------------------------------------------
     {
-      constexpr int kUnits3 = S::kPairs * S::kRows;
+      constexpr int kUnits3 = P * S::kRows;
+      float2 tw_inner[8];
+      load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
+      // The spectrum slots of the next unit are fetched while the current one computes.
+      auto spectrum_at = [&](int unit) {
+        const SlotRows& s = cur[unit / S::kRows];
+        const int64_t head = s.valid ? s.head : 0;
+        return p.spectrum + ((head * S::kRows + unit % S::kRows) * 32 + lane) * 8;
+      };
+      float2 k_next[8];
+      if (warp < kUnits3) load_slots(k_next, spectrum_at(warp));
 #pragma unroll 1
       for (int unit = warp; unit < kUnits3; unit += S::kWarps) {
         const int q = unit / S::kRows;
         const int row = unit % S::kRows;
-        const int64_t item = first_item + q;
+        float2 k[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) k[j] = k_next[j];
+        if (unit + S::kWarps < kUnits3) load_slots(k_next, spectrum_at(unit + S::kWarps));
         const int n = row * 256 + tile_row * 16 + tile_col;
-        const uint32_t a_re = smem_base + Smem::offset(q, 0, n);
-        const uint32_t a_im = smem_base + Smem::offset(q, 1, n);
+        float2 w_out[8];
+        if constexpr (S::kOuter) {
+          load_slots(w_out, p.twiddles + FwdTableLayout::kOuterInv + ((row % 16) * 32 + lane) * 8);
+        }
         BFrag x;
-        uint32_t r[4];
-        ldmatrix_x4_trans(r, a_re);
-        x.re[0][0] = r[0]; x.re[0][1] = r[1]; x.re[1][0] = r[2]; x.re[1][1] = r[3];
-        ldmatrix_x4_trans(r, a_im);
-        x.im[0][0] = r[0]; x.im[0][1] = r[1]; x.im[1][0] = r[2]; x.im[1][1] = r[3];
+        load_b_tile<kN>(x, smem_base, q, n);
         // Forward: stage over b (left), twiddle, stage over c (right).
         CTile c;
         c.zero();
@@ -290,13 +594,8 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
         c.zero();
         right_product<false>(c, hi, g);
         if constexpr (kSplit) right_product<false>(c, lo, g);
-        // Filter: K / (4 sigma max|K|) in the same fragment order.
-        const int64_t head = item < p.items ? item / p.pairs_per_head : 0;
-        float2 k[8];
-        load_slots(k, p.spectrum + ((head * S::kRows + row) * 32 + lane) * 8);
-        const float kmax = __ldg(p.spectrum_max + head);
+        // Filter: the spectrum is stored as K / (4 sigma max|K|), in this fragment order.
         multiply(c, k);
-        scale(c, kmax > 0.0f ? unitary / kmax : 0.0f);
         to_a<kSplit>(c, hi, lo);
         // Inverse: stage over f_c (right, conj), twiddle, transpose, stage over f_b (left, conj).
         c.zero();
@@ -304,37 +603,114 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
         if constexpr (kSplit) right_product<true>(c, lo, g);
         multiply_conj(c, tw_inner);
         to_a<kSplit>(c, hi, lo);
-        BFrag bh, bl;
+        BFrag bh;
         a_to_b(hi, bh);
         c.zero();
         left_product<true>(c, g, bh);
         if constexpr (kSplit) {
+          BFrag bl;
           a_to_b(lo, bl);
           left_product<true>(c, g, bl);
         }
         if constexpr (S::kOuter) {
-          float2 w[8];
-          load_slots(w, p.twiddles + FwdTableLayout::kOuterInv + ((row % 16) * 32 + lane) * 8);
-          multiply(c, w);
+          multiply(c, w_out);
         } else {
           scale(c, unitary);
         }
-        AFrag out, unused;
-        to_a<false>(c, out, unused);
-        stmatrix_x4(a_re, out.re);
-        stmatrix_x4(a_im, out.im);
+        store_tile<kN>(c, smem_base, q, n);
       }
       __syncthreads();
     }
 
     // ---- P4 / P5: inverse outer / small stages, postgate, store y ---------------------------------
-    if constexpr (S::kOuter) {
-      constexpr int kUnits4 = S::kPairs * 32;  // (pair slot, 8-column tile)
+    const bool vector = p.vector_io != 0;
+    if constexpr (S::kOuter && S::kStaged) {
+      // P4 (N = 4096): inverse outer stage per 8-column tile, times the output scale and the staged
+      // postgate, written back over the tile (y0 in the real plane, y1 in the imaginary plane, as
+      // the I/O dtype in natural order); then the postgate staging of the next iteration starts and
+      // the rows are copied out with 16-byte stores.
+      static_assert(P == 1 && RS == 1, "the staged outer path is N = 4096");
+      const SlotRows s = cur[0];
+      const float out_scale =
+          s.valid ? __ldg(p.spectrum_max + s.head) / pair_scale(0) * unitary * small_norm : 0.0f;
+      const bool gated_out = p.postgate != nullptr;
 #pragma unroll 1
-      for (int unit = warp; unit < kUnits4; unit += S::kWarps) {
-        const int q = unit / 32;
-        const int nt = unit % 32;
-        const PairRows<T> rows = pair_rows<T>(p, first_item + q);
+      for (int nt = warp; nt < 32 && s.valid; nt += S::kWarps) {
+        const uint32_t tile = smem_base + Smem::offset(0, lane >> 4, tile_row * 256 + 8 * nt);
+        uint32_t r[4];
+        ldmatrix_x4_trans(r, tile);
+        float re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};
+        // conj(G) X on one n8 tile: Re = Gr Xr + Gi Xi, Im = Gr Xi - Gi Xr.
+        mma_16816(re, g.a[0], r[0], r[1]);
+        mma_16816(re, g.a[1], r[2], r[3]);
+        mma_16816(im, g.a[0], r[2], r[3]);
+        mma_16816(im, g.a[2], r[0], r[1]);
+        // Registers 0, 1: row a = g, columns m, m + 1; registers 2, 3: row g + 8.
+        const int m = 8 * nt + 2 * (lane & 3);
+        float y0[4], y1[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          y0[k] = re[k] * out_scale;
+          y1[k] = im[k] * out_scale;
+        }
+        if (gated_out) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int t = ((lane >> 2) + 8 * h) * 256 + m;
+            const uint32_t g0 = *reinterpret_cast<const uint32_t*>(stage_b + swizzled(t));
+            const uint32_t g1 = *reinterpret_cast<const uint32_t*>(stage_b + S::kStageRowBytes + swizzled(t));
+            const T* e0 = reinterpret_cast<const T*>(&g0);
+            const T* e1 = reinterpret_cast<const T*>(&g1);
+            y0[2 * h] *= IoTraits<T>::to_float(e0[0]);
+            y0[2 * h + 1] *= IoTraits<T>::to_float(e0[1]);
+            y1[2 * h] *= IoTraits<T>::to_float(e1[0]);
+            y1[2 * h + 1] *= IoTraits<T>::to_float(e1[1]);
+          }
+        }
+        uint32_t out[4];
+        out[0] = pack_io<T>(y0[0], y0[1]);
+        out[1] = pack_io<T>(y0[2], y0[3]);
+        out[2] = pack_io<T>(y1[0], y1[1]);
+        out[3] = pack_io<T>(y1[2], y1[3]);
+        stmatrix_x4(tile, out);
+      }
+      __syncthreads();
+      if (it + gridDim.x < iterations) stage_post<kN, T>(p, slots[parity ^ 1], stage_b);
+      if (s.valid) copy_out<kN, T>(p, s, smem);
+    } else if constexpr (S::kOuter) {
+      static_assert(P == 1, "sizes with an outer stage process one pair per iteration");
+      const SlotRows s = cur[0];
+      const RowPair<T> post = rows_of<T>(p.postgate, s);
+      T* const y0 = static_cast<T*>(p.y) + s.offset;
+      T* const y1 = s.row1 ? y0 + s.row1 : nullptr;
+      const float out_scale =
+          s.valid ? __ldg(p.spectrum_max + s.head) / pair_scale(0) * unitary * small_norm : 0.0f;
+#pragma unroll 1
+      for (int nt = warp; nt < 32 && s.valid; nt += S::kWarps) {  // 8-column tiles
+        constexpr int q = 0;
+        // Output slots: register k -> row a = g + 8 (k / 2), column m = 8 nt + 2t + k % 2; each
+        // lane writes positions t, t + 1 (t even) of rows b0 and b1 for every half and block f.
+        const int m = 8 * nt + 2 * (lane & 3);
+        auto position = [&](int half, int f) {
+          return static_cast<int64_t>(f) * 4096 + ((lane >> 2) + 8 * half) * 256 + m;
+        };
+        // Postgate pairs are fetched before the products so their latency overlaps them (for small
+        // RS; at RS 8 the registers are needed elsewhere).
+        constexpr bool kGateAhead = RS <= 2;
+        uint32_t gate[2][kGateAhead ? RS : 1][2];
+        const bool gate_ahead = kGateAhead && vector && post.r0 != nullptr;
+        if (gate_ahead) {
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+#pragma unroll
+            for (int f = 0; f < (kGateAhead ? RS : 1); ++f) {
+              const int64_t t = position(half, f);
+              const bool in = t < p.length;
+              gate[half][f][0] = in ? __ldg(reinterpret_cast<const unsigned int*>(post.r0 + t)) : 0u;
+              gate[half][f][1] = in && post.r1 ? __ldg(reinterpret_cast<const unsigned int*>(post.r1 + t)) : 0u;
+            }
+          }
+        }
         // Tile rows: lanes 0-15 address the real plane, 16-31 the imaginary plane.
         const int plane = lane >> 4;
         float acc_re[RS][4], acc_im[RS][4];
@@ -350,14 +726,8 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
           mma_16816(acc_im[f], g.a[0], r[2], r[3]);
           mma_16816(acc_im[f], g.a[2], r[0], r[1]);
         }
-        if (!rows.valid) continue;
-        const float kmax = __ldg(p.spectrum_max + rows.head);
-        const float out_scale = kmax / pair_scale[q] * unitary * small_norm;
-        // Slots: register k -> row a = g + 8 (k / 2), column m = 8 nt + 2t + k % 2.
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-          const int a = (lane >> 2) + 8 * half;
-          const int m = 8 * nt + 2 * (lane & 3);
           float2 v[2][RS];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
@@ -367,6 +737,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
             for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][k], acc_im[f][k]);
             if constexpr (RS > 1) {
               float2 w[RS];
+              const int a = (lane >> 2) + 8 * half;
               powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
 #pragma unroll
               for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
@@ -377,57 +748,67 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
           }
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
-            const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
-            float y0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
-            float y1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
-            if (rows.post0) {
-              float gate[2];
-              load_chunk<T, 2>(rows.post0, t, p.length, vector, gate);
-              y0[0] *= gate[0];
-              y0[1] *= gate[1];
-            }
-            store_chunk<T, 2>(rows.y0, t, p.length, vector, y0);
-            if (rows.y1) {
-              if (rows.post1) {
-                float gate[2];
-                load_chunk<T, 2>(rows.post1, t, p.length, vector, gate);
-                y1[0] *= gate[0];
-                y1[1] *= gate[1];
+            const int64_t t = position(half, f);
+            float o0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
+            float o1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
+            if (post.r0) {
+              float g0[2], g1[2];
+              if (gate_ahead) {
+                const T* e0 = reinterpret_cast<const T*>(&gate[half][kGateAhead ? f : 0][0]);
+                const T* e1 = reinterpret_cast<const T*>(&gate[half][kGateAhead ? f : 0][1]);
+                g0[0] = IoTraits<T>::to_float(e0[0]);
+                g0[1] = IoTraits<T>::to_float(e0[1]);
+                g1[0] = IoTraits<T>::to_float(e1[0]);
+                g1[1] = IoTraits<T>::to_float(e1[1]);
+              } else {
+                load_chunk<T, 2>(post.r0, t, p.length, vector, g0);
+                load_chunk<T, 2>(post.r1, t, p.length, vector, g1);
               }
-              store_chunk<T, 2>(rows.y1, t, p.length, vector, y1);
+              o0[0] *= g0[0];
+              o0[1] *= g0[1];
+              o1[0] *= g1[0];
+              o1[1] *= g1[1];
+            }
+            if (vector) {  // t even and length % 8 == 0: t < length covers t + 1
+              if (t < p.length) {
+                store_pair(y0 + t, o0);
+                if (y1) store_pair(y1 + t, o1);
+              }
+            } else {
+              store_chunk<T, 2>(y0, t, p.length, false, o0);
+              if (y1) store_chunk<T, 2>(y1, t, p.length, false, o1);
             }
           }
         }
       }
     } else {
+      // P5 (N <= 2048): inverse radix-RS stage in f32 from shared memory, output scale, staged
+      // postgate, 16-byte stores; then the postgate staging of the next iteration starts.
+      static_assert(S::kStaged, "sizes without an outer stage are staged");
 #pragma unroll
-      for (int k = 0; k < kUnits / S::kThreads; ++k) {
+      for (int k = 0; k < kUnits1 / S::kThreads; ++k) {
         const int unit = tid + k * S::kThreads;
         const int q = unit / (M / kC);
         const int col = (unit % (M / kC)) * kC;
-        const PairRows<T> rows = pair_rows<T>(p, first_item + q);
-        if (!rows.valid) continue;
+        const SlotRows s = cur[q];
+        if (!s.valid) continue;
         float2 z[kC][RS];
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
           const unsigned char* re = smem + Smem::offset(q, 0, f * M + col);
           const unsigned char* im = smem + Smem::offset(q, 1, f * M + col);
-          uint32_t vr[kC / 2], vi[kC / 2];
 #pragma unroll
           for (int j = 0; j < kC / 2; ++j) {
-            vr[j] = reinterpret_cast<const uint32_t*>(re)[j];
-            vi[j] = reinterpret_cast<const uint32_t*>(im)[j];
-          }
-#pragma unroll
-          for (int j = 0; j < kC / 2; ++j) {
-            const float2 a = unpack_half2(vr[j]), b = unpack_half2(vi[j]);
+            const float2 a = unpack_half2(reinterpret_cast<const uint32_t*>(re)[j]);
+            const float2 b = unpack_half2(reinterpret_cast<const uint32_t*>(im)[j]);
             z[2 * j][f] = make_float2(a.x, b.x);
             z[2 * j + 1][f] = make_float2(a.y, b.y);
           }
         }
-        const float kmax = __ldg(p.spectrum_max + rows.head);
-        const float out_scale = kmax / pair_scale[q] * small_norm;
-        float y0[RS][kC], y1[RS][kC];
+        T* y0 = static_cast<T*>(p.y) + s.offset;
+        T* y1 = s.row1 ? y0 + s.row1 : nullptr;
+        const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale(q) * small_norm;
+        float o0[RS][kC], o1[RS][kC];
 #pragma unroll
         for (int j = 0; j < kC; ++j) {
           if constexpr (RS > 1) {
@@ -439,33 +820,33 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads) fwd_kernel(const FwdPa
           }
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
-            y0[f][j] = z[j][f].x * out_scale;
-            y1[f][j] = z[j][f].y * out_scale;
+            o0[f][j] = z[j][f].x * out_scale;
+            o1[f][j] = z[j][f].y * out_scale;
           }
         }
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
-          const int64_t t = static_cast<int64_t>(f) * M + col;
-          if (rows.post0) {
-            float gate[kC];
-            load_chunk<T, kC>(rows.post0, t, p.length, vector, gate);
+          const int t = f * M + col;
+          if (p.postgate != nullptr) {
+            float g0[kC], g1[kC];
+            load_staged_swizzled<kN, T, kC>(stage_b, 2 * q, t, g0);
+            load_staged_swizzled<kN, T, kC>(stage_b, 2 * q + 1, t, g1);
 #pragma unroll
-            for (int j = 0; j < kC; ++j) y0[f][j] *= gate[j];
-          }
-          store_chunk<T, kC>(rows.y0, t, p.length, vector, y0[f]);
-          if (rows.y1) {
-            if (rows.post1) {
-              float gate[kC];
-              load_chunk<T, kC>(rows.post1, t, p.length, vector, gate);
-#pragma unroll
-              for (int j = 0; j < kC; ++j) y1[f][j] *= gate[j];
+            for (int j = 0; j < kC; ++j) {
+              o0[f][j] *= g0[j];
+              o1[f][j] *= g1[j];
             }
-            store_chunk<T, kC>(rows.y1, t, p.length, vector, y1[f]);
           }
+          store_chunk<T, kC>(y0, t, p.length, vector, o0[f]);
+          if (y1) store_chunk<T, kC>(y1, t, p.length, vector, o1[f]);
         }
       }
+      __syncthreads();
+      if (it + gridDim.x < iterations) stage_post<kN, T>(p, slots[parity ^ 1], stage_b);
     }
-    __syncthreads();  // shared memory is rewritten by the next iteration
+    // No barrier here: the next iteration's first barrier (after its staging wait, or after its
+    // pass A, which touches only global memory or the staging buffer) orders these shared-memory
+    // reads before its writes to the data planes.
   }
 }
 

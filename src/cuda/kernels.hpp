@@ -18,6 +18,8 @@ struct KernelEntry {
 KernelEntry forward_kernel(int n, DType dtype);
 // f32 filter transform for FFT size n and filter dtype.
 KernelEntry filter_kernel(int n, DType filter_dtype);
+// The spectrum normalization that follows the filter transform (one kernel for every size).
+KernelEntry normalize_kernel();
 // Small radix of size n (CTAs per head of the filter transform).
 int small_radix(int n);
 

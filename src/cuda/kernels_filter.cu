@@ -49,6 +49,8 @@ KernelEntry filter_kernel(int n, DType filter_dtype) {
   return {};
 }
 
+KernelEntry normalize_kernel() { return {reinterpret_cast<const void*>(&normalize_spectrum), 256, 0}; }
+
 int small_radix(int n) { return n >= 4096 ? n / 4096 : n / 256; }
 
 }  // namespace ffc::cuda

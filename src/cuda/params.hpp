@@ -12,7 +12,7 @@ struct FwdParams {
   const void* pregate;   // or null
   const void* postgate;  // or null
   void* y;
-  const float2* spectrum;     // [H][N / 256][32][8] (fragment order), K = DFT_N(k)
+  const float2* spectrum;     // [H][N / 256][32][8] (fragment order): K / (4 kSigma max|K|), K = DFT_N(k)
   const float* spectrum_max;  // [H] max |K|
   const float2* twiddles;     // FwdTableLayout
   const uint32_t* frags;      // FwdTableLayout::kFragWords

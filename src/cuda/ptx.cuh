@@ -64,6 +64,13 @@ __device__ __forceinline__ void stmatrix_x4(uint32_t address, const uint32_t (&r
 #endif
 }
 
+// 16-byte asynchronous copy global -> shared (L2 only, bypassing L1), and its completion.
+__device__ __forceinline__ void cp_async_16(uint32_t smem_dst, const void* global_src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_dst), "l"(global_src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
 // Transposes an 8x8 b16 tile held in the fragment layout (row g, columns 2t..2t+1).
 __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t a) {
   uint32_t d;

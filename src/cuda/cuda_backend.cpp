@@ -103,7 +103,9 @@ class CudaBackend final : public BackendImpl {
       check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads,
                                                                e.smem_bytes),
                  "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-      max_grid_[dtype == DType::kF16 ? 0 : 1] = std::max(1, blocks) * sm_count_;
+      // Whole clusters only; the persistent grid covers the resident CTAs.
+      const int grid = std::max(1, blocks) * sm_count_;
+      max_grid_[dtype == DType::kF16 ? 0 : 1] = std::max(e.cluster, grid / e.cluster * e.cluster);
     }
     for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {
       const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), kd);
@@ -216,8 +218,9 @@ class CudaBackend final : public BackendImpl {
                                                      : "spectrum: address is not 16-byte aligned");
     }
     const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
-    const int64_t iterations = (p.items + pairs_per_iteration() - 1) / pairs_per_iteration();
-    const int grid = static_cast<int>(std::min<int64_t>(iterations, max_grid_[problem.dtype == DType::kF16 ? 0 : 1]));
+    const int64_t iterations = (p.items + e.pairs_per_iteration - 1) / e.pairs_per_iteration;
+    const int grid = static_cast<int>(
+        std::min<int64_t>(iterations * e.cluster, max_grid_[problem.dtype == DType::kF16 ? 0 : 1]));
     void* kernel_args[] = {&p};
     check_cuda(cudaLaunchKernel(e.function, dim3(grid), dim3(e.threads), kernel_args, e.smem_bytes, s),
                "forward kernel launch");
@@ -225,7 +228,6 @@ class CudaBackend final : public BackendImpl {
 
  private:
   static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
-  int pairs_per_iteration() const { return n_ >= 2048 ? 1 : static_cast<int>(2048 / n_); }
 
   void launch_filter(const Tensor& k, void* spectrum, cudaStream_t s) const {
     const int64_t heads = k.shape[0];

@@ -30,14 +30,12 @@ struct FwdShape {
   static constexpr int kPairs = N >= 2048 ? 1 : 2048 / N;  // pairs per CTA iteration
   static constexpr int kCols = RS <= 2 ? 8 : 16 / RS;      // columns per thread in the FMA phases
   static constexpr int kPairBytes = 4 * N;                 // f16 real plane + imaginary plane
-  // Sizes up to 4096 stage their raw rows with cp.async while the previous computation runs:
-  // u0, u1, pregate0, pregate1 for the next iteration (region A, consumed by P1) and postgate0,
-  // postgate1 for the current one (region B, swizzled, consumed by the output phase). Larger sizes
-  // load synchronously (the staging would not fit next to the data).
-  static constexpr bool kStaged = N <= 4096;
+  // The single-CTA kernel (N <= 4096) stages its raw rows with cp.async while the previous
+  // computation runs: u0, u1, pregate0, pregate1 for the next iteration (region A, consumed by P1)
+  // and postgate0, postgate1 for the current one (region B, swizzled, consumed by the output).
   static constexpr int kStageRowBytes = 2 * N;             // one raw 16-bit row
-  static constexpr int kInputStageBytes = kStaged ? kPairs * 4 * kStageRowBytes : 0;
-  static constexpr int kPostStageBytes = kStaged ? kPairs * 2 * kStageRowBytes : 0;
+  static constexpr int kInputStageBytes = kPairs * 4 * kStageRowBytes;
+  static constexpr int kPostStageBytes = kPairs * 2 * kStageRowBytes;
   static constexpr int kStageBytes = kInputStageBytes + kPostStageBytes;
   static constexpr int kSmemBytes = kPairs * kPairBytes + kStageBytes;
 

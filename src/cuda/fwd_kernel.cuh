@@ -1,24 +1,30 @@
-// The fused forward convolution kernel, one template for every FFT size (FwdShape<N>), I/O dtype
-// and precision mode.
+// The fused forward convolution kernel for N = 256 .. 4096 (one template: FwdShape<N> descriptor,
+// I/O dtype, precision mode); 8192 .. 32768 run fwd_cluster_kernel.cuh, which reuses the phase
+// functions defined here.
 //
 // Work: items are (head h, batch pair p) in head-major order; rows b0 = 2p and b1 = 2p + 1 of head h
 // travel as the real and imaginary parts of one complex sequence z (the filter is real, so they
 // never mix). A persistent CTA takes kPairs items per iteration and keeps them in shared memory as
 // f16 real/imaginary planes (4N bytes per pair, XOR-swizzled 16-byte chunks, conflict-free for every
-// access below). HBM traffic: u, the gates and y once each; the spectrum comes from L2.
+// access below). HBM traffic: u, the gates and y once each, all through 16-byte accesses; the
+// spectrum comes from L2.
 //
 // Phases of one iteration (barriers between them), with N = RS x [16] x 16 x 16:
-//   P1  load    : x = pregate * u per row (f32, zero past L), pass A finds max |x| per pair and sets a
-//                 power-of-two scale s so no f16 intermediate can overflow; pass B does the radix-RS
-//                 stage in f32 (+ twiddle w_N^{n' f} / sqrt(RS)) and stores f16 to shared memory.
-//   P2  outer   : (N >= 4096) 16-point stage on 16x16 tiles: ldmatrix.trans -> G X on the tensor
-//                 cores -> twiddle w_4096 (f32) -> f16 -> stmatrix back in place.
-//   P3  inner   : per 256-element row: G X, twiddle w_256, X G (register-chained), times the filter
-//                 spectrum K / max|K|, then the inverse: X conj(G), twiddle, movmatrix transpose,
-//                 conj(G) X, the outer stage's inverse twiddle, f16 -> stmatrix back in place.
-//   P4  output  : (N >= 4096) inverse outer stage on 16x8 tiles (tensor cores), the inverse radix-RS
-//                 stage in f32 on the accumulators, times the output scale and postgate, store y.
-//   P5  output  : (N < 4096) inverse radix-RS stage in f32 from shared memory, postgate, store y.
+//   stage  : cp.async of the next iteration's raw u / pregate rows and of this iteration's postgate
+//            rows, issued while the previous phases compute (staging regions A and B).
+//   P1     : pass A bounds max |pregate * u| per pair from the staged rows (packed 16-bit maxima) and
+//            sets a power-of-two scale s so no f16 intermediate can overflow; pass B does the radix-RS
+//            stage in f32 (+ twiddle w_N^{n' f} / sqrt(RS)), scales and stores f16 planes.
+//   P2     : (N = 4096) outer 16-point stage on 16x16 tiles: ldmatrix.trans -> G X on the tensor
+//            cores -> twiddle w_4096 (f32) -> f16 -> stmatrix back in place.
+//   P3     : per 256-element row: G X, twiddle w_256, X G (register-chained), times the normalized
+//            filter spectrum, then the inverse: X conj(G), twiddle, movmatrix transpose, conj(G) X,
+//            the outer stage's inverse twiddle, f16 -> stmatrix back in place.
+//   P4     : (N = 4096) inverse outer stage per 8-column tile on the tensor cores, times the output
+//            scale and the staged postgate, written over the tile in the I/O dtype, then copied out
+//            with 16-byte stores.
+//   P5     : (N < 4096) inverse radix-RS stage in f32 from shared memory, staged postgate, 16-byte
+//            stores.
 // Every stage is unitary (1/sqrt(r)), so with |s x| <= 32752 / sqrt(2N) every f16 value is bounded
 // by its L2 norm and cannot overflow; the output scale max|K| / s undoes s and the spectrum's
 // normalization. With kSplit (f16 I/O) the register-chained products carry hi + lo operands.
@@ -214,7 +220,7 @@ __device__ __forceinline__ void stage_post(const FwdParams& p, const SlotRows* s
 }
 
 // x0, x1 (rows b0, b1) = pregate * u at positions n .. n + kC - 1 of slot q, from the staging
-// buffer or from global memory.
+// buffer.
 template <int kN, typename T, int kC>
 __device__ __forceinline__ void load_inputs(const FwdParams& p, const SlotRows& s, const unsigned char* stage,
                                             int q, int n, float (&x0)[kC], float (&x1)[kC]) {
@@ -225,35 +231,17 @@ __device__ __forceinline__ void load_inputs(const FwdParams& p, const SlotRows& 
     return;
   }
   const bool has1 = s.row1 != 0, gated = p.pregate != nullptr;
-  if constexpr (S::kStaged) {
-    load_staged<kN, T, kC>(stage, q, 0, n, x0);
-    if (has1) load_staged<kN, T, kC>(stage, q, 1, n, x1); else zero<kN, kC>(x1);
-    if (gated) {
-      float g[kC];
-      load_staged<kN, T, kC>(stage, q, 2, n, g);
+  load_staged<kN, T, kC>(stage, q, 0, n, x0);
+  if (has1) load_staged<kN, T, kC>(stage, q, 1, n, x1); else zero<kN, kC>(x1);
+  if (gated) {
+    float g[kC];
+    load_staged<kN, T, kC>(stage, q, 2, n, g);
 #pragma unroll
-      for (int j = 0; j < kC; ++j) x0[j] *= g[j];
-      if (has1) {
-        load_staged<kN, T, kC>(stage, q, 3, n, g);
+    for (int j = 0; j < kC; ++j) x0[j] *= g[j];
+    if (has1) {
+      load_staged<kN, T, kC>(stage, q, 3, n, g);
 #pragma unroll
-        for (int j = 0; j < kC; ++j) x1[j] *= g[j];
-      }
-    }
-  } else {
-    const bool vector = p.vector_io != 0;
-    const RowPair<T> u = rows_of<T>(p.u, s), pre = rows_of<T>(p.pregate, s);
-    load_chunk<T, kC>(u.r0, n, p.length, vector, x0);
-    load_chunk<T, kC>(u.r1, n, p.length, vector, x1);
-    if (gated) {
-      float g[kC];
-      load_chunk<T, kC>(pre.r0, n, p.length, vector, g);
-#pragma unroll
-      for (int j = 0; j < kC; ++j) x0[j] *= g[j];
-      if (has1) {
-        load_chunk<T, kC>(pre.r1, n, p.length, vector, g);
-#pragma unroll
-        for (int j = 0; j < kC; ++j) x1[j] *= g[j];
-      }
+      for (int j = 0; j < kC; ++j) x1[j] *= g[j];
     }
   }
 }
@@ -353,9 +341,75 @@ __device__ __forceinline__ void store_tile(const CTile& c, uint32_t smem_base, i
   stmatrix_x4(smem_base + FwdSmem<kN>::offset(q, 1, n), a.im);
 }
 
+// P2 on one 16x16 tile: the outer 16-point stage (rows 256 elements apart, column tile ct of a
+// 4096-block) on the tensor cores, twiddled in f32 and stored back in place. kPlaneN is the number
+// of elements per shared-memory plane (the layout of FwdSmem<kPlaneN>).
+template <int kPlaneN>
+__device__ __forceinline__ void outer_tile(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
+                                           int q, int n, int ct, int lane) {
+  float2 w[8];
+  load_slots(w, twiddles + FwdTableLayout::kOuterFwd + (ct * 32 + lane) * 8);
+  BFrag x;
+  load_b_tile<kPlaneN>(x, smem_base, q, n);
+  CTile c;
+  c.zero();
+  left_product<false>(c, g, x);
+  multiply(c, w);
+  store_tile<kPlaneN>(c, smem_base, q, n);
+}
+
+// P3 on one 256-element row: forward inner stages (register-chained), times the filter slots k,
+// inverse inner stages, then the outer stage's inverse twiddle for row `outer_row` of its
+// 4096-block (kOuter) or the unitary scale; stored back in place.
+template <int kPlaneN, bool kSplit, bool kOuter>
+__device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
+                                          int q, int n, int outer_row, const float2 (&k)[8],
+                                          const float2 (&tw_inner)[8], int lane) {
+  const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
+  float2 w_out[8];
+  if constexpr (kOuter) load_slots(w_out, twiddles + FwdTableLayout::kOuterInv + (outer_row * 32 + lane) * 8);
+  BFrag x;
+  load_b_tile<kPlaneN>(x, smem_base, q, n);
+  // Forward: stage over b (left), twiddle, stage over c (right).
+  CTile c;
+  c.zero();
+  left_product<false>(c, g, x);
+  multiply(c, tw_inner);
+  AFrag hi, lo;
+  to_a<kSplit>(c, hi, lo);
+  c.zero();
+  right_product<false>(c, hi, g);
+  if constexpr (kSplit) right_product<false>(c, lo, g);
+  // Filter: the spectrum is stored as K / (4 sigma max|K|), in this fragment order.
+  multiply(c, k);
+  to_a<kSplit>(c, hi, lo);
+  // Inverse: stage over f_c (right, conj), twiddle, transpose, stage over f_b (left, conj).
+  c.zero();
+  right_product<true>(c, hi, g);
+  if constexpr (kSplit) right_product<true>(c, lo, g);
+  multiply_conj(c, tw_inner);
+  to_a<kSplit>(c, hi, lo);
+  BFrag bh;
+  a_to_b(hi, bh);
+  c.zero();
+  left_product<true>(c, g, bh);
+  if constexpr (kSplit) {
+    BFrag bl;
+    a_to_b(lo, bl);
+    left_product<true>(c, g, bl);
+  }
+  if constexpr (kOuter) {
+    multiply(c, w_out);
+  } else {
+    scale(c, unitary);
+  }
+  store_tile<kPlaneN>(c, smem_base, q, n);
+}
+
 template <int kN, typename T, bool kSplit>
 __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBlocks)
     fwd_kernel(const FwdParams p) {
+  static_assert(kN <= 4096, "larger sizes use fwd_cluster_kernel");
   using S = FwdShape<kN>;
   using Smem = FwdSmem<kN>;
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, P = S::kPairs;
@@ -388,31 +442,27 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
     max_bits[0][tid] = 0u;
     pre_bits[0][tid] = 0u;
   }
-  if constexpr (S::kStaged) zero_stage<kN>(stage);
+  zero_stage<kN>(stage);
   __syncthreads();
-  if constexpr (S::kStaged) {
-    if (blockIdx.x < iterations) {
-      stage_inputs<kN, T>(p, slots[0], stage);
-      stage_post<kN, T>(p, slots[0], stage_b);
-    }
+  if (blockIdx.x < iterations) {
+    stage_inputs<kN, T>(p, slots[0], stage);
+    stage_post<kN, T>(p, slots[0], stage_b);
   }
   // The pair's power-of-two scale from the pass-A maxima of the current iteration.
   int parity = 0;
   auto pair_scale = [&](int q) {
     float m = __uint_as_float(max_bits[parity][q]);
-    if (S::kStaged && p.pregate != nullptr) m *= __uint_as_float(pre_bits[parity][q]);
+    if (p.pregate != nullptr) m *= __uint_as_float(pre_bits[parity][q]);
     return power_of_two_scale(m, bound);
   };
 
   for (int64_t it = blockIdx.x; it < iterations; it += gridDim.x, parity ^= 1) {
     const SlotRows* cur = slots[parity];
-    if constexpr (S::kStaged) {
-      cp_async_wait_all();
-      __syncthreads();
-    }
+    cp_async_wait_all();
+    __syncthreads();
 
     // ---- P1, pass A: a bound on max |pregate * u| per pair ---------------------------------------
-    if constexpr (S::kStaged) {
+    {
       // max |u| * max |pregate| from the staged raw rows (packed 16-bit max; the bound may exceed
       // the true maximum, which only lowers the scale).
       using PK = Packed<T>;
@@ -443,24 +493,6 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
           if (p.pregate != nullptr) atomicMax(&pre_bits[parity][q], __float_as_uint(fp));
         }
       }
-    } else {
-#pragma unroll
-      for (int k = 0; k < kUnits1 / S::kThreads; ++k) {
-        const int unit = tid + k * S::kThreads;
-        const int q = unit / (M / kC);
-        const int col = (unit % (M / kC)) * kC;
-        float m = 0.0f;
-#pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          float x0[kC], x1[kC];
-          load_inputs<kN, T, kC>(p, cur[q], stage, q, f * M + col, x0, x1);
-#pragma unroll
-          for (int j = 0; j < kC; ++j) m = fmaxf(m, fmaxf(fabsf(x0[j]), fabsf(x1[j])));
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        if (lane == 0) atomicMax(&max_bits[parity][q], __float_as_uint(m));
-      }
     }
     __syncthreads();
 
@@ -470,7 +502,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       const int unit = tid + k * S::kThreads;
       const int q = unit / (M / kC);
       const int col = (unit % (M / kC)) * kC;
-      if constexpr (S::kStaged && RS == 1 && std::is_same<T, __half>::value) {
+      if constexpr (RS == 1 && std::is_same<T, __half>::value) {
         // f16 I/O without a small stage: (u s) pre in packed f16 is x s rounded once, exactly as
         // the f32 path would round it (u s is exact for a power of two s in the f16 range).
         const float sc = pair_scale(q);
@@ -531,9 +563,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       pre_bits[parity ^ 1][tid] = 0u;
     }
     __syncthreads();
-    if constexpr (S::kStaged) {
-      if (next < iterations) stage_inputs<kN, T>(p, slots[parity ^ 1], stage);
-    }
+    if (next < iterations) stage_inputs<kN, T>(p, slots[parity ^ 1], stage);
 
     // ---- P2: outer 16-point stage (tensor cores) -----------------------------------------------------
     if constexpr (S::kOuter) {
@@ -542,16 +572,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         const int q = unit / (RS * 16);
         const int block = (unit / 16) % RS;
         const int ct = unit % 16;
-        const int n = block * 4096 + tile_row * 256 + 16 * ct + tile_col;
-        float2 w[8];
-        load_slots(w, p.twiddles + FwdTableLayout::kOuterFwd + (ct * 32 + lane) * 8);
-        BFrag x;
-        load_b_tile<kN>(x, smem_base, q, n);
-        CTile c;
-        c.zero();
-        left_product<false>(c, g, x);
-        multiply(c, w);
-        store_tile<kN>(c, smem_base, q, n);
+        outer_tile<kN>(g, p.twiddles, smem_base, q, block * 4096 + tile_row * 256 + 16 * ct + tile_col, ct, lane);
       }
       __syncthreads();
     }
@@ -577,54 +598,15 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (unit + S::kWarps < kUnits3) load_slots(k_next, spectrum_at(unit + S::kWarps));
-        const int n = row * 256 + tile_row * 16 + tile_col;
-        float2 w_out[8];
-        if constexpr (S::kOuter) {
-          load_slots(w_out, p.twiddles + FwdTableLayout::kOuterInv + ((row % 16) * 32 + lane) * 8);
-        }
-        BFrag x;
-        load_b_tile<kN>(x, smem_base, q, n);
-        // Forward: stage over b (left), twiddle, stage over c (right).
-        CTile c;
-        c.zero();
-        left_product<false>(c, g, x);
-        multiply(c, tw_inner);
-        AFrag hi, lo;
-        to_a<kSplit>(c, hi, lo);
-        c.zero();
-        right_product<false>(c, hi, g);
-        if constexpr (kSplit) right_product<false>(c, lo, g);
-        // Filter: the spectrum is stored as K / (4 sigma max|K|), in this fragment order.
-        multiply(c, k);
-        to_a<kSplit>(c, hi, lo);
-        // Inverse: stage over f_c (right, conj), twiddle, transpose, stage over f_b (left, conj).
-        c.zero();
-        right_product<true>(c, hi, g);
-        if constexpr (kSplit) right_product<true>(c, lo, g);
-        multiply_conj(c, tw_inner);
-        to_a<kSplit>(c, hi, lo);
-        BFrag bh;
-        a_to_b(hi, bh);
-        c.zero();
-        left_product<true>(c, g, bh);
-        if constexpr (kSplit) {
-          BFrag bl;
-          a_to_b(lo, bl);
-          left_product<true>(c, g, bl);
-        }
-        if constexpr (S::kOuter) {
-          multiply(c, w_out);
-        } else {
-          scale(c, unitary);
-        }
-        store_tile<kN>(c, smem_base, q, n);
+        inner_row<kN, kSplit, S::kOuter>(g, p.twiddles, smem_base, q, row * 256 + tile_row * 16 + tile_col,
+                                         row % 16, k, tw_inner, lane);
       }
       __syncthreads();
     }
 
     // ---- P4 / P5: inverse outer / small stages, postgate, store y ---------------------------------
     const bool vector = p.vector_io != 0;
-    if constexpr (S::kOuter && S::kStaged) {
+    if constexpr (S::kOuter) {
       // P4 (N = 4096): inverse outer stage per 8-column tile, times the output scale and the staged
       // postgate, written back over the tile (y0 in the real plane, y1 in the imaginary plane, as
       // the I/O dtype in natural order); then the postgate staging of the next iteration starts and
@@ -677,114 +659,9 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       __syncthreads();
       if (it + gridDim.x < iterations) stage_post<kN, T>(p, slots[parity ^ 1], stage_b);
       if (s.valid) copy_out<kN, T>(p, s, smem);
-    } else if constexpr (S::kOuter) {
-      static_assert(P == 1, "sizes with an outer stage process one pair per iteration");
-      const SlotRows s = cur[0];
-      const RowPair<T> post = rows_of<T>(p.postgate, s);
-      T* const y0 = static_cast<T*>(p.y) + s.offset;
-      T* const y1 = s.row1 ? y0 + s.row1 : nullptr;
-      const float out_scale =
-          s.valid ? __ldg(p.spectrum_max + s.head) / pair_scale(0) * unitary * small_norm : 0.0f;
-#pragma unroll 1
-      for (int nt = warp; nt < 32 && s.valid; nt += S::kWarps) {  // 8-column tiles
-        constexpr int q = 0;
-        // Output slots: register k -> row a = g + 8 (k / 2), column m = 8 nt + 2t + k % 2; each
-        // lane writes positions t, t + 1 (t even) of rows b0 and b1 for every half and block f.
-        const int m = 8 * nt + 2 * (lane & 3);
-        auto position = [&](int half, int f) {
-          return static_cast<int64_t>(f) * 4096 + ((lane >> 2) + 8 * half) * 256 + m;
-        };
-        // Postgate pairs are fetched before the products so their latency overlaps them (for small
-        // RS; at RS 8 the registers are needed elsewhere).
-        constexpr bool kGateAhead = RS <= 2;
-        uint32_t gate[2][kGateAhead ? RS : 1][2];
-        const bool gate_ahead = kGateAhead && vector && post.r0 != nullptr;
-        if (gate_ahead) {
-#pragma unroll
-          for (int half = 0; half < 2; ++half) {
-#pragma unroll
-            for (int f = 0; f < (kGateAhead ? RS : 1); ++f) {
-              const int64_t t = position(half, f);
-              const bool in = t < p.length;
-              gate[half][f][0] = in ? __ldg(reinterpret_cast<const unsigned int*>(post.r0 + t)) : 0u;
-              gate[half][f][1] = in && post.r1 ? __ldg(reinterpret_cast<const unsigned int*>(post.r1 + t)) : 0u;
-            }
-          }
-        }
-        // Tile rows: lanes 0-15 address the real plane, 16-31 the imaginary plane.
-        const int plane = lane >> 4;
-        float acc_re[RS][4], acc_im[RS][4];
-#pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          uint32_t r[4];
-          ldmatrix_x4_trans(r, smem_base + Smem::offset(q, plane, f * 4096 + tile_row * 256 + 8 * nt));
-#pragma unroll
-          for (int k = 0; k < 4; ++k) acc_re[f][k] = acc_im[f][k] = 0.0f;
-          // conj(G) X on one n8 tile: Re = Gr Xr + Gi Xi, Im = Gr Xi - Gi Xr.
-          mma_16816(acc_re[f], g.a[0], r[0], r[1]);
-          mma_16816(acc_re[f], g.a[1], r[2], r[3]);
-          mma_16816(acc_im[f], g.a[0], r[2], r[3]);
-          mma_16816(acc_im[f], g.a[2], r[0], r[1]);
-        }
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          float2 v[2][RS];
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int k = 2 * half + e;
-            float2 z[RS];
-#pragma unroll
-            for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][k], acc_im[f][k]);
-            if constexpr (RS > 1) {
-              float2 w[RS];
-              const int a = (lane >> 2) + 8 * half;
-              powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
-#pragma unroll
-              for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
-              small_dft<RS, true>(z);
-            }
-#pragma unroll
-            for (int f = 0; f < RS; ++f) v[e][f] = z[f];
-          }
-#pragma unroll
-          for (int f = 0; f < RS; ++f) {
-            const int64_t t = position(half, f);
-            float o0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
-            float o1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
-            if (post.r0) {
-              float g0[2], g1[2];
-              if (gate_ahead) {
-                const T* e0 = reinterpret_cast<const T*>(&gate[half][kGateAhead ? f : 0][0]);
-                const T* e1 = reinterpret_cast<const T*>(&gate[half][kGateAhead ? f : 0][1]);
-                g0[0] = IoTraits<T>::to_float(e0[0]);
-                g0[1] = IoTraits<T>::to_float(e0[1]);
-                g1[0] = IoTraits<T>::to_float(e1[0]);
-                g1[1] = IoTraits<T>::to_float(e1[1]);
-              } else {
-                load_chunk<T, 2>(post.r0, t, p.length, vector, g0);
-                load_chunk<T, 2>(post.r1, t, p.length, vector, g1);
-              }
-              o0[0] *= g0[0];
-              o0[1] *= g0[1];
-              o1[0] *= g1[0];
-              o1[1] *= g1[1];
-            }
-            if (vector) {  // t even and length % 8 == 0: t < length covers t + 1
-              if (t < p.length) {
-                store_pair(y0 + t, o0);
-                if (y1) store_pair(y1 + t, o1);
-              }
-            } else {
-              store_chunk<T, 2>(y0, t, p.length, false, o0);
-              if (y1) store_chunk<T, 2>(y1, t, p.length, false, o1);
-            }
-          }
-        }
-      }
     } else {
       // P5 (N <= 2048): inverse radix-RS stage in f32 from shared memory, output scale, staged
       // postgate, 16-byte stores; then the postgate staging of the next iteration starts.
-      static_assert(S::kStaged, "sizes without an outer stage are staged");
 #pragma unroll
       for (int k = 0; k < kUnits1 / S::kThreads; ++k) {
         const int unit = tid + k * S::kThreads;

@@ -12,6 +12,8 @@ struct KernelEntry {
   const void* function = nullptr;  // __global__ function (nullptr: not instantiated)
   int threads = 0;
   std::size_t smem_bytes = 0;      // dynamic shared memory
+  int cluster = 1;                 // CTAs per cluster (compile-time __cluster_dims__)
+  int pairs_per_iteration = 1;     // batch pairs a CTA (or cluster) takes per loop iteration
 };
 
 // Fused forward kernel for FFT size n and I/O dtype (f16: split precision, bf16: plain).

@@ -1,0 +1,395 @@
+// The fused forward kernel for N = RS x 4096 (8192, 16384, 32768): a thread-block cluster of RS CTAs
+// per pair, each CTA holding one 4096-block of the pair (16 KB of f16 planes, like the N = 4096
+// kernel), so large sizes keep the small-size occupancy and pipelining.
+//
+// After the radix-RS stage the RS blocks are independent 4096-point transforms, so only that stage
+// crosses CTAs, through distributed shared memory (DSMEM):
+//   P1  CTA c stages the input columns n' in [c W, c W + W) of all RS rows (W = 4096 / RS, cp.async
+//       overlapped with the previous pair), the cluster agrees on the pair's power-of-two scale (each
+//       CTA publishes its maxima to every CTA), then CTA c does the radix-RS stage on its columns in
+//       f32 and stores output row f' into CTA f''s planes (f16, DSMEM stores).
+//   P2, P3  the outer stage and the inner rows of the local block, exactly as for N = 4096 (the
+//       spectrum rows of block c are c 16 .. c 16 + 15).
+//   P4  CTA c pulls the columns m in [c Wm, c Wm + Wm) (Wm = 256 / RS) of every block's 16 rows
+//       from the cluster into its own planes (block f' at columns f' Wm .. f' Wm + Wm - 1), then per
+//       8-column tile does the inverse outer stage of every block on the tensor cores and the
+//       inverse radix-RS stage in f32 on the accumulators, times the output scale and the staged
+//       postgate, and stores y.
+// Cluster barriers: after the maxima, after the scattered stage, after P3, after the pull.
+#pragma once
+
+#include <cooperative_groups.h>
+
+#include "cuda/fwd_kernel.cuh"
+
+namespace ffc::cuda {
+
+template <int kN>
+struct ClusterShape {
+  static constexpr int N = kN;
+  static constexpr int RS = kN / 4096;          // CTAs per cluster = small radix
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = 128;
+  static constexpr int W = 4096 / RS;           // input columns n' per CTA
+  static constexpr int Wm = 256 / RS;           // output columns m per CTA
+  static constexpr int kCols = 16 / RS;         // columns per P1 unit (registers: RS x kCols complex)
+  static constexpr int kPlaneBytes = 4 * 4096;  // f16 real + imaginary planes of one block
+  static constexpr int kInputBytes = 4 * 4096 * 2;   // u0, u1, pregate0, pregate1: RS segments of W
+  static constexpr int kPostBytes = 2 * 4096 * 2;    // postgate0, postgate1: the CTA's outputs
+  static constexpr int kSmemBytes = kPlaneBytes + kInputBytes + kPostBytes;
+  static_assert(RS == 2 || RS == 4 || RS == 8, "cluster sizes are 8192, 16384, 32768");
+  static_assert((W / kCols) % kThreads == 0, "P1 units divide evenly");
+  static_assert((Wm / 8) % 1 == 0 && Wm >= 8, "pull columns are whole chunks");
+};
+
+// Staged input element j of segment f (positions f 4096 + c W + j) of tensor row r.
+template <int kN>
+__device__ __forceinline__ const unsigned char* cluster_input(const unsigned char* stage, int r, int f, int j) {
+  using C = ClusterShape<kN>;
+  return stage + ((r * C::RS + f) * C::W + j) * 2;
+}
+
+// Postgate staging index of output (f', a, m_local): f' 16 Wm + a Wm + m_local, swizzled.
+template <int kN>
+__device__ __forceinline__ uint32_t cluster_post_offset(int row, int f, int a, int ml) {
+  using C = ClusterShape<kN>;
+  return static_cast<uint32_t>(row * 4096 * 2) + swizzled(f * 16 * C::Wm + a * C::Wm + ml);
+}
+
+// Copies this CTA's share of the inputs (or of the postgate) of one pair into its staging region.
+template <int kN, typename T>
+__device__ __forceinline__ void cluster_stage_inputs(const FwdParams& p, const SlotRows& s, int rank,
+                                                     unsigned char* stage) {
+  using C = ClusterShape<kN>;
+  if (!s.valid) return;
+#pragma unroll 1
+  for (int r = 0; r < 4; ++r) {
+    const void* tensor = r < 2 ? p.u : p.pregate;
+    if (tensor == nullptr || ((r & 1) && s.row1 == 0)) continue;
+    const T* src = static_cast<const T*>(tensor) + s.offset + ((r & 1) ? s.row1 : 0);
+#pragma unroll 1
+    for (int f = 0; f < C::RS; ++f) {
+      const int64_t first = static_cast<int64_t>(f) * 4096 + rank * C::W;
+      const int64_t avail = p.length - first;
+      const int count = avail <= 0 ? 0 : (avail < C::W ? static_cast<int>(avail) : C::W);
+      unsigned char* dst = stage + ((r * C::RS + f) * C::W) * 2;
+      if (p.vector_io) {
+        for (int c = threadIdx.x; c < (count >> 3); c += C::kThreads) {
+          cp_async_16(smem_address(dst + 16 * c), src + first + 8 * c);
+        }
+      } else {
+        for (int j = threadIdx.x; j < count; j += C::kThreads) reinterpret_cast<T*>(dst)[j] = src[first + j];
+      }
+    }
+  }
+  cp_async_commit();
+}
+
+template <int kN, typename T>
+__device__ __forceinline__ void cluster_stage_post(const FwdParams& p, const SlotRows& s, int rank,
+                                                   unsigned char* stage_b) {
+  using C = ClusterShape<kN>;
+  if (!s.valid || p.postgate == nullptr) return;
+#pragma unroll 1
+  for (int row = 0; row < 2; ++row) {
+    if (row == 1 && s.row1 == 0) break;
+    const T* src = static_cast<const T*>(p.postgate) + s.offset + (row ? s.row1 : 0);
+    // Runs of Wm outputs: (f', a) for positions f' 4096 + a 256 + rank Wm + [0, Wm).
+    constexpr int kChunks = C::Wm / 8;
+    for (int i = threadIdx.x; i < C::RS * 16 * kChunks; i += C::kThreads) {
+      const int run = i / kChunks, c = i % kChunks;
+      const int f = run / 16, a = run % 16;
+      const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + rank * C::Wm + 8 * c;
+      unsigned char* dst = stage_b + cluster_post_offset<kN>(row, f, a, 8 * c);
+      if (p.vector_io) {
+        if (t < p.length) cp_async_16(smem_address(dst), src + t);
+      } else {
+        for (int j = 0; j < 8; ++j) {
+          if (t + j < p.length) *reinterpret_cast<T*>(stage_b + cluster_post_offset<kN>(row, f, a, 8 * c + j)) = src[t + j];
+        }
+      }
+    }
+  }
+  cp_async_commit();
+}
+
+template <int kN, typename T, bool kSplit>
+__global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(128, 3)
+    fwd_cluster_kernel(const FwdParams p) {
+  namespace cg = cooperative_groups;
+  using C = ClusterShape<kN>;
+  using Plane = FwdSmem<4096>;
+  constexpr int RS = C::RS, W = C::W, Wm = C::Wm, kC = C::kCols;
+  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* stage = smem + C::kPlaneBytes;     // this CTA's input share
+  unsigned char* stage_b = stage + C::kInputBytes;  // postgate of this CTA's outputs
+  __shared__ float cluster_max[2][8][2];            // [parity][rank][max |u|, max |pregate|]
+  __shared__ SlotRows slot[2];
+
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const uint32_t smem_base = smem_address(smem);
+  DftConsts g;
+  g.load(p.frags, lane);
+  const float bound = 32752.0f * rsqrtf(2.0f * kN);
+  const float small_norm = rsqrtf(static_cast<float>(RS));
+  const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
+  const int tile_row = (lane & 7) + 8 * ((lane >> 3) & 1);
+  const int tile_col = 8 * (lane >> 4);
+  const bool vector = p.vector_io != 0;
+  const bool gated = p.pregate != nullptr;
+
+  const int64_t clusters = gridDim.x / RS;
+  const int64_t first = blockIdx.x / RS;
+  for (int i = tid; i < C::kInputBytes / 16; i += C::kThreads) {
+    reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
+  }
+  if (tid == 0) slot[0] = slot_rows(p, first);
+  __syncthreads();
+  if (first < p.items) {
+    cluster_stage_inputs<kN, T>(p, slot[0], rank, stage);
+    cluster_stage_post<kN, T>(p, slot[0], rank, stage_b);
+  }
+
+  int parity = 0;
+  for (int64_t it = first; it < p.items; it += clusters, parity ^= 1) {
+    const SlotRows s = slot[parity];
+    cp_async_wait_all();
+    __syncthreads();
+
+    // ---- P1a: the pair's maxima, published to every CTA of the cluster ------------------------
+    {
+      using PK = Packed<T>;
+      typename PK::T2 mu = {}, mp = {};
+      for (int i = tid; i < 2 * 4096 / 8; i += C::kThreads) {  // rows u0, u1 (and pregate0, 1)
+        const uint4 vu = *reinterpret_cast<const uint4*>(stage + 16 * i);
+        const uint4 vp = *reinterpret_cast<const uint4*>(stage + 2 * 4096 * 2 + 16 * i);
+        const typename PK::T2* eu = reinterpret_cast<const typename PK::T2*>(&vu);
+        const typename PK::T2* ep = reinterpret_cast<const typename PK::T2*>(&vp);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          mu = PK::absmax(mu, eu[j]);
+          mp = PK::absmax(mp, ep[j]);
+        }
+      }
+      float fu = PK::max_of(mu), fp = PK::max_of(mp);
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        fu = fmaxf(fu, __shfl_xor_sync(0xffffffffu, fu, o));
+        fp = fmaxf(fp, __shfl_xor_sync(0xffffffffu, fp, o));
+      }
+      __shared__ float warp_max[4][2];
+      if (lane == 0) {
+        warp_max[warp][0] = fu;
+        warp_max[warp][1] = fp;
+      }
+      __syncthreads();
+      if (tid < RS) {  // thread r writes this CTA's maxima into CTA r
+        float mu4 = 0.0f, mp4 = 0.0f;
+        for (int w = 0; w < 4; ++w) {
+          mu4 = fmaxf(mu4, warp_max[w][0]);
+          mp4 = fmaxf(mp4, warp_max[w][1]);
+        }
+        float* remote = cluster.map_shared_rank(&cluster_max[parity][rank][0], tid);
+        remote[0] = mu4;
+        remote[1] = mp4;
+      }
+    }
+    if (tid == 0) slot[parity ^ 1] = slot_rows(p, it + clusters);
+    cluster.sync();
+    float pair_max_u = 0.0f, pair_max_p = 0.0f;
+#pragma unroll
+    for (int r = 0; r < RS; ++r) {
+      pair_max_u = fmaxf(pair_max_u, cluster_max[parity][r][0]);
+      pair_max_p = fmaxf(pair_max_p, cluster_max[parity][r][1]);
+    }
+    const float pair_scale = power_of_two_scale(gated ? pair_max_u * pair_max_p : pair_max_u, bound);
+
+    // ---- P1b: radix-RS stage on this CTA's columns, scattered to the cluster (DSMEM) -------------
+    {
+      const float sc = pair_scale * small_norm;
+#pragma unroll
+      for (int k = 0; k < W / kC / C::kThreads; ++k) {
+        const int j0 = (tid + k * C::kThreads) * kC;  // column offset within this CTA's share
+        const int col = rank * W + j0;                 // n'
+        float2 z[kC][RS];
+#pragma unroll
+        for (int f = 0; f < RS; ++f) {
+          float x0[kC], x1[kC];
+          using V = typename VecOf<kC * sizeof(T)>::type;
+          auto load = [&](int r, float (&out)[kC]) {
+            const V v = *reinterpret_cast<const V*>(cluster_input<kN>(stage, r, f, j0));
+            const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+            for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+          };
+          load(0, x0);
+          load(1, x1);
+          if (gated) {
+            float g0[kC], g1[kC];
+            load(2, g0);
+            load(3, g1);
+#pragma unroll
+            for (int j = 0; j < kC; ++j) {
+              x0[j] *= g0[j];
+              x1[j] *= g1[j];
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < kC; ++j) {
+          small_dft<RS, false>(z[j]);
+          float2 w[RS];
+          powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + col + j), sc);
+#pragma unroll
+          for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+        }
+#pragma unroll
+        for (int f = 0; f < RS; ++f) {
+          uint32_t re[kC / 2], im[kC / 2];
+#pragma unroll
+          for (int j = 0; j < kC; j += 2) {
+            re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
+            im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
+          }
+          unsigned char* remote = cluster.map_shared_rank(smem, f);
+          if constexpr (kC == 8) {
+            *reinterpret_cast<uint4*>(remote + Plane::offset(0, 0, col)) = make_uint4(re[0], re[1], re[2], re[3]);
+            *reinterpret_cast<uint4*>(remote + Plane::offset(0, 1, col)) = make_uint4(im[0], im[1], im[2], im[3]);
+          } else if constexpr (kC == 4) {
+            *reinterpret_cast<uint2*>(remote + Plane::offset(0, 0, col)) = make_uint2(re[0], re[1]);
+            *reinterpret_cast<uint2*>(remote + Plane::offset(0, 1, col)) = make_uint2(im[0], im[1]);
+          } else {
+            *reinterpret_cast<uint32_t*>(remote + Plane::offset(0, 0, col)) = re[0];
+            *reinterpret_cast<uint32_t*>(remote + Plane::offset(0, 1, col)) = im[0];
+          }
+        }
+      }
+    }
+    cluster.sync();
+    if (it + clusters < p.items) cluster_stage_inputs<kN, T>(p, slot[parity ^ 1], rank, stage);
+
+    // ---- P2, P3: the local block, as for N = 4096 -------------------------------------------------
+#pragma unroll 1
+    for (int ct = warp; ct < 16; ct += C::kWarps) {
+      outer_tile<4096>(g, p.twiddles, smem_base, 0, tile_row * 256 + 16 * ct + tile_col, ct, lane);
+    }
+    __syncthreads();
+    {
+      float2 tw_inner[8];
+      load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
+      const float2* spectrum = p.spectrum + ((s.head * (kN / 256) + rank * 16) * 32 + lane) * 8;
+      float2 k_next[8];
+      load_slots(k_next, spectrum + warp * 32 * 8);
+#pragma unroll 1
+      for (int row = warp; row < 16; row += C::kWarps) {
+        float2 k[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) k[j] = k_next[j];
+        if (row + C::kWarps < 16) load_slots(k_next, spectrum + (row + C::kWarps) * 32 * 8);
+        inner_row<4096, kSplit, true>(g, p.twiddles, smem_base, 0, row * 256 + tile_row * 16 + tile_col, row, k,
+                                      tw_inner, lane);
+      }
+    }
+    cluster.sync();
+
+    // ---- P4: pull this CTA's columns of every block, inverse outer + radix-RS stages, store y -----
+    {
+      constexpr int kChunks = Wm / 8;                        // 16-byte chunks per row and block
+      constexpr int kPull = RS * 2 * 16 * kChunks / C::kThreads;  // chunks per thread
+      uint4 pulled[kPull];
+#pragma unroll
+      for (int k = 0; k < kPull; ++k) {
+        const int i = tid + k * C::kThreads;
+        const int c = i % kChunks, a = (i / kChunks) % 16, plane = (i / (kChunks * 16)) % 2;
+        const int block = i / (kChunks * 32);
+        const unsigned char* remote = cluster.map_shared_rank(smem, block);
+        pulled[k] = *reinterpret_cast<const uint4*>(remote + Plane::offset(0, plane, a * 256 + rank * Wm + 8 * c));
+      }
+      cluster.sync();  // every CTA has its columns: the planes may be overwritten
+#pragma unroll
+      for (int k = 0; k < kPull; ++k) {
+        const int i = tid + k * C::kThreads;
+        const int c = i % kChunks, a = (i / kChunks) % 16, plane = (i / (kChunks * 16)) % 2;
+        const int block = i / (kChunks * 32);
+        *reinterpret_cast<uint4*>(smem + Plane::offset(0, plane, a * 256 + block * Wm + 8 * c)) = pulled[k];
+      }
+    }
+    __syncthreads();
+    {
+      const T* post0 = p.postgate ? static_cast<const T*>(p.postgate) + s.offset : nullptr;
+      T* y0 = static_cast<T*>(p.y) + s.offset;
+      T* y1 = s.row1 ? y0 + s.row1 : nullptr;
+      const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale * unitary * small_norm;
+      const int plane = lane >> 4;
+#pragma unroll 1
+      for (int nt = warp; nt < Wm / 8; nt += C::kWarps) {
+        float acc_re[RS][4], acc_im[RS][4];
+#pragma unroll
+        for (int f = 0; f < RS; ++f) {
+          uint32_t r[4];
+          ldmatrix_x4_trans(r, smem_base + Plane::offset(0, plane, tile_row * 256 + f * Wm + 8 * nt));
+#pragma unroll
+          for (int k = 0; k < 4; ++k) acc_re[f][k] = acc_im[f][k] = 0.0f;
+          mma_16816(acc_re[f], g.a[0], r[0], r[1]);
+          mma_16816(acc_re[f], g.a[1], r[2], r[3]);
+          mma_16816(acc_im[f], g.a[0], r[2], r[3]);
+          mma_16816(acc_im[f], g.a[2], r[0], r[1]);
+        }
+        const int ml = 8 * nt + 2 * (lane & 3);  // local column
+        const int m = rank * Wm + ml;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int a = (lane >> 2) + 8 * half;
+          float2 v[2][RS];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float2 z[RS];
+#pragma unroll
+            for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][2 * half + e], acc_im[f][2 * half + e]);
+            float2 w[RS];
+            powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
+#pragma unroll
+            for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
+            small_dft<RS, true>(z);
+#pragma unroll
+            for (int f = 0; f < RS; ++f) v[e][f] = z[f];
+          }
+#pragma unroll
+          for (int f = 0; f < RS; ++f) {
+            const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
+            float o0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
+            float o1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
+            if (post0 != nullptr) {
+              const uint32_t g0 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(0, f, a, ml));
+              const uint32_t g1 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(1, f, a, ml));
+              const T* e0 = reinterpret_cast<const T*>(&g0);
+              const T* e1 = reinterpret_cast<const T*>(&g1);
+              o0[0] *= IoTraits<T>::to_float(e0[0]);
+              o0[1] *= IoTraits<T>::to_float(e0[1]);
+              o1[0] *= IoTraits<T>::to_float(e1[0]);
+              o1[1] *= IoTraits<T>::to_float(e1[1]);
+            }
+            if (vector) {
+              if (t < p.length) {
+                store_pair(y0 + t, o0);
+                if (y1) store_pair(y1 + t, o1);
+              }
+            } else {
+              store_chunk<T, 2>(y0, t, p.length, false, o0);
+              if (y1) store_chunk<T, 2>(y1, t, p.length, false, o1);
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();
+    if (it + clusters < p.items) cluster_stage_post<kN, T>(p, slot[parity ^ 1], rank, stage_b);
+  }
+  cluster.sync();  // no CTA leaves while others may still access its shared memory
+}
+
+}  // namespace ffc::cuda

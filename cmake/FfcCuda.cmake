@@ -4,6 +4,7 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/kernels_f16.cu
   src/cuda/kernels_bf16.cu
   src/cuda/kernels_filter.cu
+  src/cuda/kernels_backward.cu
   src/cuda/cuda_backend.cpp
   src/cuda/tables.cpp)
 target_include_directories(ffc_cuda_objects PRIVATE

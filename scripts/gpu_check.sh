@@ -19,14 +19,16 @@ cat "$OUT/gpu.txt"
 what=${1:-all}; shift || true
 status=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  "$BIN/test_cuda_conv" --gtest_output=json:"$OUT/test_cuda.json" > "$OUT/test_cuda.log" 2>&1 || status=1
-  grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|rel_err|Expected|Which is|^\[==========\]" "$OUT/test_cuda.log" | head -80
+  for t in test_cuda; do
+    "$BIN/$t" --gtest_output=json:"$OUT/$t.json" > "$OUT/$t.log" 2>&1 || status=1
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|^\[==========\]" "$OUT/$t.log" | head -60
+  done
 fi
 if [ "$what" = sanitize ] || [ "$what" = all ]; then
   filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N2048:Sizes/CudaEverySize.MatchesFloat64Oracle/N4096:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:CudaExecution.NonDefault*'
-  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda_conv" --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1 || status=1
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1 || status=1
   tail -3 "$OUT/memcheck.log"
-  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda_conv" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192' > "$OUT/racecheck.log" 2>&1 || status=1
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192' > "$OUT/racecheck.log" 2>&1 || status=1
   tail -3 "$OUT/racecheck.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then

@@ -107,6 +107,14 @@ class CudaBackend final : public BackendImpl {
       const int grid = std::max(1, blocks) * sm_count_;
       max_grid_[dtype == DType::kF16 ? 0 : 1] = std::max(e.cluster, grid / e.cluster * e.cluster);
     }
+    for (DType dtype : {DType::kF16, DType::kBF16}) {
+      for (int which = 0; which < 2; ++which) {
+        const KernelEntry e = cuda::dk_kernels(static_cast<int>(n_), dtype, which);
+        check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(e.smem_bytes)),
+                   "cudaFuncSetAttribute");
+      }
+    }
     for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {
       const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), kd);
       check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -180,26 +188,83 @@ class CudaBackend final : public BackendImpl {
   }
 
   void forward(const core::ConvProblem& problem, const ForwardArgs& args, Stream stream) const override {
-    if (problem.dtype != DType::kF16 && problem.dtype != DType::kBF16) {
-      core::throw_error(Status::kNotSupported,
-                        std::string("u: dtype ") + to_string(problem.dtype) +
-                            " is not supported by the CUDA backend yet (rule: f16 or bf16; the CPU "
-                            "backend takes f32)");
+    require_16bit(problem.dtype, "u");
+    const void* spectrum = problem.time_domain_filter ? args.workspace : args.spectrum->data;
+    if (!aligned16(spectrum)) {
+      core::throw_invalid(problem.time_domain_filter ? "workspace: address is not 16-byte aligned"
+                                                     : "spectrum: address is not 16-byte aligned");
     }
     DeviceGuard guard(device_);
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
-    const void* spectrum;
-    if (problem.time_domain_filter) {
-      launch_filter(*args.k, args.workspace, s);
-      spectrum = args.workspace;
-    } else {
-      spectrum = args.spectrum->data;
+    if (problem.time_domain_filter) launch_filter(*args.k, args.workspace, s);
+    launch_forward(problem, args.u.data, args.pregate ? args.pregate->data : nullptr,
+                   args.postgate ? args.postgate->data : nullptr, args.y.data, spectrum, false, s);
+  }
+
+  // Workspace: [the filter spectrum (always reserved)] [dk partial spectra H x G x N].
+  std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const override {
+    return dk_offset(heads) + static_cast<std::size_t>(heads) * static_cast<std::size_t>(dk_groups(batch, heads)) *
+                                  static_cast<std::size_t>(n_) * sizeof(float2);
+  }
+
+  // du, dpregate and dpostgate are forward convolutions with the roles of the tensors exchanged
+  // (dx = corr(postgate * dy, k) is a convolution with conj(K)):
+  //   dpostgate = dy * conv(pregate * u, k)          forward(u, pre = pregate, post = dy)
+  //   dpregate  = u * corr(postgate * dy, k)         forward(dy, pre = postgate, post = u, conj K)
+  //   du        = pregate * corr(postgate * dy, k)   forward(dy, pre = postgate, post = pregate, conj K)
+  // dk comes from the f32 kernels of dk_kernel.cuh. du runs last: it may overwrite dy.
+  void backward(const core::BackwardProblem& problem, const BackwardArgs& args, Stream stream) const override {
+    require_16bit(problem.dtype, "dy");
+    const void* spectrum = problem.time_domain_filter ? args.workspace : args.spectrum->data;
+    if (!aligned16(spectrum)) {
+      core::throw_invalid(problem.time_domain_filter ? "workspace: address is not 16-byte aligned"
+                                                     : "spectrum: address is not 16-byte aligned");
     }
+    DeviceGuard guard(device_);
+    const cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (problem.time_domain_filter) launch_filter(*args.k, args.workspace, s);
+    const void* pre = args.pregate ? args.pregate->data : nullptr;
+    const void* post = args.postgate ? args.postgate->data : nullptr;
+    const bool empty = problem.batch == 0 || problem.length == 0;
+    if (problem.want_dk) {
+      if (empty) {
+        check_cuda(cudaMemsetAsync(args.dk->data, 0, sizeof(float) * static_cast<std::size_t>(args.dk->numel()), s),
+                   "cudaMemsetAsync");
+      } else {
+        launch_dk(problem, args, pre, post, static_cast<char*>(args.workspace) + dk_offset(problem.heads), s);
+      }
+    }
+    if (empty) return;
+    if (problem.want_dpostgate) {
+      launch_forward(problem, args.u.data, pre, args.dy.data, args.dpostgate->data, spectrum, false, s);
+    }
+    if (problem.want_dpregate) {
+      launch_forward(problem, args.dy.data, post, args.u.data, args.dpregate->data, spectrum, true, s);
+    }
+    if (problem.want_du) launch_forward(problem, args.dy.data, post, pre, args.du->data, spectrum, true, s);
+  }
+
+ private:
+  static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
+
+  static void require_16bit(DType dtype, const char* name) {
+    if (dtype != DType::kF16 && dtype != DType::kBF16) {
+      core::throw_error(Status::kNotSupported,
+                        std::string(name) + ": dtype " + to_string(dtype) +
+                            " is not supported by the CUDA backend yet (rule: f16 or bf16; the CPU "
+                            "backend takes f32)");
+    }
+  }
+
+  // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k), or with
+  // `conj` the correlation (the spectrum's conjugate).
+  void launch_forward(const core::ConvProblem& problem, const void* u, const void* pre, const void* post,
+                      void* y, const void* spectrum, bool conj, cudaStream_t s) const {
     cuda::FwdParams p{};
-    p.u = args.u.data;
-    p.pregate = args.pregate ? args.pregate->data : nullptr;
-    p.postgate = args.postgate ? args.postgate->data : nullptr;
-    p.y = args.y.data;
+    p.u = u;
+    p.pregate = pre;
+    p.postgate = post;
+    p.y = y;
     p.spectrum = static_cast<const float2*>(spectrum);
     p.spectrum_max = reinterpret_cast<const float*>(static_cast<const char*>(spectrum) +
                                                     static_cast<std::size_t>(problem.heads) * n_ * sizeof(float2));
@@ -210,13 +275,10 @@ class CudaBackend final : public BackendImpl {
     p.length = problem.length;
     p.pairs_per_head = (problem.batch + 1) / 2;
     p.items = p.pairs_per_head * problem.heads;
+    p.conj_spectrum = conj ? 1 : 0;
     auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
     p.vector_io = problem.length % 8 == 0 && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate) &&
                   aligned(p.y);
-    if (!aligned16(p.spectrum)) {
-      core::throw_invalid(problem.time_domain_filter ? "workspace: address is not 16-byte aligned"
-                                                     : "spectrum: address is not 16-byte aligned");
-    }
     const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
     const int64_t iterations = (p.items + e.pairs_per_iteration - 1) / e.pairs_per_iteration;
     const int grid = static_cast<int>(
@@ -226,8 +288,51 @@ class CudaBackend final : public BackendImpl {
                "forward kernel launch");
   }
 
- private:
-  static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
+  // Partial dk spectra: G groups per head, enough (head, group) work items to fill the GPU.
+  int64_t dk_groups(int64_t batch, int64_t heads) const {
+    const int64_t pairs = std::max<int64_t>(1, (batch + 1) / 2);
+    const int64_t cluster = n_ > 4096 ? n_ / 4096 : 1;
+    const int64_t target = std::max<int64_t>(1, int64_t{sm_count_} * 3 / cluster);
+    const int64_t h = std::max<int64_t>(1, heads);
+    return std::max<int64_t>(1, std::min((target + h - 1) / h, pairs));
+  }
+
+  std::size_t dk_offset(int64_t heads) const { return (spectrum_bytes(heads) + 255) / 256 * 256; }
+
+  void launch_dk(const core::BackwardProblem& problem, const BackwardArgs& args, const void* pre, const void* post,
+                 void* partial, cudaStream_t s) const {
+    cuda::DkParams p{};
+    p.dy = args.dy.data;
+    p.u = args.u.data;
+    p.pregate = pre;
+    p.postgate = post;
+    p.batch = problem.batch;
+    p.heads = problem.heads;
+    p.length = problem.length;
+    p.pairs_per_head = (problem.batch + 1) / 2;
+    p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
+    p.partial = static_cast<float2*>(partial);
+    p.dk = static_cast<float*>(args.dk->data);
+    p.dk_length = problem.grad_filter_length;
+    void* kernel_args[] = {&p};
+    const int n = static_cast<int>(n_);
+    const KernelEntry spectrum = cuda::dk_kernels(n, problem.dtype, 0);
+    const int64_t blocks = problem.heads * p.groups * spectrum.cluster;
+    if (blocks > 0x7fffffff) core::throw_invalid("dy: too many heads for one launch");
+    check_cuda(cudaLaunchKernel(spectrum.function, dim3(static_cast<unsigned>(blocks)), dim3(spectrum.threads),
+                                kernel_args, spectrum.smem_bytes, s),
+               "dk spectrum kernel launch");
+    const KernelEntry finish = cuda::dk_kernels(n, problem.dtype, 1);
+    check_cuda(cudaLaunchKernel(finish.function, dim3(static_cast<unsigned>(problem.heads * cuda::small_radix(n))),
+                                dim3(finish.threads), kernel_args, finish.smem_bytes, s),
+               "dk finish kernel launch");
+    const KernelEntry output = cuda::dk_kernels(n, problem.dtype, 2);
+    const int64_t total = problem.heads * problem.grad_filter_length;
+    const int64_t out_blocks = std::max<int64_t>(1, std::min<int64_t>((total + 255) / 256, int64_t{sm_count_} * 8));
+    check_cuda(cudaLaunchKernel(output.function, dim3(static_cast<unsigned>(out_blocks)), dim3(output.threads),
+                                kernel_args, 0, s),
+               "dk output kernel launch");
+  }
 
   void launch_filter(const Tensor& k, void* spectrum, cudaStream_t s) const {
     const int64_t heads = k.shape[0];

@@ -15,19 +15,13 @@
 #include "cuda/fwd_config.hpp"
 #include "cuda/io.cuh"
 #include "cuda/params.hpp"
+#include "cuda/fft_f32.cuh"
 #include "cuda/small_dft.cuh"
 
 namespace ffc::cuda {
 
 
 constexpr int kFilterThreads = 256;
-
-// w_span^q = exp(-2 pi i q / span), q < span (exact argument in f32, ~1 ulp).
-__device__ __forceinline__ float2 twiddle_f32(int q, int span) {
-  float s, c;
-  sincospif(2.0f * static_cast<float>(q) / static_cast<float>(span), &s, &c);
-  return make_float2(c, -s);
-}
 
 template <int kN, typename KT>
 __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterParams p) {
@@ -52,24 +46,7 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
   }
   __syncthreads();
 
-  // Radix-16 stages on the M-point block: spans M, M / 16, ..., 16.
-#pragma unroll 1
-  for (int span = M; span >= 16; span /= 16) {
-    const int stride = span / 16;
-    for (int d = tid; d < M / 16; d += kFilterThreads) {
-      const int base = (d / stride) * span + d % stride;
-      const int m = d % stride;
-      float2 x[16];
-#pragma unroll
-      for (int a = 0; a < 16; ++a) x[a] = buf[base + a * stride];
-      dft16(x);
-#pragma unroll
-      for (int f = 0; f < 16; ++f) {
-        buf[base + f * stride] = stride > 1 ? cmul(x[f], twiddle_f32((m * f) % span, span)) : x[f];
-      }
-    }
-    __syncthreads();
-  }
+  dif_f32<M, kFilterThreads>(buf);
 
   float local_max = 0.0f;
   float2* out = p.spectrum + head * static_cast<int64_t>(kN);

@@ -291,7 +291,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (row + C::kWarps < 16) load_slots(k_next, spectrum + (row + C::kWarps) * 32 * 8);
         inner_row<4096, kSplit, true>(g, p.twiddles, smem_base, 0, row * 256 + tile_row * 16 + tile_col, row, k,
-                                      tw_inner, lane);
+                                      tw_inner, lane, p.conj_spectrum != 0);
       }
     }
     cluster.sync();

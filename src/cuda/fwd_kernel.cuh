@@ -364,7 +364,7 @@ __device__ __forceinline__ void outer_tile(const DftConsts& g, const float2* twi
 template <int kPlaneN, bool kSplit, bool kOuter>
 __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
                                           int q, int n, int outer_row, const float2 (&k)[8],
-                                          const float2 (&tw_inner)[8], int lane) {
+                                          const float2 (&tw_inner)[8], int lane, bool conj_k) {
   const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
   float2 w_out[8];
   if constexpr (kOuter) load_slots(w_out, twiddles + FwdTableLayout::kOuterInv + (outer_row * 32 + lane) * 8);
@@ -380,8 +380,13 @@ __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twid
   c.zero();
   right_product<false>(c, hi, g);
   if constexpr (kSplit) right_product<false>(c, lo, g);
-  // Filter: the spectrum is stored as K / (4 sigma max|K|), in this fragment order.
-  multiply(c, k);
+  // Filter: the spectrum is stored as K / (4 sigma max|K|), in this fragment order; conj(K) turns
+  // the convolution into a correlation.
+  if (conj_k) {
+    multiply_conj(c, k);
+  } else {
+    multiply(c, k);
+  }
   to_a<kSplit>(c, hi, lo);
   // Inverse: stage over f_c (right, conj), twiddle, transpose, stage over f_b (left, conj).
   c.zero();
@@ -599,7 +604,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (unit + S::kWarps < kUnits3) load_slots(k_next, spectrum_at(unit + S::kWarps));
         inner_row<kN, kSplit, S::kOuter>(g, p.twiddles, smem_base, q, row * 256 + tile_row * 16 + tile_col,
-                                         row % 16, k, tw_inner, lane);
+                                         row % 16, k, tw_inner, lane, p.conj_spectrum != 0);
       }
       __syncthreads();
     }

@@ -20,6 +20,7 @@ struct FwdParams {
   int64_t pairs_per_head;     // ceil(B / 2)
   int64_t items;              // heads * pairs_per_head
   int vector_io;              // rows are 16-byte aligned and length % 8 == 0
+  int conj_spectrum;          // multiply by conj(K): a correlation (the backward's dx)
 };
 
 struct FilterParams {
@@ -28,6 +29,20 @@ struct FilterParams {
   float2* spectrum;        // [H][N / 256][32][8]
   float* spectrum_max;     // [H], zeroed before the launch
   const float2* twiddles;  // FwdTableLayout (small-stage bases)
+};
+
+// The filter gradient (dk_kernel.cuh).
+struct DkParams {
+  const void* dy;
+  const void* u;
+  const void* pregate;   // or null
+  const void* postgate;  // or null
+  int64_t batch, heads, length;
+  int64_t pairs_per_head;
+  int groups;              // G
+  float2* partial;         // [H][G][N], block-major positions
+  float* dk;               // (H, dk_length)
+  int64_t dk_length;
 };
 
 }  // namespace ffc::cuda

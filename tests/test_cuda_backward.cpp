@@ -1,0 +1,242 @@
+// The CUDA backward pass against float64 references (tests/support/oracle.hpp) for every FFT size
+// of the CUDA backend, f16 and bf16, each gate alone and both, causal, circular and odd lengths,
+// short and long filter gradients; plus determinism, in-place du and empty batches. Skips when no
+// CUDA device is present.
+//
+// Tolerances (docs/numerics.md): du, dpregate and dpostgate come from the fused forward kernels
+// (with the roles of the tensors exchanged), so they keep the forward's bounds: f16 5e-4, bf16 3e-3
+// (the gradient targets are 1e-3 and 5e-3). dk is computed with f32 transforms from the
+// exact 16-bit inputs: 1e-5 (f32 rounding through log2(N) stages and the batch sum).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "conv_case.hpp"
+#include "device_memory.hpp"
+
+namespace ffc::testing {
+namespace {
+
+#define SKIP_WITHOUT_GPU()                                                                         \
+  do {                                                                                             \
+    if (cuda_device_count() == 0) {                                                                \
+      GTEST_SKIP() << "no CUDA device on this machine: the GPU suite runs on the lent H100 "       \
+                      "(scripts/gpu_check.sh)";                                                    \
+    }                                                                                              \
+  } while (0)
+
+constexpr double kDkTolerance = 1e-5;
+
+struct GradCase {
+  ConvCase conv;
+  int64_t grad_filter_length = 0;  // 0: the filter length
+  bool du = true, dk = true, dpre = true, dpost = true;
+  int64_t lkg() const { return grad_filter_length > 0 ? grad_filter_length : conv.filter_length; }
+};
+
+// Host results of one device backward call (empty vectors for gradients not asked for).
+struct DeviceGradients {
+  ConvGradients g;
+  std::vector<unsigned char> du_bits;
+};
+
+DeviceGradients run_device_backward(const Plan& plan, const GradCase& c, ConvInputs& in, HostTensor& dy,
+                                    bool du_in_place = false) {
+  const ConvCase& cc = c.conv;
+  MemorySpace mem(plan.info().device);
+  Buffer du_ = mem.upload(in.u), dk_ = mem.upload(in.k), ddy = mem.upload(dy), dpre, dpost;
+  BackwardArgs a;
+  a.dy = ddy.view(dy);
+  a.u = du_.view(in.u);
+  if (cc.pregate) {
+    dpre = mem.upload(in.pre);
+    a.pregate = dpre.view(in.pre);
+  }
+  if (cc.postgate) {
+    dpost = mem.upload(in.post);
+    a.postgate = dpost.view(in.post);
+  }
+  const std::vector<int64_t> bhl = {cc.batch, cc.heads, cc.length};
+  HostTensor h_du(cc.dtype, bhl), h_dk(DType::kF32, {cc.heads, c.lkg()}), h_dpre(cc.dtype, bhl), h_dpost(cc.dtype, bhl);
+  h_du.poison();
+  h_dk.poison();
+  h_dpre.poison();
+  h_dpost.poison();
+  Buffer o_du = mem.upload(h_du), o_dk = mem.upload(h_dk), o_dpre = mem.upload(h_dpre), o_dpost = mem.upload(h_dpost);
+  if (c.du) a.du = du_in_place ? ddy.view(dy) : o_du.view(h_du);
+  if (c.dk) a.dk = o_dk.view(h_dk);
+  if (c.dpre && cc.pregate) a.dpregate = o_dpre.view(h_dpre);
+  if (c.dpost && cc.postgate) a.dpostgate = o_dpost.view(h_dpost);
+  Buffer ws = mem.allocate(plan.backward_workspace_bytes(cc.batch, cc.heads)), spectrum;
+  if (cc.use_spectrum) {
+    spectrum = mem.allocate(plan.spectrum_bytes(cc.heads));
+    plan.transform_filter(dk_.view(in.k), spectrum.data(), spectrum.bytes());
+    a.spectrum = FilterSpectrum{spectrum.data(), spectrum.bytes(), cc.heads};
+  } else {
+    a.k = dk_.view(in.k);
+  }
+  a.workspace = ws.data();
+  a.workspace_bytes = ws.bytes();
+  plan.backward(a);
+  mem.synchronize();
+  DeviceGradients out;
+  if (c.du) {
+    HostTensor& target = du_in_place ? dy : h_du;
+    (du_in_place ? ddy : o_du).download(target);
+    out.g.du = target.read_back();
+    out.du_bits.assign(static_cast<unsigned char*>(target.data()),
+                       static_cast<unsigned char*>(target.data()) + target.bytes());
+  }
+  if (c.dk) {
+    o_dk.download(h_dk);
+    out.g.dk = h_dk.read_back();
+  }
+  if (a.dpregate) {
+    o_dpre.download(h_dpre);
+    out.g.dpregate = h_dpre.read_back();
+  }
+  if (a.dpostgate) {
+    o_dpost.download(h_dpost);
+    out.g.dpostgate = h_dpost.read_back();
+  }
+  return out;
+}
+
+ConvGradients reference(const GradCase& c, const ConvInputs& in, const HostTensor& dy) {
+  static const std::vector<double> kNone;
+  return reference_backward(c.conv.spec(), c.lkg(), in.u.values(), in.k.values(),
+                            c.conv.pregate ? in.pre.values() : kNone, c.conv.postgate ? in.post.values() : kNone,
+                            dy.values());
+}
+
+void check(const Plan& plan, const GradCase& c, uint64_t seed, const char* mode) {
+  ConvInputs in = ConvInputs::make(c.conv, seed);
+  std::mt19937_64 rng(seed * 7 + 1);
+  HostTensor dy(c.conv.dtype, {c.conv.batch, c.conv.heads, c.conv.length});
+  dy.fill(Distribution::kRandn, rng);
+  const ConvGradients ref = reference(c, in, dy);
+  const DeviceGradients got = run_device_backward(plan, c, in, dy);
+  const double tol = forward_tolerance(Backend::kCuda, c.conv.dtype);
+  const std::string what = std::string(mode) + ": " + c.conv.describe() + " Lk_grad=" + std::to_string(c.lkg());
+  if (c.du) {
+    EXPECT_LE(relative_l2(got.g.du, ref.du), tol) << "du " << what;
+  }
+  if (c.dk) {
+    EXPECT_LE(relative_l2(got.g.dk, ref.dk), kDkTolerance) << "dk " << what;
+  }
+  if (c.dpre && c.conv.pregate) {
+    EXPECT_LE(relative_l2(got.g.dpregate, ref.dpregate), tol) << "dpregate " << what;
+  }
+  if (c.dpost && c.conv.postgate) {
+    EXPECT_LE(relative_l2(got.g.dpostgate, ref.dpostgate), tol) << "dpostgate " << what;
+  }
+}
+
+class CudaBackwardEverySize : public ::testing::TestWithParam<int> {};
+
+TEST_P(CudaBackwardEverySize, MatchesFloat64Reference) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = GetParam();
+  Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCuda});
+  struct Mode {
+    const char* name;
+    int64_t length, filter_length, grad_length;
+  };
+  const Mode modes[] = {{"causal", n / 2, n / 2, 0}, {"circular", n, n, 0}, {"odd_partial", n / 2 - 3, n / 8 + 1, n / 4 + 5}};
+  uint64_t seed = 500 + static_cast<uint64_t>(n);
+  int combo = 0;
+  for (const Mode& m : modes) {
+    for (DType dtype : {DType::kF16, DType::kBF16}) {
+      for (int gating = 0; gating < 4; ++gating, ++combo) {
+        GradCase c;
+        c.conv.fft_size = n;
+        c.conv.batch = 3;
+        c.conv.heads = 4;
+        c.conv.length = m.length;
+        c.conv.filter_length = m.filter_length;
+        c.conv.dtype = dtype;
+        c.conv.pregate = gating & 1;
+        c.conv.postgate = gating & 2;
+        c.conv.use_spectrum = combo % 2 == 1;
+        c.grad_filter_length = m.grad_length;
+        check(plan, c, seed++, m.name);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, CudaBackwardEverySize,
+                         ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return "N" + std::to_string(param.param);
+                         });
+
+TEST(CudaBackward, LargeBatchFewHeadsAndEachGradientAlone) {
+  SKIP_WITHOUT_GPU();
+  Plan plan = Plan::create({.fft_size = 8192, .backend = Backend::kCuda});
+  GradCase c;
+  c.conv.fft_size = 8192;
+  c.conv.batch = 37;  // many pairs per head: several groups in the dk reduction
+  c.conv.heads = 2;
+  c.conv.length = 4096;
+  c.conv.filter_length = 4096;
+  c.conv.dtype = DType::kBF16;
+  c.conv.pregate = c.conv.postgate = true;
+  check(plan, c, 11, "batch 37");
+  for (int which = 0; which < 4; ++which) {
+    GradCase one = c;
+    one.du = which == 0;
+    one.dk = which == 1;
+    one.dpre = which == 2;
+    one.dpost = which == 3;
+    check(plan, one, 12 + which, "one gradient");
+  }
+}
+
+TEST(CudaBackward, DeterministicAndInPlace) {
+  SKIP_WITHOUT_GPU();
+  Plan plan = Plan::create({.fft_size = 4096, .backend = Backend::kCuda});
+  GradCase c;
+  c.conv.fft_size = 4096;
+  c.conv.batch = 9;
+  c.conv.heads = 3;
+  c.conv.length = 2048;
+  c.conv.filter_length = 2048;
+  c.conv.dtype = DType::kF16;
+  c.conv.pregate = c.conv.postgate = true;
+  ConvInputs in = ConvInputs::make(c.conv, 3);
+  std::mt19937_64 rng(4);
+  HostTensor dy(c.conv.dtype, {c.conv.batch, c.conv.heads, c.conv.length});
+  dy.fill(Distribution::kRandn, rng);
+  const DeviceGradients first = run_device_backward(plan, c, in, dy);
+  const DeviceGradients second = run_device_backward(plan, c, in, dy);
+  EXPECT_EQ(first.g.dk, second.g.dk);
+  EXPECT_EQ(first.g.du, second.g.du);
+  EXPECT_EQ(first.g.dpregate, second.g.dpregate);
+  HostTensor dy_copy = dy;
+  const DeviceGradients in_place = run_device_backward(plan, c, in, dy_copy, /*du_in_place=*/true);
+  EXPECT_EQ(in_place.du_bits, first.du_bits) << "du written over dy";
+  EXPECT_EQ(in_place.g.dk, first.g.dk);
+}
+
+TEST(CudaBackward, EmptyBatchGivesZeroDk) {
+  SKIP_WITHOUT_GPU();
+  Plan plan = Plan::create({.fft_size = 1024, .backend = Backend::kCuda});
+  GradCase c;
+  c.conv.fft_size = 1024;
+  c.conv.batch = 0;
+  c.conv.heads = 3;
+  c.conv.length = 512;
+  c.conv.filter_length = 100;
+  c.conv.dtype = DType::kBF16;
+  c.du = false;
+  ConvInputs in = ConvInputs::make(c.conv, 5);
+  HostTensor dy(c.conv.dtype, {0, 3, 512});
+  const DeviceGradients got = run_device_backward(plan, c, in, dy);
+  ASSERT_EQ(got.g.dk.size(), 300u);
+  for (double v : got.g.dk) ASSERT_EQ(v, 0.0);
+}
+
+}  // namespace
+}  // namespace ffc::testing

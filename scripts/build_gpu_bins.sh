@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DFFC_PORTABLE_BINARIES=ON >/dev/null
-cmake --build build-gpu -j"$(nproc)" --target test_cuda bench_forward
+cmake --build build-gpu -j"$(nproc)" --target test_cuda bench_conv
 mkdir -p .gpu-bin
 rm -f .gpu-bin/*
-cp build-gpu/tests/test_cuda build-gpu/bench_forward .gpu-bin/
+cp build-gpu/tests/test_cuda build-gpu/bench_conv .gpu-bin/
 strip .gpu-bin/* && ls -la .gpu-bin

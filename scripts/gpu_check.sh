@@ -32,13 +32,13 @@ if [ "$what" = sanitize ] || [ "$what" = all ]; then
   tail -3 "$OUT/racecheck.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  "$BIN/bench_forward" --out "$OUT/bench.jsonl" "$@" > "$OUT/bench.log" 2>&1 || status=1
+  "$BIN/bench_conv" --out "$OUT/bench.jsonl" "$@" > "$OUT/bench.log" 2>&1 || status=1
   python3 - "$OUT/bench.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])] if len(sys.argv) > 1 else []
-print(f"{'dtype':5} {'mode':13} {'N':>6} {'ms':>8} {'floor':>8} {'x':>5} {'w/filt':>8} {'cufft':>8} {'err':>8}")
+print(f"{'op':8} {'dtype':5} {'mode':13} {'N':>6} {'ms':>8} {'floor':>8} {'x':>5} {'w/filt':>8} {'cufft':>8} {'err':>8}")
 for r in rows:
-    print(f"{r['dtype']:5} {r['mode']:13} {r['fft_size']:6d} {r['time_ms']:8.3f} {r['floor_ms']:8.3f} {r['ratio']:5.2f} {r['time_with_filter_ms']:8.3f} {r['cufft_ms']:8.3f} {r['rel_err']:8.1e}")
+    print(f"{r['op']:8} {r['dtype']:5} {r['mode']:13} {r['fft_size']:6d} {r['time_ms']:8.3f} {r['floor_ms']:8.3f} {r['ratio']:5.2f} {r.get('time_with_filter_ms', -1):8.3f} {r['cufft_ms']:8.3f} {r['rel_err']:8.1e}")
 PY
   tail -2 "$OUT/bench.log"
 fi

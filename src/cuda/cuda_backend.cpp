@@ -87,7 +87,8 @@ class CudaBackend final : public BackendImpl {
                           "device: CUDA device " + std::to_string(device_) + " (" + prop.name +
                               ", compute capability " + std::to_string(prop.major) + "." +
                               std::to_string(prop.minor) +
-                              ") has no kernels in this build (rule: built for sm_90a and sm_80; " +
+                              ") has no kernels in this build (rule: the CUDA backend is built for sm_90a, Hopper GPUs such as "
+                              "the H100 and H200; use the CPU backend elsewhere; " +
                               cudaGetErrorName(status) + ")");
       }
       if (e.smem_bytes > prop.sharedMemPerBlockOptin) {

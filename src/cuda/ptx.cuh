@@ -48,20 +48,9 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
 // Stores four 8x8 b16 tiles (register i = tile i, in the C/A fragment layout: row g, columns
 // 2t..2t+1); lane l gives the address of row l % 8 of tile l / 8.
 __device__ __forceinline__ void stmatrix_x4(uint32_t address, const uint32_t (&r)[4]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(address),
-               "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(address), "r"(r[0]),
+               "r"(r[1]), "r"(r[2]), "r"(r[3])
                : "memory");
-#else
-  // Pre-Hopper: each lane stores its own 4 bytes of each tile; the row address comes from the
-  // lane that owns it (row g of tile i is addressed by lane 8 i + g).
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const uint32_t row = __shfl_sync(0xffffffffu, address, 8 * i + (lane >> 2));
-    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(row + 4 * (lane & 3)), "r"(r[i]) : "memory");
-  }
-#endif
 }
 
 // 16-byte asynchronous copy global -> shared (L2 only, bypassing L1), and its completion.

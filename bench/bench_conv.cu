@@ -4,7 +4,7 @@
 // spectrum cached like ours), and the relative L2 error against a float64 oracle (FFTW) on sampled
 // rows. One JSON object per configuration is printed (and appended to --out).
 //
-//   bench_forward [--sizes 256,1024,...] [--batch 64] [--heads 768] [--repeat 20] [--out file]
+//   bench_conv [--sizes 256,1024,...] [--batch 64] [--heads 768] [--repeat 20] [--out file]
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -101,6 +101,53 @@ __global__ void finish(const float* x, const T* post, T* y, int64_t rows, int64_
     float v = x[r * n + t] * inv_n;
     if (post) v *= to_float(post[i]);
     y[i] = from_float<T>(v);
+  }
+}
+
+
+// cuFFT backward baseline kernels: the batch sum of W conj(Z) per head, then the spectrum products.
+__global__ void batch_correlation(const cufftComplex* w, const cufftComplex* z, cufftComplex* dk, int64_t batch,
+                                  int64_t heads, int64_t bins) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < heads * bins; i += int64_t{gridDim.x} * blockDim.x) {
+    cufftComplex acc = make_cuFloatComplex(0.0f, 0.0f);
+    for (int64_t b = 0; b < batch; ++b) {
+      const cufftComplex a = w[b * heads * bins + i], c = z[b * heads * bins + i];
+      acc.x += a.x * c.x + a.y * c.y;
+      acc.y += a.y * c.x - a.x * c.y;
+    }
+    dk[i] = acc;
+  }
+}
+
+// W <- W conj(K) (for dx), Z <- Z K (for c).
+__global__ void backward_products(cufftComplex* w, cufftComplex* z, const cufftComplex* k, int64_t rows,
+                                  int64_t heads, int64_t bins) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * bins; i += int64_t{gridDim.x} * blockDim.x) {
+    const cufftComplex kk = k[((i / bins) % heads) * bins + i % bins];
+    const cufftComplex a = w[i], c = z[i];
+    w[i] = make_cuFloatComplex(a.x * kk.x + a.y * kk.y, a.y * kk.x - a.x * kk.y);
+    z[i] = make_cuFloatComplex(c.x * kk.x - c.y * kk.y, c.x * kk.y + c.y * kk.x);
+  }
+}
+
+// du = pre dx / N, dpre = u dx / N, dpost = dy c / N.
+template <typename T>
+__global__ void backward_finish(const float* dx, const float* cv, const T* u, const T* pre, const T* dy, T* du,
+                                T* dpre, T* dpost, int64_t rows, int64_t length, int64_t n) {
+  const float inv_n = 1.0f / static_cast<float>(n);
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * length; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / length, t = i % length;
+    const float x = dx[r * n + t] * inv_n, c = cv[r * n + t] * inv_n;
+    du[i] = from_float<T>(x * to_float(pre[i]));
+    dpre[i] = from_float<T>(x * to_float(u[i]));
+    dpost[i] = from_float<T>(c * to_float(dy[i]));
+  }
+}
+
+__global__ void scale_copy(const float* src, float* dst, int64_t rows, int64_t length, int64_t n) {
+  const float inv_n = 1.0f / static_cast<float>(n);
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * length; i += int64_t{gridDim.x} * blockDim.x) {
+    dst[i] = src[(i / length) * n + i % length] * inv_n;
   }
 }
 
@@ -268,6 +315,141 @@ void run_config(const Config& c, double rate, const std::string& gpu, int repeat
   }
 }
 
+
+// Gated backward (all four gradients) of one configuration: ours, the HBM floor (dy, u, pregate,
+// postgate read; du, dpregate, dpostgate written; k read, dk written), a cuFFT f32 pipeline and the
+// relative error of sampled rows and heads against float64.
+template <typename T>
+void run_backward_config(const Config& c, double rate, const std::string& gpu, int repeat, FILE* out) {
+  const int64_t rows = c.batch * c.heads, elements = rows * c.length, lk = c.length;
+  const size_t io = static_cast<size_t>(elements) * sizeof(T);
+  DeviceBuffer u(io), dy(io), pre(io), post(io), du(io), dpre(io), dpost(io);
+  DeviceBuffer k(static_cast<size_t>(c.heads * lk) * 4), dk(static_cast<size_t>(c.heads * lk) * 4);
+  fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(u.p), elements, 11, 1.0f);
+  fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(dy.p), elements, 12, 1.0f);
+  fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(pre.p), elements, 13, 1.0f);
+  fill_normal<T><<<kGrid, kBlock>>>(static_cast<T*>(post.p), elements, 14, 1.0f);
+  fill_normal<float><<<kGrid, kBlock>>>(static_cast<float*>(k.p), c.heads * lk, 15, 1.0f / std::sqrt(static_cast<float>(lk)));
+  check(cudaGetLastError(), "fill");
+  ffc::Plan plan = ffc::Plan::create({.fft_size = c.n, .backend = ffc::Backend::kCuda});
+  DeviceBuffer spectrum(plan.spectrum_bytes(c.heads)), ws(plan.backward_workspace_bytes(c.batch, c.heads));
+  const ffc::Tensor tk = ffc::Tensor::contiguous(k.p, DType::kF32, {c.heads, lk});
+  plan.transform_filter(tk, spectrum.p, spectrum.bytes);
+  auto bhl = [&](void* p) { return ffc::Tensor::contiguous(p, c.dtype, {c.batch, c.heads, c.length}); };
+  ffc::BackwardArgs a;
+  a.dy = bhl(dy.p);
+  a.u = bhl(u.p);
+  a.pregate = bhl(pre.p);
+  a.postgate = bhl(post.p);
+  a.spectrum = ffc::FilterSpectrum{spectrum.p, spectrum.bytes, c.heads};
+  a.du = bhl(du.p);
+  a.dpregate = bhl(dpre.p);
+  a.dpostgate = bhl(dpost.p);
+  a.dk = ffc::Tensor::contiguous(dk.p, DType::kF32, {c.heads, lk});
+  a.workspace = ws.p;
+  a.workspace_bytes = ws.bytes;
+  const double ours = median_ms([&] { plan.backward(a); }, repeat);
+  plan.backward(a);
+  check(cudaDeviceSynchronize(), "backward");
+
+  // Error: du, dpregate, dpostgate on sampled rows; dk on the first head (all batch rows).
+  std::vector<double> got, ref;
+  auto fetch_row = [&](const void* base, int64_t row, DType dt, int64_t len, size_t elem) {
+    ffc::testing::HostTensor t(dt, {len});
+    check(cudaMemcpy(t.data(), static_cast<const char*>(base) + row * len * elem, t.bytes(), cudaMemcpyDeviceToHost), "fetch");
+    return t.read_back();
+  };
+  const std::vector<double> k0 = fetch_row(k.p, 0, DType::kF32, lk, 4);
+  for (int64_t i = 0; i < std::min<int64_t>(rows, 8); ++i) {
+    const int64_t row = (i * rows) / 8, h = row % c.heads;
+    const std::vector<double> kh = fetch_row(k.p, h, DType::kF32, lk, 4);
+    const ffc::testing::ConvGradients r = ffc::testing::fftw_backward(
+        {1, 1, c.length, lk, c.n}, 1, fetch_row(u.p, row, c.dtype, c.length, sizeof(T)), kh,
+        fetch_row(pre.p, row, c.dtype, c.length, sizeof(T)), fetch_row(post.p, row, c.dtype, c.length, sizeof(T)),
+        fetch_row(dy.p, row, c.dtype, c.length, sizeof(T)));
+    for (const auto& [mine, theirs] : {std::pair{fetch_row(du.p, row, c.dtype, c.length, sizeof(T)), r.du},
+                                       std::pair{fetch_row(dpre.p, row, c.dtype, c.length, sizeof(T)), r.dpregate},
+                                       std::pair{fetch_row(dpost.p, row, c.dtype, c.length, sizeof(T)), r.dpostgate}}) {
+      got.insert(got.end(), mine.begin(), mine.end());
+      ref.insert(ref.end(), theirs.begin(), theirs.end());
+    }
+  }
+  const double rel_err = ffc::testing::relative_l2(got, ref);
+  double dk_err = -1;
+  {
+    std::vector<double> hu, hp, hq, hd;
+    for (int64_t b = 0; b < c.batch; ++b) {
+      const int64_t row = b * c.heads;  // head 0
+      for (auto [dst, src] : {std::pair{&hu, u.p}, std::pair{&hp, pre.p}, std::pair{&hq, post.p}, std::pair{&hd, dy.p}}) {
+        const std::vector<double> v = fetch_row(src, row, c.dtype, c.length, sizeof(T));
+        dst->insert(dst->end(), v.begin(), v.end());
+      }
+    }
+    const ffc::testing::ConvGradients r =
+        ffc::testing::fftw_backward({c.batch, 1, c.length, lk, c.n}, lk, hu, k0, hp, hq, hd);
+    dk_err = ffc::testing::relative_l2(fetch_row(dk.p, 0, DType::kF32, lk, 4), r.dk);
+  }
+
+  // cuFFT f32 baseline with the filter spectrum cached.
+  double cufft_ms = -1;
+  {
+    const int64_t bins = c.n / 2 + 1;
+    DeviceBuffer xd(static_cast<size_t>(rows * c.n) * 4), xx(static_cast<size_t>(rows * c.n) * 4);
+    DeviceBuffer wf(static_cast<size_t>(rows * bins) * 8), zf(static_cast<size_t>(rows * bins) * 8);
+    DeviceBuffer kx(static_cast<size_t>(c.heads * c.n) * 4), kf(static_cast<size_t>(c.heads * bins) * 8);
+    DeviceBuffer dkf(static_cast<size_t>(c.heads * bins) * 8), dkx(static_cast<size_t>(c.heads * c.n) * 4);
+    cufftHandle r2c, c2r, r2c_h, c2r_h;
+    int n = static_cast<int>(c.n);
+    check(cufftPlanMany(&r2c, 1, &n, nullptr, 1, n, nullptr, 1, static_cast<int>(bins), CUFFT_R2C, static_cast<int>(rows)), "plan");
+    check(cufftPlanMany(&c2r, 1, &n, nullptr, 1, static_cast<int>(bins), nullptr, 1, n, CUFFT_C2R, static_cast<int>(rows)), "plan");
+    check(cufftPlanMany(&r2c_h, 1, &n, nullptr, 1, n, nullptr, 1, static_cast<int>(bins), CUFFT_R2C, static_cast<int>(c.heads)), "plan");
+    check(cufftPlanMany(&c2r_h, 1, &n, nullptr, 1, static_cast<int>(bins), nullptr, 1, n, CUFFT_C2R, static_cast<int>(c.heads)), "plan");
+    prep<float><<<kGrid, kBlock>>>(static_cast<const float*>(k.p), nullptr, static_cast<float*>(kx.p), c.heads, lk, c.n);
+    check(cufftExecR2C(r2c_h, static_cast<float*>(kx.p), static_cast<cufftComplex*>(kf.p)), "R2C k");
+    cufft_ms = median_ms(
+        [&] {
+          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(dy.p), static_cast<const T*>(post.p), static_cast<float*>(xd.p), rows, c.length, c.n);
+          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(u.p), static_cast<const T*>(pre.p), static_cast<float*>(xx.p), rows, c.length, c.n);
+          cufftExecR2C(r2c, static_cast<float*>(xd.p), static_cast<cufftComplex*>(wf.p));
+          cufftExecR2C(r2c, static_cast<float*>(xx.p), static_cast<cufftComplex*>(zf.p));
+          batch_correlation<<<kGrid, kBlock>>>(static_cast<const cufftComplex*>(wf.p), static_cast<const cufftComplex*>(zf.p),
+                                              static_cast<cufftComplex*>(dkf.p), c.batch, c.heads, bins);
+          backward_products<<<kGrid, kBlock>>>(static_cast<cufftComplex*>(wf.p), static_cast<cufftComplex*>(zf.p),
+                                              static_cast<const cufftComplex*>(kf.p), rows, c.heads, bins);
+          cufftExecC2R(c2r, static_cast<cufftComplex*>(wf.p), static_cast<float*>(xd.p));
+          cufftExecC2R(c2r, static_cast<cufftComplex*>(zf.p), static_cast<float*>(xx.p));
+          cufftExecC2R(c2r_h, static_cast<cufftComplex*>(dkf.p), static_cast<float*>(dkx.p));
+          backward_finish<T><<<kGrid, kBlock>>>(static_cast<const float*>(xd.p), static_cast<const float*>(xx.p),
+                                                static_cast<const T*>(u.p), static_cast<const T*>(pre.p),
+                                                static_cast<const T*>(dy.p), static_cast<T*>(du.p), static_cast<T*>(dpre.p),
+                                                static_cast<T*>(dpost.p), rows, c.length, c.n);
+          scale_copy<<<kGrid, kBlock>>>(static_cast<const float*>(dkx.p), static_cast<float*>(dk.p), c.heads, lk, c.n);
+        },
+        std::max(3, repeat / 4));
+    check(cudaDeviceSynchronize(), "cufft backward");
+    cufftDestroy(r2c);
+    cufftDestroy(c2r);
+    cufftDestroy(r2c_h);
+    cufftDestroy(c2r_h);
+  }
+  const double bytes = static_cast<double>(elements) * sizeof(T) * 7.0 + static_cast<double>(c.heads * lk) * 8.0;
+  const double floor_ms = bytes / rate * 1e3;
+  char line[1024];
+  std::snprintf(line, sizeof line,
+                "{\"op\": \"backward\", \"mode\": \"%s\", \"dtype\": \"%s\", \"gated\": true, \"fft_size\": %lld, "
+                "\"L\": %lld, \"B\": %lld, \"H\": %lld, \"time_ms\": %.4f, \"floor_ms\": %.4f, \"ratio\": %.3f, "
+                "\"cufft_ms\": %.4f, \"rel_err\": %.3e, \"dk_rel_err\": %.3e, \"copy_rate_tbs\": %.3f, \"gpu\": \"%s\"}",
+                c.mode, ffc::to_string(c.dtype), static_cast<long long>(c.n), static_cast<long long>(c.length),
+                static_cast<long long>(c.batch), static_cast<long long>(c.heads), ours, floor_ms, ours / floor_ms, cufft_ms,
+                rel_err, dk_err, rate * 1e-12, gpu.c_str());
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+  if (out) {
+    std::fprintf(out, "%s\n", line);
+    std::fflush(out);
+  }
+}
+
 std::vector<int64_t> parse_list(const char* s) {
   std::vector<int64_t> v;
   for (const char* p = s; *p;) {
@@ -284,6 +466,7 @@ int main(int argc, char** argv) {
   int64_t batch = 64, heads = 768;
   int repeat = 20;
   std::vector<std::string> dtypes = {"f16", "bf16"};
+  bool do_forward = true, do_backward = true;
   const char* out_path = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -293,14 +476,19 @@ int main(int argc, char** argv) {
     else if (a == "--repeat" && i + 1 < argc) repeat = std::atoi(argv[++i]);
     else if (a == "--dtype" && i + 1 < argc) dtypes = {argv[++i]};
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else if (a == "--ops" && i + 1 < argc) {
+      const std::string ops = argv[++i];
+      do_forward = ops.find("forward") != std::string::npos;
+      do_backward = ops.find("backward") != std::string::npos;
+    }
     else {
-      std::fprintf(stderr, "usage: bench_forward [--sizes a,b] [--batch B] [--heads H] [--repeat R] [--dtype f16|bf16] [--out file]\n");
+      std::fprintf(stderr, "usage: bench_conv [--sizes a,b] [--batch B] [--heads H] [--repeat R] [--dtype f16|bf16] [--ops forward,backward] [--out file]\n");
       return 2;
     }
   }
   try {
     if (ffc::cuda_device_count() == 0) {
-      std::fprintf(stderr, "bench_forward: no CUDA device\n");
+      std::fprintf(stderr, "bench_conv: no CUDA device\n");
       return 1;
     }
     cudaDeviceProp prop{};
@@ -316,15 +504,26 @@ int main(int argc, char** argv) {
           int64_t length;
         } modes[] = {{"gated", true, n}, {"conv", false, n}, {"gated_causal", true, n / 2}, {"conv_causal", false, n / 2}};
         for (const Mode& m : modes) {
+          if (!do_forward) break;
           Config c{n, m.length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, m.gated, m.name};
           if (c.dtype == DType::kF16) run_config<__half>(c, rate, prop.name, repeat, out);
           else run_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);
+        }
+        if (do_backward) {
+          // Gated backward, circular (L = N) and causal (L = N / 2); the cuFFT baseline keeps f32
+          // copies of everything, so the batch is reduced where memory would not suffice.
+          for (int64_t length : {n, n / 2}) {
+            Config c{n, length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, true,
+                     length == n ? "gated" : "gated_causal"};
+            if (c.dtype == DType::kF16) run_backward_config<__half>(c, rate, prop.name, repeat, out);
+            else run_backward_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);
+          }
         }
       }
     }
     if (out) std::fclose(out);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_forward: %s\n", e.what());
+    std::fprintf(stderr, "bench_conv: %s\n", e.what());
     return 1;
   }
   return 0;

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DFFC_PORTABLE_BINARIES=ON >/dev/null
-cmake --build build-gpu -j"$(nproc)" --target test_cuda bench_conv
+cmake --build build-gpu -j"$(nproc)" --target test_cuda bench_conv flashfftconv
 mkdir -p .gpu-bin
 rm -f .gpu-bin/*
 cp build-gpu/tests/test_cuda build-gpu/bench_conv .gpu-bin/
+cp build-gpu/libflashfftconv.so.0.1.0 .gpu-bin/libflashfftconv.so
 strip .gpu-bin/* && ls -la .gpu-bin

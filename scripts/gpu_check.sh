@@ -2,7 +2,8 @@
 # Runs on the lent GPU machine, over binaries from scripts/build_gpu_bins.sh (in .gpu-bin/):
 #   scripts/gpu_check.sh tests            the GPU correctness suite (gtest)
 #   scripts/gpu_check.sh sanitize         compute-sanitizer memcheck + racecheck on representative cases
-#   scripts/gpu_check.sh bench [args...]  the forward benchmark (JSON lines)
+#   scripts/gpu_check.sh python           the Python package's CUDA tests (pytest -m cuda)
+#   scripts/gpu_check.sh bench [args...]  the benchmark (JSON lines)
 #   scripts/gpu_check.sh all              all three
 # Results and logs go to $OUT (default /tmp/ffc-out); a short summary is printed last.
 set -uo pipefail
@@ -25,11 +26,17 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   done
 fi
 if [ "$what" = sanitize ] || [ "$what" = all ]; then
-  filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N2048:Sizes/CudaEverySize.MatchesFloat64Oracle/N4096:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:CudaExecution.NonDefault*'
+  filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N2048:Sizes/CudaEverySize.MatchesFloat64Oracle/N4096:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:CudaExecution.NonDefault*:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N1024:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N8192:CudaBackward.*'
   compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1 || status=1
   tail -3 "$OUT/memcheck.log"
-  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192' > "$OUT/racecheck.log" 2>&1 || status=1
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N2048:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N16384' > "$OUT/racecheck.log" 2>&1 || status=1
   tail -3 "$OUT/racecheck.log"
+fi
+if [ "$what" = python ] || [ "$what" = all ]; then
+  # The Python package's CUDA tests against the library in $BIN (torch is in the device image).
+  PYTHONPATH=python FLASHFFTCONV_LIBRARY="$PWD/$BIN/libflashfftconv.so" python3 -m pytest -q -m cuda \
+    python/tests > "$OUT/pytest_cuda.log" 2>&1 || status=1
+  tail -5 "$OUT/pytest_cuda.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   "$BIN/bench_conv" --out "$OUT/bench.jsonl" "$@" > "$OUT/bench.log" 2>&1 || status=1

@@ -213,7 +213,8 @@ class CudaBackend final : public BackendImpl {
   //   dpostgate = dy * conv(pregate * u, k)          forward(u, pre = pregate, post = dy)
   //   dpregate  = u * corr(postgate * dy, k)         forward(dy, pre = postgate, post = u, conj K)
   //   du        = pregate * corr(postgate * dy, k)   forward(dy, pre = postgate, post = pregate, conj K)
-  // dk comes from the f32 kernels of dk_kernel.cuh. du runs last: it may overwrite dy.
+  // du and dpregate come from one pass (the second output). dk comes from the f32 kernels of
+  // dk_kernel.cuh. The du pass runs last: du may be dy itself.
   void backward(const core::BackwardProblem& problem, const BackwardArgs& args, Stream stream) const override {
     require_16bit(problem.dtype, "dy");
     const void* spectrum = problem.time_domain_filter ? args.workspace : args.spectrum->data;
@@ -239,10 +240,13 @@ class CudaBackend final : public BackendImpl {
     if (problem.want_dpostgate) {
       launch_forward(problem, args.u.data, pre, args.dy.data, args.dpostgate->data, spectrum, false, s);
     }
-    if (problem.want_dpregate) {
+    // du and dpregate share the correlation: one pass writes both when both are asked for.
+    if (problem.want_du) {
+      launch_forward(problem, args.dy.data, post, pre, args.du->data, spectrum, true, s,
+                     problem.want_dpregate ? args.dpregate->data : nullptr, args.u.data);
+    } else if (problem.want_dpregate) {
       launch_forward(problem, args.dy.data, post, args.u.data, args.dpregate->data, spectrum, true, s);
     }
-    if (problem.want_du) launch_forward(problem, args.dy.data, post, pre, args.du->data, spectrum, true, s);
   }
 
  private:
@@ -260,7 +264,8 @@ class CudaBackend final : public BackendImpl {
   // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k), or with
   // `conj` the correlation (the spectrum's conjugate).
   void launch_forward(const core::ConvProblem& problem, const void* u, const void* pre, const void* post,
-                      void* y, const void* spectrum, bool conj, cudaStream_t s) const {
+                      void* y, const void* spectrum, bool conj, cudaStream_t s, void* y2 = nullptr,
+                      const void* post2 = nullptr) const {
     cuda::FwdParams p{};
     p.u = u;
     p.pregate = pre;
@@ -277,9 +282,11 @@ class CudaBackend final : public BackendImpl {
     p.pairs_per_head = (problem.batch + 1) / 2;
     p.items = p.pairs_per_head * problem.heads;
     p.conj_spectrum = conj ? 1 : 0;
+    p.y2 = y2;
+    p.postgate2 = post2;
     auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
     p.vector_io = problem.length % 8 == 0 && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate) &&
-                  aligned(p.y);
+                  aligned(p.y) && aligned(p.y2) && aligned(p.postgate2);
     const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
     const int64_t iterations = (p.items + e.pairs_per_iteration - 1) / e.pairs_per_iteration;
     const int grid = static_cast<int>(
@@ -315,6 +322,9 @@ class CudaBackend final : public BackendImpl {
     p.partial = static_cast<float2*>(partial);
     p.dk = static_cast<float*>(args.dk->data);
     p.dk_length = problem.grad_filter_length;
+    p.twiddles = twiddles_;
+    auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
+    p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate);
     void* kernel_args[] = {&p};
     const int n = static_cast<int>(n_);
     const KernelEntry spectrum = cuda::dk_kernels(n, problem.dtype, 0);

@@ -40,6 +40,7 @@ struct DkShape {
   static constexpr int W = M / kCluster;               // radix-RS columns per CTA
   static constexpr int kLocal = kBlocks * M;           // complex values per buffer
   static constexpr int kSmemBytes = 2 * kLocal * 8;    // W and Z buffers
+  static constexpr int kV = 8 / RS;                    // columns per step of the radix-RS stage
   static_assert(kLocal % kThreads == 0, "positions divide evenly");
 };
 
@@ -70,57 +71,97 @@ __global__ void __cluster_dims__(DkShape<kN>::kCluster, 1, 1) __launch_bounds__(
 #pragma unroll
   for (int k = 0; k < D::kLocal / D::kThreads; ++k) acc[k] = make_float2(0.0f, 0.0f);
 
+  const bool vec = p.vector_io != 0;
+  // Every CTA of the cluster must have started before any of them writes into another's buffers.
+  if constexpr (D::kCluster > 1) cluster.sync();
   for (int64_t pair = first; pair < last; ++pair) {
     const int64_t b0 = 2 * pair;
     const bool has1 = b0 + 1 < p.batch;
     const int64_t o0 = (b0 * p.heads + head) * p.length, o1 = o0 + p.heads * p.length;
-    // Radix-RS stage on this CTA's columns; output f goes to block f (a local block, or CTA f).
-    for (int c = threadIdx.x; c < D::W; c += D::kThreads) {
-      const int col = rank * D::W + c;
-      float2 zd[RS], zx[RS];
+    // Radix-RS stage on this CTA's columns, kV consecutive columns per step (16-byte loads at
+    // RS = 1); output f goes to block f (a local block, or CTA f).
+    const T* dy0 = static_cast<const T*>(p.dy) + o0;
+    const T* u0 = static_cast<const T*>(p.u) + o0;
+    const T* q0 = p.postgate ? static_cast<const T*>(p.postgate) + o0 : nullptr;
+    const T* g0 = p.pregate ? static_cast<const T*>(p.pregate) + o0 : nullptr;
+    const int64_t row1 = o1 - o0;
+    for (int c0 = threadIdx.x * D::kV; c0 < D::W; c0 += D::kThreads * D::kV) {
+      const int col0 = rank * D::W + c0;
+      float2 zd[D::kV][RS], zx[D::kV][RS];
 #pragma unroll
       for (int a = 0; a < RS; ++a) {
-        const int64_t t = static_cast<int64_t>(a) * M + col;
-        float d0 = 0, d1 = 0, x0 = 0, x1 = 0;
-        if (t < p.length) {
-          d0 = value_at<T>(p.dy, o0 + t);
-          x0 = value_at<T>(p.u, o0 + t);
-          if (p.postgate) d0 *= value_at<T>(p.postgate, o0 + t);
-          if (p.pregate) x0 *= value_at<T>(p.pregate, o0 + t);
-          if (has1) {
-            d1 = value_at<T>(p.dy, o1 + t);
-            x1 = value_at<T>(p.u, o1 + t);
-            if (p.postgate) d1 *= value_at<T>(p.postgate, o1 + t);
-            if (p.pregate) x1 *= value_at<T>(p.pregate, o1 + t);
-          }
+        const int64_t t = static_cast<int64_t>(a) * M + col0;
+        float d0[D::kV], d1[D::kV], x0[D::kV], x1[D::kV], gq[D::kV];
+        load_chunk<T, D::kV>(dy0, t, p.length, vec, d0);
+        load_chunk<T, D::kV>(u0, t, p.length, vec, x0);
+        if (q0) {
+          load_chunk<T, D::kV>(q0, t, p.length, vec, gq);
+#pragma unroll
+          for (int j = 0; j < D::kV; ++j) d0[j] *= gq[j];
         }
-        zd[a] = make_float2(d0, d1);
-        zx[a] = make_float2(x0, x1);
-      }
-      if constexpr (RS > 1) {
-        small_dft<RS, false>(zd);
-        small_dft<RS, false>(zx);
+        if (g0) {
+          load_chunk<T, D::kV>(g0, t, p.length, vec, gq);
+#pragma unroll
+          for (int j = 0; j < D::kV; ++j) x0[j] *= gq[j];
+        }
+        if (has1) {
+          load_chunk<T, D::kV>(dy0 + row1, t, p.length, vec, d1);
+          load_chunk<T, D::kV>(u0 + row1, t, p.length, vec, x1);
+          if (q0) {
+            load_chunk<T, D::kV>(q0 + row1, t, p.length, vec, gq);
+#pragma unroll
+            for (int j = 0; j < D::kV; ++j) d1[j] *= gq[j];
+          }
+          if (g0) {
+            load_chunk<T, D::kV>(g0 + row1, t, p.length, vec, gq);
+#pragma unroll
+            for (int j = 0; j < D::kV; ++j) x1[j] *= gq[j];
+          }
+        } else {
+#pragma unroll
+          for (int j = 0; j < D::kV; ++j) d1[j] = x1[j] = 0.0f;
+        }
+#pragma unroll
+        for (int j = 0; j < D::kV; ++j) {
+          zd[j][a] = make_float2(d0[j], d1[j]);
+          zx[j][a] = make_float2(x0[j], x1[j]);
+        }
       }
 #pragma unroll
-      for (int f = 0; f < RS; ++f) {
-        const float2 w = twiddle_f32((col * f) % kN, kN);
-        const float2 vd = RS > 1 ? cmul(zd[f], w) : zd[f];
-        const float2 vx = RS > 1 ? cmul(zx[f], w) : zx[f];
-        if constexpr (D::kCluster > 1) {
-          float2* remote = cluster.map_shared_rank(buffers, f);
-          remote[col] = vd;
-          remote[D::kLocal + col] = vx;
-        } else {
-          wbuf[f * M + col] = vd;
-          zbuf[f * M + col] = vx;
+      for (int j = 0; j < D::kV; ++j) {
+        const int col = col0 + j;
+        float2 w[RS];
+        if constexpr (RS > 1) {
+          small_dft<RS, false>(zd[j]);
+          small_dft<RS, false>(zx[j]);
+          float2 cur = make_float2(1.0f, 0.0f);
+          const float2 base = __ldg(p.twiddles + FwdTableLayout::kSmall + col);  // w_N^col
+#pragma unroll
+          for (int f = 0; f < RS; ++f) {
+            w[f] = cur;
+            cur = cmul(cur, base);
+          }
+        }
+#pragma unroll
+        for (int f = 0; f < RS; ++f) {
+          const float2 vd = RS > 1 ? cmul(zd[j][f], w[f]) : zd[j][f];
+          const float2 vx = RS > 1 ? cmul(zx[j][f], w[f]) : zx[j][f];
+          if constexpr (D::kCluster > 1) {
+            float2* remote = cluster.map_shared_rank(buffers, f);
+            remote[col] = vd;
+            remote[D::kLocal + col] = vx;
+          } else {
+            wbuf[f * M + col] = vd;
+            zbuf[f * M + col] = vx;
+          }
         }
       }
     }
     if constexpr (D::kCluster > 1) cluster.sync(); else __syncthreads();
 #pragma unroll 1
     for (int blk = 0; blk < D::kBlocks; ++blk) {
-      dif_f32<M, D::kThreads>(wbuf + blk * M);
-      dif_f32<M, D::kThreads>(zbuf + blk * M);
+      dif_f32<M, D::kThreads>(wbuf + blk * M, p.twiddles + FwdTableLayout::kBlock);
+      dif_f32<M, D::kThreads>(zbuf + blk * M, p.twiddles + FwdTableLayout::kBlock);
     }
 #pragma unroll
     for (int k = 0; k < D::kLocal / D::kThreads; ++k) {
@@ -156,7 +197,7 @@ __global__ void __launch_bounds__(256) dk_finish_kernel(const DkParams p) {
     block_buf[i] = s;
   }
   __syncthreads();
-  dit_f32<M, 256>(block_buf);
+  dit_f32<M, 256>(block_buf, p.twiddles + FwdTableLayout::kBlock);
   float2* out = p.partial + head * p.groups * static_cast<int64_t>(kN) + blk * M;
   for (int i = threadIdx.x; i < M; i += blockDim.x) out[i] = block_buf[i];
 }

@@ -24,51 +24,62 @@ __device__ __forceinline__ void idft16(float2 (&x)[16]) {
   for (int i = 0; i < 16; ++i) x[i].y = -x[i].y;
 }
 
-// Forward M-point transform of buf (decimation in frequency, radix-16 stages, in place): natural
-// order in, digit-reversed positions out. All kThreads threads of the block take part; the caller
-// synchronizes before (the data are written) and this function ends with a barrier.
-template <int M, int kThreads>
-__device__ __forceinline__ void dif_f32(float2* buf) {
-#pragma unroll 1
-  for (int span = M; span >= 16; span /= 16) {
-    const int stride = span / 16;
-    for (int d = threadIdx.x; d < M / 16; d += kThreads) {
-      const int m = d % stride;
-      const int base = (d / stride) * span + m;
-      float2 x[16];
+// One radix-16 stage of span S over an M-point block (S, M compile-time: the index arithmetic is
+// shifts and masks). Forward (decimation in frequency): DFT over the 16 inputs a * stride + m, then
+// the twiddle w_S^{m f}; inverse (decimation in time): conjugate twiddle, then the inverse DFT.
+// `table` holds w_M^q for q < M, so w_S^e = w_M^{e M / S}.
+template <int M, int S, int kThreads, bool kInverse>
+__device__ __forceinline__ void radix16_stage(float2* buf, const float2* table) {
+  constexpr int stride = S / 16;
+  for (int d = threadIdx.x; d < M / 16; d += kThreads) {
+    const int m = d % stride;
+    const int base = (d / stride) * S + m;
+    float2 x[16];
 #pragma unroll
-      for (int a = 0; a < 16; ++a) x[a] = buf[base + a * stride];
-      dft16(x);
-#pragma unroll
-      for (int f = 0; f < 16; ++f) {
-        buf[base + f * stride] = stride > 1 ? cmul(x[f], twiddle_f32((m * f) % span, span)) : x[f];
+    for (int i = 0; i < 16; ++i) {
+      const float2 v = buf[base + i * stride];
+      if constexpr (kInverse && stride > 1) {
+        x[i] = cmul_conj(v, __ldg(table + ((m * i) % S) * (M / S)));
+      } else {
+        x[i] = v;
       }
     }
-    __syncthreads();
+    if constexpr (kInverse) {
+      idft16(x);
+    } else {
+      dft16(x);
+    }
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      if constexpr (!kInverse && stride > 1) {
+        buf[base + i * stride] = cmul(x[i], __ldg(table + ((m * i) % S) * (M / S)));
+      } else {
+        buf[base + i * stride] = x[i];
+      }
+    }
   }
+  __syncthreads();
+}
+
+// Forward M-point transform of buf (decimation in frequency, radix-16 stages, in place): natural
+// order in, digit-reversed positions out. `table` holds w_M^q for q < M (FwdTableLayout::kBlock).
+// All kThreads threads take part; the caller synchronizes before (the data are written) and the
+// function ends with a barrier.
+template <int M, int kThreads>
+__device__ __forceinline__ void dif_f32(float2* buf, const float2* table) {
+  static_assert(M == 256 || M == 4096, "block sizes of the factorization");
+  if constexpr (M == 4096) radix16_stage<M, 4096, kThreads, false>(buf, table);
+  radix16_stage<M, 256, kThreads, false>(buf, table);
+  radix16_stage<M, 16, kThreads, false>(buf, table);
 }
 
 // The inverse (decimation in time, unnormalized): digit-reversed positions in, natural order out.
 template <int M, int kThreads>
-__device__ __forceinline__ void dit_f32(float2* buf) {
-#pragma unroll 1
-  for (int span = 16; span <= M; span *= 16) {
-    const int stride = span / 16;
-    for (int d = threadIdx.x; d < M / 16; d += kThreads) {
-      const int m = d % stride;
-      const int base = (d / stride) * span + m;
-      float2 x[16];
-#pragma unroll
-      for (int f = 0; f < 16; ++f) {
-        const float2 v = buf[base + f * stride];
-        x[f] = stride > 1 ? cmul_conj(v, twiddle_f32((m * f) % span, span)) : v;
-      }
-      idft16(x);
-#pragma unroll
-      for (int a = 0; a < 16; ++a) buf[base + a * stride] = x[a];
-    }
-    __syncthreads();
-  }
+__device__ __forceinline__ void dit_f32(float2* buf, const float2* table) {
+  static_assert(M == 256 || M == 4096, "block sizes of the factorization");
+  radix16_stage<M, 16, kThreads, true>(buf, table);
+  radix16_stage<M, 256, kThreads, true>(buf, table);
+  if constexpr (M == 4096) radix16_stage<M, 4096, kThreads, true>(buf, table);
 }
 
 }  // namespace ffc::cuda

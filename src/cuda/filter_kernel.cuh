@@ -42,11 +42,11 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
       z[f] = make_float2(at < p.length ? IoTraits<KT>::to_float(k[at]) : 0.0f, 0.0f);
     }
     if constexpr (RS > 1) small_dft<RS, false>(z);
-    buf[n] = RS > 1 ? cmul(z[block], twiddle_f32(n * block, kN)) : z[0];
+    buf[n] = RS > 1 ? cmul(z[block], twiddle_f32(n * block, kN)) : z[0];  // once per filter
   }
   __syncthreads();
 
-  dif_f32<M, kFilterThreads>(buf);
+  dif_f32<M, kFilterThreads>(buf, p.twiddles + FwdTableLayout::kBlock);
 
   float local_max = 0.0f;
   float2* out = p.spectrum + head * static_cast<int64_t>(kN);

@@ -146,7 +146,8 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
     reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
   }
   if (tid == 0) slot[0] = slot_rows(p, first);
-  __syncthreads();
+  // Every CTA of the cluster must have started before any of them touches another's shared memory.
+  cluster.sync();
   if (first < p.items) {
     cluster_stage_inputs<kN, T>(p, slot[0], rank, stage);
     cluster_stage_post<kN, T>(p, slot[0], rank, stage_b);
@@ -363,6 +364,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
             const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
             float o0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
             float o1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
+            if (p.y2 != nullptr) second_output<T, 2>(p, s, t, vector, o0, o1);
             if (post0 != nullptr) {
               const uint32_t g0 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(0, f, a, ml));
               const uint32_t g1 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(1, f, a, ml));

@@ -63,7 +63,8 @@ struct FwdTableLayout {
   static constexpr int kOuterFwd = kInner + 256;    // [16 tiles][32][8]  w_4096^{m f_a} / (4 kSigma)
   static constexpr int kOuterInv = kOuterFwd + 4096;  // [16 rows][32][8] conj w_4096^{(16b+c) f_a} / (4 kSigma)
   static constexpr int kSmall = kOuterInv + 4096;   // [M] w_N^{n'} (small-stage bases)
-  static constexpr std::size_t float2_count(int m) { return static_cast<std::size_t>(kSmall + m); }
+  static constexpr int kBlock = kSmall + 4096;      // [M] w_M^q (the f32 block transforms)
+  static constexpr std::size_t float2_count() { return static_cast<std::size_t>(kBlock + 4096); }
 };
 
 }  // namespace ffc::cuda

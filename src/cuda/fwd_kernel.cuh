@@ -315,6 +315,26 @@ __device__ __forceinline__ void copy_out(const FwdParams& p, const SlotRows& s, 
   }
 }
 
+// The optional second output of a pair at t .. t + kC - 1: y2 = postgate2 * v for both rows, the
+// gate read from global memory (the backward's dpregate; not on the forward's path).
+template <typename T, int kC>
+__device__ __forceinline__ void second_output(const FwdParams& p, const SlotRows& s, int64_t t, bool vector,
+                                              const float (&v0)[kC], const float (&v1)[kC]) {
+  const T* g = static_cast<const T*>(p.postgate2) + s.offset;
+  T* y = static_cast<T*>(p.y2) + s.offset;
+  float a[kC], gate[kC];
+  load_chunk<T, kC>(g, t, p.length, vector, gate);
+#pragma unroll
+  for (int j = 0; j < kC; ++j) a[j] = v0[j] * gate[j];
+  store_chunk<T, kC>(y, t, p.length, vector, a);
+  if (s.row1) {
+    load_chunk<T, kC>(g + s.row1, t, p.length, vector, gate);
+#pragma unroll
+    for (int j = 0; j < kC; ++j) a[j] = v1[j] * gate[j];
+    store_chunk<T, kC>(y + s.row1, t, p.length, vector, a);
+  }
+}
+
 // Stores two consecutive outputs as one 32-bit word.
 template <typename T>
 __device__ __forceinline__ void store_pair(T* at, const float (&o)[2]) {
@@ -640,6 +660,13 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
           y0[k] = re[k] * out_scale;
           y1[k] = im[k] * out_scale;
         }
+        if (p.y2 != nullptr) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const float v0[2] = {y0[2 * h], y0[2 * h + 1]}, v1[2] = {y1[2 * h], y1[2 * h + 1]};
+            second_output<T, 2>(p, s, ((lane >> 2) + 8 * h) * 256 + m, vector, v0, v1);
+          }
+        }
         if (gated_out) {
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
@@ -709,6 +736,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
           const int t = f * M + col;
+          if (p.y2 != nullptr) second_output<T, kC>(p, s, t, vector, o0[f], o1[f]);
           if (p.postgate != nullptr) {
             float g0[kC], g1[kC];
             load_staged_swizzled<kN, T, kC>(stage_b, 2 * q, t, g0);

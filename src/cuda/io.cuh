@@ -35,6 +35,10 @@ struct IoTraits<float> {
 template <int kBytes>
 struct VecOf;
 template <>
+struct VecOf<2> {
+  using type = unsigned short;
+};
+template <>
 struct VecOf<4> {
   using type = uint32_t;
 };

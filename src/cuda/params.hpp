@@ -21,6 +21,10 @@ struct FwdParams {
   int64_t items;              // heads * pairs_per_head
   int vector_io;              // rows are 16-byte aligned and length % 8 == 0
   int conj_spectrum;          // multiply by conj(K): a correlation (the backward's dx)
+  // Optional second output y2 = postgate2 * conv(...) of the same convolution (the backward writes
+  // du and dpregate from one correlation); y2 null = none. postgate2 must be given with y2.
+  void* y2;
+  const void* postgate2;
 };
 
 struct FilterParams {
@@ -43,6 +47,8 @@ struct DkParams {
   float2* partial;         // [H][G][N], block-major positions
   float* dk;               // (H, dk_length)
   int64_t dk_length;
+  const float2* twiddles;  // FwdTableLayout
+  int vector_io;           // rows are 16-byte aligned and length % 8 == 0
 };
 
 }  // namespace ffc::cuda

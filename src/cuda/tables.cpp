@@ -38,7 +38,7 @@ FwdTables build_fwd_tables(int n) {
   const int m = n >= 4096 ? 4096 : 256;
   FwdTables t;
   t.frags.assign(FwdTableLayout::kFragWords, 0);
-  t.twiddles.assign(FwdTableLayout::float2_count(m), Float2{0, 0});
+  t.twiddles.assign(FwdTableLayout::float2_count(), Float2{0, 0});
   // A-layout fragments of G (left products G * X: rows = output frequency, columns = input).
   for (int part = 0; part < 3; ++part) {
     for (int lane = 0; lane < 32; ++lane) {
@@ -78,6 +78,7 @@ FwdTables build_fwd_tables(int n) {
     }
   }
   for (int i = 0; i < m; ++i) put(FwdTableLayout::kSmall + i, core::twiddle(n, i));
+  for (int i = 0; i < m; ++i) put(FwdTableLayout::kBlock + i, core::twiddle(m, i));
   return t;
 }
 

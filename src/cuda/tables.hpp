@@ -14,7 +14,7 @@ struct Float2 {
 
 struct FwdTables {
   std::vector<uint32_t> frags;   // FwdTableLayout::kFragWords
-  std::vector<Float2> twiddles;  // FwdTableLayout::float2_count(M)
+  std::vector<Float2> twiddles;  // FwdTableLayout::float2_count()
 };
 
 // Tables for FFT size n (256 .. 32768).

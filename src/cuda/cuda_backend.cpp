@@ -100,13 +100,16 @@ class CudaBackend final : public BackendImpl {
       check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(e.smem_bytes)),
                  "cudaFuncSetAttribute");
-      int blocks = 0;
-      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads,
-                                                               e.smem_bytes),
-                 "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-      // Whole clusters only; the persistent grid covers the resident CTAs.
-      const int grid = std::max(1, blocks) * sm_count_;
-      max_grid_[dtype == DType::kF16 ? 0 : 1] = std::max(e.cluster, grid / e.cluster * e.cluster);
+      // The persistent grid covers the resident CTAs (whole clusters), per gate combination: the
+      // single-CTA kernel's shared memory depends on which gates are staged.
+      for (int gates = 0; gates < 4; ++gates) {
+        const std::size_t smem = launch_smem(e, gates & 1, gates & 2);
+        int blocks = 0;
+        check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads, smem),
+                   "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+        const int grid = std::max(1, blocks) * sm_count_;
+        max_grid_[dtype == DType::kF16 ? 0 : 1][gates] = std::max(e.cluster, grid / e.cluster * e.cluster);
+      }
     }
     for (DType dtype : {DType::kF16, DType::kBF16}) {
       for (int which = 0; which < 2; ++which) {
@@ -252,6 +255,11 @@ class CudaBackend final : public BackendImpl {
  private:
   static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
 
+  // Dynamic shared memory of a forward launch (the single-CTA kernel stages only the gates given).
+  std::size_t launch_smem(const KernelEntry& e, bool pregate, bool postgate) const {
+    return e.cluster > 1 ? e.smem_bytes : cuda::forward_smem_bytes(static_cast<int>(n_), pregate, postgate);
+  }
+
   static void require_16bit(DType dtype, const char* name) {
     if (dtype != DType::kF16 && dtype != DType::kBF16) {
       core::throw_error(Status::kNotSupported,
@@ -289,10 +297,13 @@ class CudaBackend final : public BackendImpl {
                   aligned(p.y) && aligned(p.y2) && aligned(p.postgate2);
     const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
     const int64_t iterations = (p.items + e.pairs_per_iteration - 1) / e.pairs_per_iteration;
-    const int grid = static_cast<int>(
-        std::min<int64_t>(iterations * e.cluster, max_grid_[problem.dtype == DType::kF16 ? 0 : 1]));
+    const bool gate_in = pre != nullptr, gate_out = post != nullptr;
+    const int grid = static_cast<int>(std::min<int64_t>(
+        iterations * e.cluster,
+        max_grid_[problem.dtype == DType::kF16 ? 0 : 1][(gate_in ? 1 : 0) + (gate_out ? 2 : 0)]));
     void* kernel_args[] = {&p};
-    check_cuda(cudaLaunchKernel(e.function, dim3(grid), dim3(e.threads), kernel_args, e.smem_bytes, s),
+    check_cuda(cudaLaunchKernel(e.function, dim3(grid), dim3(e.threads), kernel_args,
+                                launch_smem(e, gate_in, gate_out), s),
                "forward kernel launch");
   }
 
@@ -382,7 +393,7 @@ class CudaBackend final : public BackendImpl {
   int64_t n_ = 0;
   int device_ = 0;
   int sm_count_ = 0;
-  int max_grid_[2] = {1, 1};
+  int max_grid_[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}};  // [dtype][pregate + 2 postgate]
   void* tables_ = nullptr;
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;

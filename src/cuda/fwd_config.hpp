@@ -38,6 +38,10 @@ struct FwdShape {
   static constexpr int kPostStageBytes = kPairs * 2 * kStageRowBytes;
   static constexpr int kStageBytes = kInputStageBytes + kPostStageBytes;
   static constexpr int kSmemBytes = kPairs * kPairBytes + kStageBytes;
+  // The shared memory a launch needs: ungated calls stage fewer rows.
+  static constexpr int smem_bytes(bool pregate, bool postgate) {
+    return kPairs * kPairBytes + kPairs * (pregate ? 4 : 2) * kStageRowBytes + (postgate ? kPostStageBytes : 0);
+  }
 
   static_assert(RS == 1 || RS == 2 || RS == 4 || RS == 8, "small radix must be 1, 2, 4 or 8");
   static_assert((kPairs * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");

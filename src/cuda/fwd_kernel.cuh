@@ -120,12 +120,20 @@ __device__ __forceinline__ void powers(float2 (&out)[R], float2 w, float s) {
   }
 }
 
+// Region A holds the u rows of every slot, then (gated) the pregate rows: row of `tensor` (0 u0,
+// 1 u1, 2 pre0, 3 pre1) of slot q. Region B (postgate) follows region A's actual size, so ungated
+// calls launch with less shared memory (more CTAs per SM).
+template <int kN>
+__device__ __forceinline__ int stage_row(int q, int tensor) {
+  return tensor < 2 ? 2 * q + tensor : 2 * FwdShape<kN>::kPairs + 2 * q + (tensor - 2);
+}
+
 // kC raw 16-bit values of staged row `tensor` (0 u0, 1 u1, 2 pre0, 3 pre1) of slot q at n, as
 // floats. Staged rows are zero from the length to N (filled once per kernel), so no bounds checks.
 template <int kN, typename T, int kC>
 __device__ __forceinline__ void load_staged(const unsigned char* stage, int q, int tensor, int n,
                                             float (&out)[kC]) {
-  const T* row = reinterpret_cast<const T*>(stage + (q * 4 + tensor) * FwdShape<kN>::kStageRowBytes);
+  const T* row = reinterpret_cast<const T*>(stage + stage_row<kN>(q, tensor) * FwdShape<kN>::kStageRowBytes);
   using V = typename VecOf<kC * sizeof(T)>::type;
   const V v = *reinterpret_cast<const V*>(row + n);
   const T* e = reinterpret_cast<const T*>(&v);
@@ -136,9 +144,9 @@ __device__ __forceinline__ void load_staged(const unsigned char* stage, int q, i
 // Zero-fills the staging buffer once per kernel: the copies never write positions at or past the
 // length, nor the rows of absent tensors, which must read as zero.
 template <int kN>
-__device__ __forceinline__ void zero_stage(unsigned char* stage) {
+__device__ __forceinline__ void zero_stage(unsigned char* stage, int bytes) {
   using S = FwdShape<kN>;
-  for (int i = threadIdx.x; i < S::kInputStageBytes / 16; i += S::kThreads) {
+  for (int i = threadIdx.x; i < bytes / 16; i += S::kThreads) {
     reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
   }
 }
@@ -174,13 +182,13 @@ __device__ __forceinline__ void stage_inputs(const FwdParams& p, const SlotRows*
   const int64_t length = p.length;
   // Rows are (slot, tensor) = 4 per slot; the loops keep the per-thread work free of divisions.
 #pragma unroll 1
-  for (int row = 0; row < S::kPairs * 4; ++row) {
-    const int q = row >> 2, tensor = row & 3;
+  for (int i = 0; i < S::kPairs * 4; ++i) {
+    const int q = i >> 2, tensor = i & 3;
     const SlotRows& s = slots[q];
     const void* src_tensor = tensor < 2 ? p.u : p.pregate;
     if (!s.valid || src_tensor == nullptr || ((tensor & 1) && s.row1 == 0)) continue;
     const T* src = static_cast<const T*>(src_tensor) + s.offset + ((tensor & 1) ? s.row1 : 0);
-    unsigned char* dst = stage + row * S::kStageRowBytes;
+    unsigned char* dst = stage + stage_row<kN>(q, tensor) * S::kStageRowBytes;
     if (p.vector_io) {
       const int chunks = static_cast<int>(length >> 3);  // 16-byte chunks
       for (int c = threadIdx.x; c < chunks; c += S::kThreads) {
@@ -257,11 +265,11 @@ __device__ __forceinline__ void p1_packed_f16(const unsigned char* stage, unsign
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (!s.valid || (r == 1 && s.row1 == 0)) continue;
-    const uint4 u = *reinterpret_cast<const uint4*>(stage + (q * 4 + r) * S::kStageRowBytes + 2 * col);
+    const uint4 u = *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, r) * S::kStageRowBytes + 2 * col);
     const __half2* u2 = reinterpret_cast<const __half2*>(&u);
     __half2* o2 = reinterpret_cast<__half2*>(&out[r]);
     if (gated) {
-      const uint4 g = *reinterpret_cast<const uint4*>(stage + (q * 4 + 2 + r) * S::kStageRowBytes + 2 * col);
+      const uint4 g = *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, 2 + r) * S::kStageRowBytes + 2 * col);
       const __half2* g2 = reinterpret_cast<const __half2*>(&g);
 #pragma unroll
       for (int j = 0; j < 4; ++j) o2[j] = __hmul2(__hmul2(u2[j], scale), g2[j]);
@@ -440,7 +448,10 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, P = S::kPairs;
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* stage = smem + P * S::kPairBytes;       // region A: raw u, pregate rows
-  unsigned char* stage_b = stage + S::kInputStageBytes;  // region B: postgate rows (swizzled)
+  const bool gated = p.pregate != nullptr;
+  // Region A: u rows (and pregate rows when gated); region B: postgate rows (swizzled), if any.
+  const int input_stage_bytes = (gated ? 4 : 2) * P * S::kStageRowBytes;
+  unsigned char* stage_b = stage + input_stage_bytes;
   __shared__ SlotRows slots[2][P];
   __shared__ unsigned int max_bits[2][P];  // max |x| (or max |u| when staged)
   __shared__ unsigned int pre_bits[2][P];  // max |pregate| (staged, gated)
@@ -467,7 +478,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
     max_bits[0][tid] = 0u;
     pre_bits[0][tid] = 0u;
   }
-  zero_stage<kN>(stage);
+  zero_stage<kN>(stage, input_stage_bytes);
   __syncthreads();
   if (blockIdx.x < iterations) {
     stage_inputs<kN, T>(p, slots[0], stage);
@@ -498,14 +509,16 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         const int q = i / (2 * kChunks), c = i % (2 * kChunks);
         const int row = c / kChunks, chunk = c % kChunks;  // row 0: u0 | pre0, row 1: u1 | pre1
         typename PK::T2 mu = {}, mp = {};
-        const uint4 vu = *reinterpret_cast<const uint4*>(stage + (q * 4 + row) * S::kStageRowBytes + 16 * chunk);
-        const uint4 vp = *reinterpret_cast<const uint4*>(stage + (q * 4 + 2 + row) * S::kStageRowBytes + 16 * chunk);
+        const uint4 vu = *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, row) * S::kStageRowBytes + 16 * chunk);
         const typename PK::T2* eu = reinterpret_cast<const typename PK::T2*>(&vu);
-        const typename PK::T2* ep = reinterpret_cast<const typename PK::T2*>(&vp);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          mu = PK::absmax(mu, eu[j]);
-          mp = PK::absmax(mp, ep[j]);
+        for (int j = 0; j < 4; ++j) mu = PK::absmax(mu, eu[j]);
+        if (gated) {
+          const uint4 vp =
+              *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, 2 + row) * S::kStageRowBytes + 16 * chunk);
+          const typename PK::T2* ep = reinterpret_cast<const typename PK::T2*>(&vp);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) mp = PK::absmax(mp, ep[j]);
         }
         float fu = PK::max_of(mu), fp = PK::max_of(mp);
 #pragma unroll

@@ -18,6 +18,8 @@ struct KernelEntry {
 
 // Fused forward kernel for FFT size n and I/O dtype (f16: split precision, bf16: plain).
 KernelEntry forward_kernel(int n, DType dtype);
+// Dynamic shared memory of the single-CTA forward kernel (n <= 4096) for a gate combination.
+std::size_t forward_smem_bytes(int n, bool pregate, bool postgate);
 // f32 filter transform for FFT size n and filter dtype.
 KernelEntry filter_kernel(int n, DType filter_dtype);
 // The spectrum normalization that follows the filter transform (one kernel for every size).

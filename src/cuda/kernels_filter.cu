@@ -51,6 +51,17 @@ KernelEntry filter_kernel(int n, DType filter_dtype) {
 
 KernelEntry normalize_kernel() { return {reinterpret_cast<const void*>(&normalize_spectrum), 256, 0}; }
 
+std::size_t forward_smem_bytes(int n, bool pregate, bool postgate) {
+  switch (n) {
+    case 256: return FwdShape<256>::smem_bytes(pregate, postgate);
+    case 512: return FwdShape<512>::smem_bytes(pregate, postgate);
+    case 1024: return FwdShape<1024>::smem_bytes(pregate, postgate);
+    case 2048: return FwdShape<2048>::smem_bytes(pregate, postgate);
+    case 4096: return FwdShape<4096>::smem_bytes(pregate, postgate);
+    default: return 0;
+  }
+}
+
 int small_radix(int n) { return n >= 4096 ? n / 4096 : n / 256; }
 
 }  // namespace ffc::cuda

@@ -158,11 +158,8 @@ __global__ void __cluster_dims__(DkShape<kN>::kCluster, 1, 1) __launch_bounds__(
       }
     }
     if constexpr (D::kCluster > 1) cluster.sync(); else __syncthreads();
-#pragma unroll 1
-    for (int blk = 0; blk < D::kBlocks; ++blk) {
-      dif_f32<M, D::kThreads>(wbuf + blk * M, p.twiddles + FwdTableLayout::kBlock);
-      dif_f32<M, D::kThreads>(zbuf + blk * M, p.twiddles + FwdTableLayout::kBlock);
-    }
+    dif_f32<M, D::kThreads, D::kBlocks>(wbuf, p.twiddles + FwdTableLayout::kBlock);
+    dif_f32<M, D::kThreads, D::kBlocks>(zbuf, p.twiddles + FwdTableLayout::kBlock);
 #pragma unroll
     for (int k = 0; k < D::kLocal / D::kThreads; ++k) {
       const int i = threadIdx.x + k * D::kThreads;

@@ -28,10 +28,11 @@ __device__ __forceinline__ void idft16(float2 (&x)[16]) {
 // shifts and masks). Forward (decimation in frequency): DFT over the 16 inputs a * stride + m, then
 // the twiddle w_S^{m f}; inverse (decimation in time): conjugate twiddle, then the inverse DFT.
 // `table` holds w_M^q for q < M, so w_S^e = w_M^{e M / S}.
-template <int M, int S, int kThreads, bool kInverse>
+template <int M, int S, int kThreads, bool kInverse, int kBlocks = 1>
 __device__ __forceinline__ void radix16_stage(float2* buf, const float2* table) {
   constexpr int stride = S / 16;
-  for (int d = threadIdx.x; d < M / 16; d += kThreads) {
+  // kBlocks consecutive M-point blocks are transformed together (one DFT per d).
+  for (int d = threadIdx.x; d < kBlocks * M / 16; d += kThreads) {
     const int m = d % stride;
     const int base = (d / stride) * S + m;
     float2 x[16];
@@ -61,16 +62,16 @@ __device__ __forceinline__ void radix16_stage(float2* buf, const float2* table) 
   __syncthreads();
 }
 
-// Forward M-point transform of buf (decimation in frequency, radix-16 stages, in place): natural
-// order in, digit-reversed positions out. `table` holds w_M^q for q < M (FwdTableLayout::kBlock).
+// Forward M-point transform of buf, or of kBlocks consecutive blocks (decimation in frequency,
+// radix-16 stages, in place): natural order in, digit-reversed positions out. `table` holds w_M^q for q < M (FwdTableLayout::kBlock).
 // All kThreads threads take part; the caller synchronizes before (the data are written) and the
 // function ends with a barrier.
-template <int M, int kThreads>
+template <int M, int kThreads, int kBlocks = 1>
 __device__ __forceinline__ void dif_f32(float2* buf, const float2* table) {
   static_assert(M == 256 || M == 4096, "block sizes of the factorization");
-  if constexpr (M == 4096) radix16_stage<M, 4096, kThreads, false>(buf, table);
-  radix16_stage<M, 256, kThreads, false>(buf, table);
-  radix16_stage<M, 16, kThreads, false>(buf, table);
+  if constexpr (M == 4096) radix16_stage<M, 4096, kThreads, false, kBlocks>(buf, table);
+  radix16_stage<M, 256, kThreads, false, kBlocks>(buf, table);
+  radix16_stage<M, 16, kThreads, false, kBlocks>(buf, table);
 }
 
 // The inverse (decimation in time, unnormalized): digit-reversed positions in, natural order out.

@@ -174,32 +174,6 @@ Errors check_case(const Plan& plan, const BackwardCase& c, uint64_t seed) {
 
 // ---- accuracy at every FFT size ------------------------------------------------------------------
 
-struct Mode {
-  const char* name;
-  int64_t (*length)(int64_t n);
-  int64_t (*filter_length)(int64_t n);
-};
-
-const Mode kModes[] = {
-    {"causal", [](int64_t n) { return n / 2; }, [](int64_t n) { return n / 2; }},
-    {"circular", [](int64_t n) { return n; }, [](int64_t n) { return n; }},
-    {"odd_partial", [](int64_t n) { return n / 2 - 1; }, [](int64_t n) { return std::max<int64_t>(1, n / 8 + 3); }},
-    {"odd_circularish", [](int64_t n) { return n - 3; }, [](int64_t n) { return n / 2 + 1; }},
-};
-
-void shape_for(int64_t n, int64_t& batch, int64_t& heads) {
-  if (n <= 4096) {
-    batch = 3;
-    heads = 5;
-  } else if (n <= 65536) {
-    batch = 3;
-    heads = 2;
-  } else {
-    batch = 2;
-    heads = 1;
-  }
-}
-
 // Worst errors over a sweep, printed once per size for the record (docs/numerics.md).
 struct Worst {
   double by_dtype[3][4] = {{-1, -1, -1, -1}, {-1, -1, -1, -1}, {-1, -1, -1, -1}};  // -1: not run
@@ -236,7 +210,7 @@ TEST_P(BackwardEveryFftSize, MatchesFloat64Reference) {
   const int64_t n = int64_t{1} << log2n;
   Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCpu});
   int64_t batch, heads;
-  shape_for(n, batch, heads);
+  sweep_shape(n, batch, heads);
   const DType dtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
   // Up to 64K every (mode, dtype, gating). Above, every (mode, dtype) with a gating variant that
   // rotates with the size (128K .. 512K), or half of them, alternating with the size (1M .. 4M), to
@@ -244,7 +218,7 @@ TEST_P(BackwardEveryFftSize, MatchesFloat64Reference) {
   Worst worst;
   uint64_t seed = 5000 + static_cast<uint64_t>(log2n);
   for (int combo = 0; combo < 48; ++combo) {
-    const Mode& mode = kModes[combo / 12];
+    const SweepMode& mode = kSweepModes[combo / 12];
     const DType dtype = dtypes[(combo / 4) % 3];
     const int gating = combo % 4;
     if (n > 65536) {

@@ -18,46 +18,18 @@ namespace {
 
 double tolerance(DType dtype) { return forward_tolerance(Backend::kCpu, dtype); }
 
-struct Mode {
-  const char* name;
-  // length and filter length for an FFT size
-  int64_t (*length)(int64_t n);
-  int64_t (*filter_length)(int64_t n);
-};
-
-const Mode kModes[] = {
-    {"causal", [](int64_t n) { return n / 2; }, [](int64_t n) { return n / 2; }},
-    {"circular", [](int64_t n) { return n; }, [](int64_t n) { return n; }},
-    {"odd_partial", [](int64_t n) { return n / 2 - 1; }, [](int64_t n) { return std::max<int64_t>(1, n / 8 + 3); }},
-    {"odd_circularish", [](int64_t n) { return n - 3; }, [](int64_t n) { return n / 2 + 1; }},
-};
-
-// Batch and heads kept small at large N so the whole sweep fits the CI budget.
-void shape_for(int64_t n, int64_t& batch, int64_t& heads) {
-  if (n <= 4096) {
-    batch = 3;
-    heads = 5;
-  } else if (n <= 65536) {
-    batch = 3;
-    heads = 2;
-  } else {
-    batch = 2;
-    heads = 1;
-  }
-}
-
 class EveryFftSize : public ::testing::TestWithParam<int> {};
 
 TEST_P(EveryFftSize, MatchesFloat64Oracle) {
   const int64_t n = int64_t{1} << GetParam();
   Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCpu});
   int64_t batch, heads;
-  shape_for(n, batch, heads);
+  sweep_shape(n, batch, heads);
   const DType dtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
   const bool large = n > 65536;
   uint64_t seed = 1000 + static_cast<uint64_t>(GetParam());
   int combo = 0;
-  for (const Mode& mode : kModes) {
+  for (const SweepMode& mode : kSweepModes) {
     for (DType dtype : dtypes) {
       for (int gating = 0; gating < 4; ++gating, ++combo) {
         // At large N, one gating variant per (mode, dtype), rotating, to bound the run time.

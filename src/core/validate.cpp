@@ -95,6 +95,21 @@ std::size_t check_filter_form(const std::optional<Tensor>& k,
   return need;
 }
 
+// The caller's workspace: at least `need` bytes, and memory the backend can use when any is needed.
+// `rule` names what `need` was computed for.
+void check_workspace(const void* workspace, std::size_t given, std::size_t need, const std::string& rule,
+                     const MemoryCheck& memory) {
+  if (given < need) {
+    throw_invalid("workspace: " + str(static_cast<int64_t>(given)) + " bytes given, " +
+                  str(static_cast<int64_t>(need)) + " needed for " + rule);
+  }
+  if (need == 0) return;
+  if (workspace == nullptr) {
+    throw_invalid("workspace: null but " + str(static_cast<int64_t>(need)) + " bytes are needed");
+  }
+  memory("workspace", workspace, need);
+}
+
 }  // namespace
 
 std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char* dims) {
@@ -182,16 +197,8 @@ ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
   check_filter_form(args.k, args.spectrum, fft_size, spectrum_bytes, memory, p);
   if (args.k) {
     const Tensor& k = *args.k;
-    const std::size_t need = workspace_bytes(p.heads);
-    if (args.workspace_bytes < need) {
-      throw_invalid("workspace: " + str(static_cast<int64_t>(args.workspace_bytes)) +
-                    " bytes given, " + str(static_cast<int64_t>(need)) +
-                    " needed for H = " + str(p.heads) + " (rule: workspace_bytes(H))");
-    }
-    if (need > 0) {
-      if (args.workspace == nullptr) throw_invalid("workspace: null but " + str(int64_t(need)) + " bytes are needed");
-      memory("workspace", args.workspace, need);
-    }
+    check_workspace(args.workspace, args.workspace_bytes, workspace_bytes(p.heads),
+                    "H = " + str(p.heads) + " (rule: workspace_bytes(H))", memory);
     check_output_aliasing(args.y, "k", k, false);
   }
 
@@ -282,18 +289,10 @@ BackwardProblem validate_backward(const BackwardArgs& args, int64_t fft_size,
 
   // The workspace (either filter form).
   const std::size_t need = workspace_bytes(p.batch, p.heads);
-  if (args.workspace_bytes < need) {
-    throw_invalid("workspace: " + str(static_cast<int64_t>(args.workspace_bytes)) +
-                  " bytes given, " + str(static_cast<int64_t>(need)) + " needed for B = " +
-                  str(p.batch) + ", H = " + str(p.heads) +
-                  " (rule: backward_workspace_bytes(B, H), with k or a spectrum alike)");
-  }
-  if (need > 0) {
-    if (args.workspace == nullptr) {
-      throw_invalid("workspace: null but " + str(static_cast<int64_t>(need)) + " bytes are needed");
-    }
-    memory("workspace", args.workspace, need);
-  }
+  check_workspace(args.workspace, args.workspace_bytes, need,
+                  "B = " + str(p.batch) + ", H = " + str(p.heads) +
+                      " (rule: backward_workspace_bytes(B, H), with k or a spectrum alike)",
+                  memory);
 
   // Overlaps: the gradients are written, and so is the workspace; the inputs are only read.
   struct Named {

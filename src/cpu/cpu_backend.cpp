@@ -165,13 +165,7 @@ class CpuBackend final : public BackendImpl {
 
   void forward(const core::ConvProblem& p, const ForwardArgs& args, Stream) const override {
     std::lock_guard<std::mutex> lock(exec_mutex_);
-    const float* spectrum;
-    if (p.time_domain_filter) {
-      transform_filter_locked(*args.k, args.workspace);
-      spectrum = static_cast<const float*>(args.workspace);
-    } else {
-      spectrum = static_cast<const float*>(args.spectrum->data);
-    }
+    const float* spectrum = filter_spectrum_locked(args.k, args.spectrum, args.workspace);
     const int64_t pairs = (p.batch + 1) / 2;
     const int64_t items = pairs * p.heads;
     if (items < pool_.size()) {
@@ -194,13 +188,7 @@ class CpuBackend final : public BackendImpl {
 
   void backward(const core::BackwardProblem& p, const BackwardArgs& args, Stream) const override {
     std::lock_guard<std::mutex> lock(exec_mutex_);
-    const float* spectrum;
-    if (p.time_domain_filter) {
-      transform_filter_locked(*args.k, args.workspace);
-      spectrum = static_cast<const float*>(args.workspace);
-    } else {
-      spectrum = static_cast<const float*>(args.spectrum->data);
-    }
+    const float* spectrum = filter_spectrum_locked(args.k, args.spectrum, args.workspace);
     const int64_t pairs = (p.batch + 1) / 2;
     if (p.want_dk) {
       // dk sums over the batch: one item per head, whose pairs are accumulated in order.
@@ -242,6 +230,15 @@ class CpuBackend final : public BackendImpl {
         transform_one_filter(k, spectrum, h, scratch(worker), nullptr);
       });
     }
+  }
+
+  // Requires exec_mutex_. The filter spectrum a call reads: the caller's, or k transformed into the
+  // workspace (validation guarantees exactly one of k and spectrum).
+  const float* filter_spectrum_locked(const std::optional<Tensor>& k,
+                                      const std::optional<FilterSpectrum>& spectrum, void* workspace) const {
+    if (!k) return static_cast<const float*>(spectrum->data);
+    transform_filter_locked(*k, workspace);
+    return static_cast<const float*>(workspace);
   }
 
   void transform_one_filter(const Tensor& k, void* spectrum, int64_t h, Scratch& s,

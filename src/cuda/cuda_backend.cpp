@@ -193,14 +193,9 @@ class CudaBackend final : public BackendImpl {
 
   void forward(const core::ConvProblem& problem, const ForwardArgs& args, Stream stream) const override {
     require_16bit(problem.dtype, "u");
-    const void* spectrum = problem.time_domain_filter ? args.workspace : args.spectrum->data;
-    if (!aligned16(spectrum)) {
-      core::throw_invalid(problem.time_domain_filter ? "workspace: address is not 16-byte aligned"
-                                                     : "spectrum: address is not 16-byte aligned");
-    }
     DeviceGuard guard(device_);
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
-    if (problem.time_domain_filter) launch_filter(*args.k, args.workspace, s);
+    const void* spectrum = filter_spectrum(args.k, args.spectrum, args.workspace, s);
     launch_forward(problem, args.u.data, args.pregate ? args.pregate->data : nullptr,
                    args.postgate ? args.postgate->data : nullptr, args.y.data, spectrum, false, s);
   }
@@ -220,14 +215,9 @@ class CudaBackend final : public BackendImpl {
   // dk_kernel.cuh. The du pass runs last: du may be dy itself.
   void backward(const core::BackwardProblem& problem, const BackwardArgs& args, Stream stream) const override {
     require_16bit(problem.dtype, "dy");
-    const void* spectrum = problem.time_domain_filter ? args.workspace : args.spectrum->data;
-    if (!aligned16(spectrum)) {
-      core::throw_invalid(problem.time_domain_filter ? "workspace: address is not 16-byte aligned"
-                                                     : "spectrum: address is not 16-byte aligned");
-    }
     DeviceGuard guard(device_);
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
-    if (problem.time_domain_filter) launch_filter(*args.k, args.workspace, s);
+    const void* spectrum = filter_spectrum(args.k, args.spectrum, args.workspace, s);
     const void* pre = args.pregate ? args.pregate->data : nullptr;
     const void* post = args.postgate ? args.postgate->data : nullptr;
     const bool empty = problem.batch == 0 || problem.length == 0;
@@ -254,6 +244,19 @@ class CudaBackend final : public BackendImpl {
 
  private:
   static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
+
+  // The filter spectrum a call reads: the caller's, or k transformed into the workspace on `s`
+  // (validation guarantees exactly one of k and spectrum).
+  const void* filter_spectrum(const std::optional<Tensor>& k, const std::optional<FilterSpectrum>& spectrum,
+                              void* workspace, cudaStream_t s) const {
+    if (!k) {
+      if (!aligned16(spectrum->data)) core::throw_invalid("spectrum: address is not 16-byte aligned");
+      return spectrum->data;
+    }
+    if (!aligned16(workspace)) core::throw_invalid("workspace: address is not 16-byte aligned");
+    launch_filter(*k, workspace, s);
+    return workspace;
+  }
 
   // Dynamic shared memory of a forward launch (the single-CTA kernel stages only the gates given).
   std::size_t launch_smem(const KernelEntry& e, bool pregate, bool postgate) const {

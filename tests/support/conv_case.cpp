@@ -1,5 +1,6 @@
 #include "conv_case.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -87,6 +88,26 @@ ConvResult run_and_check(const Plan& plan, const ConvCase& c, uint64_t seed) {
   r.ref = run_oracle(c, in);
   r.rel_err = relative_l2(r.y, r.ref);
   return r;
+}
+
+const SweepMode kSweepModes[4] = {
+    {"causal", [](int64_t n) { return n / 2; }, [](int64_t n) { return n / 2; }},
+    {"circular", [](int64_t n) { return n; }, [](int64_t n) { return n; }},
+    {"odd_partial", [](int64_t n) { return n / 2 - 1; }, [](int64_t n) { return std::max<int64_t>(1, n / 8 + 3); }},
+    {"odd_circularish", [](int64_t n) { return n - 3; }, [](int64_t n) { return n / 2 + 1; }},
+};
+
+void sweep_shape(int64_t n, int64_t& batch, int64_t& heads) {
+  if (n <= 4096) {
+    batch = 3;
+    heads = 5;
+  } else if (n <= 65536) {
+    batch = 3;
+    heads = 2;
+  } else {
+    batch = 2;
+    heads = 1;
+  }
 }
 
 }  // namespace ffc::testing

@@ -50,4 +50,16 @@ double forward_tolerance(Backend backend, DType dtype);
 
 ConvResult run_and_check(const Plan& plan, const ConvCase& c, uint64_t seed);
 
+// The (length, filter length) shapes the every-FFT-size sweeps run at each N: causal, circular,
+// odd L with a short (partial) filter, and odd L near N.
+struct SweepMode {
+  const char* name;
+  int64_t (*length)(int64_t n);
+  int64_t (*filter_length)(int64_t n);
+};
+extern const SweepMode kSweepModes[4];
+
+// Batch and heads of a sweep at FFT size n, kept small at large n so the sweep fits the CI budget.
+void sweep_shape(int64_t n, int64_t& batch, int64_t& heads);
+
 }  // namespace ffc::testing

@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -898,32 +897,6 @@ TEST_F(BackwardValidation, WorkspaceMustNotOverlap) {
   args.u = u.view();
   args.du->data = arena.data() + 1024;
   expect_rejected({"workspace:", "overlaps du"});
-}
-
-// A backend that does not implement the backward pass (the CUDA backend, for now) reports
-// kNotSupported through the interface's defaults.
-TEST(BackendInterface, BackwardDefaultsToNotSupported) {
-  struct ForwardOnly final : detail::BackendImpl {
-    Backend kind() const override { return Backend::kCuda; }
-    int device() const override { return 0; }
-    std::size_t spectrum_bytes(int64_t) const override { return 0; }
-    std::size_t workspace_bytes(int64_t) const override { return 0; }
-    void check_memory(const char*, const void*, std::size_t) const override {}
-    void transform_filter(const Tensor&, void*, Stream) const override {}
-    void forward(const core::ConvProblem&, const ForwardArgs&, Stream) const override {}
-  };
-  const ForwardOnly backend;
-  auto expect_not_supported = [](const std::function<void()>& call) {
-    try {
-      call();
-      ADD_FAILURE() << "no error";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.status(), Status::kNotSupported);
-      EXPECT_STREQ(e.what(), "backward: not implemented by the cuda backend yet");
-    }
-  };
-  expect_not_supported([&] { backend.backward_workspace_bytes(2, 3); });
-  expect_not_supported([&] { backend.backward(core::BackwardProblem{}, BackwardArgs{}, nullptr); });
 }
 
 // ---- the C ABI ---------------------------------------------------------------------------------------

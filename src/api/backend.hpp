@@ -36,23 +36,13 @@ class BackendImpl {
                        Stream stream) const = 0;
 
   // Workspace bytes of a backward call (B = batch, H = heads), whichever filter form it gets.
-  virtual std::size_t backward_workspace_bytes(int64_t /*batch*/, int64_t /*heads*/) const {
-    throw backward_not_implemented();
-  }
+  virtual std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const = 0;
 
   // Arguments validated by core::validate_backward into `problem`. Called whenever H > 0 and there
   // is something to write: also with B == 0 or L == 0 when dk is requested (dk is then all zeros).
   // Must be deterministic (the same bits for any thread count or run).
-  virtual void backward(const core::BackwardProblem& /*problem*/, const BackwardArgs& /*args*/,
-                        Stream /*stream*/) const {
-    throw backward_not_implemented();
-  }
-
- protected:
-  Error backward_not_implemented() const {
-    return Error(Status::kNotSupported, std::string("backward: not implemented by the ") +
-                                            to_string(kind()) + " backend yet");
-  }
+  virtual void backward(const core::BackwardProblem& problem, const BackwardArgs& args,
+                        Stream stream) const = 0;
 };
 
 // The CPU backend: always available.

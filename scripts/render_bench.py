@@ -52,6 +52,28 @@ def main(path):
                   f"{r['ratio']:.2f} | {f'{wf:.3f}' if wf else '-'} | {r['cufft_ms']:.3f} | "
                   f"{f'{orig:.3f}' if orig else '-'} | {err} |")
         print()
+    print(ANALYSIS)
+
+
+# What limits each regime (profiled with Nsight Compute on the same H100; docs/design.md has the kernels).
+ANALYSIS = """## What limits the figures
+
+- **N <= 4096, forward** (one CTA per pair of rows): instruction issue, not HBM. About 17K warp
+  instructions per pair against about 7K for the tensor-core and twiddle work itself; issue
+  active about 46 %, 12-16 warps per SM (128 registers, up to 64 KB shared memory with both gates),
+  stalls on long/short scoreboard. Gated calls come closest to the floor (1.9-2.2x) because the gates'
+  traffic grows the floor while the transform work stays the same; plain and causal calls sit at
+  3-9x for the same reason in reverse.
+- **8K-32K, forward** (a cluster of 2-8 CTAs per pair, exchanging through distributed shared
+  memory): about 1.2x the instructions per element of N = 4096 but half the IPC: four cluster
+  barriers per pair (membar stalls), DSMEM latency, 12 warps per SM, register spills at 32K.
+- **Backward**: two passes of the forward kernel family (dpostgate; du with dpregate as a second
+  output) plus the f32 dk kernels on CUDA cores (spectra of x and post * dy per pair, per-group
+  partial sums, a deterministic reduction). dk is the largest piece; at 16K-32K, where its f32
+  transforms no longer fit one CTA, the backward is 1.5-1.6x slower than the cuFFT f32 backward
+  (and at 32K level with the original's). A tensor-core dk and one fused backward pass are the
+  open work (issue 4).
+"""
 
 
 if __name__ == "__main__":

@@ -65,13 +65,18 @@ ANALYSIS = """## What limits the figures
   traffic grows the floor while the transform work stays the same; plain and causal calls sit at
   3-9x for the same reason in reverse.
 - **8K-32K, forward** (a cluster of 2-8 CTAs per pair, exchanging through distributed shared
-  memory): about 1.2x the instructions per element of N = 4096 but half the IPC: four cluster
-  barriers per pair (membar stalls), DSMEM latency, 12 warps per SM, register spills at 32K.
+  memory): about 1.2x the instructions per element of N = 4096 but lower IPC: four cluster
+  barriers per pair (membar stalls), DSMEM latency, 12 warps per SM, register spills at 32K. The
+  persistent grid is sized by the driver's cluster occupancy: sized as blocks per SM x SMs it
+  overstated what fits in the GPCs for 4- and 8-CTA clusters, the surplus clusters waited for a
+  whole resident one, and 16K / 32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16).
 - **Backward**: two passes of the forward kernel family (dpostgate; du with dpregate as a second
   output) plus the f32 dk kernels on CUDA cores (spectra of x and post * dy per pair, per-group
-  partial sums, a deterministic reduction). dk is the largest piece; at 16K-32K, where its f32
-  transforms no longer fit one CTA, the backward is 1.5-1.6x slower than the cuFFT f32 backward
-  (and at 32K level with the original's). A tensor-core dk and one fused backward pass are the
+  partial sums, a deterministic reduction). dk is the largest piece (about two thirds of the
+  time at 16K); at 16K-32K, where its f32 transforms span a cluster, the backward is 1.3x slower
+  than the cuFFT f32 backward. Against the original's gated f16 backward it is slower at 256-16K
+  (1.1-1.7x; the original accumulates dk in f16/bf16 partials, ours in f32 with 3e-7 error) and
+  faster at 32K (83 vs 106 ms). A tensor-core dk and one fused backward pass are the
   open work (issue 4).
 """
 

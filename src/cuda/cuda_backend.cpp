@@ -100,15 +100,11 @@ class CudaBackend final : public BackendImpl {
       check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(e.smem_bytes)),
                  "cudaFuncSetAttribute");
-      // The persistent grid covers the resident CTAs (whole clusters), per gate combination: the
-      // single-CTA kernel's shared memory depends on which gates are staged.
+      // The persistent grid is what can be resident at once, per gate combination (the single-CTA
+      // kernel's shared memory depends on which gates are staged). Work is assigned statically, so
+      // a CTA or cluster beyond that would wait for a whole resident one and double the time.
       for (int gates = 0; gates < 4; ++gates) {
-        const std::size_t smem = launch_smem(e, gates & 1, gates & 2);
-        int blocks = 0;
-        check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads, smem),
-                   "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-        const int grid = std::max(1, blocks) * sm_count_;
-        max_grid_[dtype == DType::kF16 ? 0 : 1][gates] = std::max(e.cluster, grid / e.cluster * e.cluster);
+        max_grid_[dtype == DType::kF16 ? 0 : 1][gates] = resident_grid(e, launch_smem(e, gates & 1, gates & 2));
       }
     }
     for (DType dtype : {DType::kF16, DType::kBF16}) {
@@ -256,6 +252,25 @@ class CudaBackend final : public BackendImpl {
     if (!aligned16(workspace)) core::throw_invalid("workspace: address is not 16-byte aligned");
     launch_filter(*k, workspace, s);
     return workspace;
+  }
+
+  // CTAs of `e` that can be resident at once. Clusters must fit inside one GPC, whose SM counts
+  // differ, so for cluster kernels the count comes from the driver's cluster occupancy, not from
+  // blocks per SM x SMs (on H100 the latter overstates 4- and 8-CTA clusters).
+  int resident_grid(const KernelEntry& e, std::size_t smem) const {
+    if (e.cluster == 1) {
+      int blocks = 0;
+      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads, smem),
+                 "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+      return std::max(1, blocks) * sm_count_;
+    }
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(static_cast<unsigned>(e.cluster * sm_count_));
+    config.blockDim = dim3(static_cast<unsigned>(e.threads));
+    config.dynamicSmemBytes = smem;
+    int clusters = 0;  // the cluster shape comes from the kernel's __cluster_dims__
+    check_cuda(cudaOccupancyMaxActiveClusters(&clusters, e.function, &config), "cudaOccupancyMaxActiveClusters");
+    return std::max(1, clusters) * e.cluster;
   }
 
   // Dynamic shared memory of a forward launch (the single-CTA kernel stages only the gates given).

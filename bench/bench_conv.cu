@@ -137,10 +137,10 @@ __global__ void backward_finish(const float* dx, const float* cv, const T* u, co
   const float inv_n = 1.0f / static_cast<float>(n);
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * length; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t r = i / length, t = i % length;
-    const float x = dx[r * n + t] * inv_n, c = cv[r * n + t] * inv_n;
-    du[i] = from_float<T>(x * to_float(pre[i]));
-    dpre[i] = from_float<T>(x * to_float(u[i]));
-    dpost[i] = from_float<T>(c * to_float(dy[i]));
+    const float x = dx[r * n + t] * inv_n;
+    du[i] = from_float<T>(pre ? x * to_float(pre[i]) : x);
+    if (dpre) dpre[i] = from_float<T>(x * to_float(u[i]));
+    if (dpost) dpost[i] = from_float<T>(cv[r * n + t] * inv_n * to_float(dy[i]));
   }
 }
 
@@ -315,10 +315,9 @@ void run_config(const Config& c, double rate, const std::string& gpu, int repeat
   }
 }
 
-
-// Gated backward (all four gradients) of one configuration: ours, the HBM floor (dy, u, pregate,
-// postgate read; du, dpregate, dpostgate written; k read, dk written), a cuFFT f32 pipeline and the
-// relative error of sampled rows and heads against float64.
+// Backward of one configuration, every gradient (gated: du, dk, dpregate, dpostgate; plain: du, dk):
+// ours, the HBM floor (dy, u and the gates read; du and the gate gradients written; k read, dk
+// written), a cuFFT f32 pipeline and the relative error of sampled rows and heads against float64.
 template <typename T>
 void run_backward_config(const Config& c, double rate, const std::string& gpu, int repeat, FILE* out) {
   const int64_t rows = c.batch * c.heads, elements = rows * c.length, lk = c.length;
@@ -339,12 +338,14 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
   ffc::BackwardArgs a;
   a.dy = bhl(dy.p);
   a.u = bhl(u.p);
-  a.pregate = bhl(pre.p);
-  a.postgate = bhl(post.p);
   a.spectrum = ffc::FilterSpectrum{spectrum.p, spectrum.bytes, c.heads};
   a.du = bhl(du.p);
-  a.dpregate = bhl(dpre.p);
-  a.dpostgate = bhl(dpost.p);
+  if (c.gated) {
+    a.pregate = bhl(pre.p);
+    a.postgate = bhl(post.p);
+    a.dpregate = bhl(dpre.p);
+    a.dpostgate = bhl(dpost.p);
+  }
   a.dk = ffc::Tensor::contiguous(dk.p, DType::kF32, {c.heads, lk});
   a.workspace = ws.p;
   a.workspace_bytes = ws.bytes;
@@ -363,13 +364,19 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
   for (int64_t i = 0; i < std::min<int64_t>(rows, 8); ++i) {
     const int64_t row = (i * rows) / 8, h = row % c.heads;
     const std::vector<double> kh = fetch_row(k.p, h, DType::kF32, lk, 4);
+    auto gate_row = [&](const void* gate) {
+      return c.gated ? fetch_row(gate, row, c.dtype, c.length, sizeof(T)) : std::vector<double>{};
+    };
     const ffc::testing::ConvGradients r = ffc::testing::fftw_backward(
-        {1, 1, c.length, lk, c.n}, 1, fetch_row(u.p, row, c.dtype, c.length, sizeof(T)), kh,
-        fetch_row(pre.p, row, c.dtype, c.length, sizeof(T)), fetch_row(post.p, row, c.dtype, c.length, sizeof(T)),
-        fetch_row(dy.p, row, c.dtype, c.length, sizeof(T)));
-    for (const auto& [mine, theirs] : {std::pair{fetch_row(du.p, row, c.dtype, c.length, sizeof(T)), r.du},
-                                       std::pair{fetch_row(dpre.p, row, c.dtype, c.length, sizeof(T)), r.dpregate},
-                                       std::pair{fetch_row(dpost.p, row, c.dtype, c.length, sizeof(T)), r.dpostgate}}) {
+        {1, 1, c.length, lk, c.n}, 1, fetch_row(u.p, row, c.dtype, c.length, sizeof(T)), kh, gate_row(pre.p),
+        gate_row(post.p), fetch_row(dy.p, row, c.dtype, c.length, sizeof(T)));
+    std::vector<std::pair<std::vector<double>, std::vector<double>>> pairs = {
+        {fetch_row(du.p, row, c.dtype, c.length, sizeof(T)), r.du}};
+    if (c.gated) {
+      pairs.emplace_back(fetch_row(dpre.p, row, c.dtype, c.length, sizeof(T)), r.dpregate);
+      pairs.emplace_back(fetch_row(dpost.p, row, c.dtype, c.length, sizeof(T)), r.dpostgate);
+    }
+    for (const auto& [mine, theirs] : pairs) {
       got.insert(got.end(), mine.begin(), mine.end());
       ref.insert(ref.end(), theirs.begin(), theirs.end());
     }
@@ -381,6 +388,7 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
     for (int64_t b = 0; b < c.batch; ++b) {
       const int64_t row = b * c.heads;  // head 0
       for (auto [dst, src] : {std::pair{&hu, u.p}, std::pair{&hp, pre.p}, std::pair{&hq, post.p}, std::pair{&hd, dy.p}}) {
+        if (!c.gated && (dst == &hp || dst == &hq)) continue;
         const std::vector<double> v = fetch_row(src, row, c.dtype, c.length, sizeof(T));
         dst->insert(dst->end(), v.begin(), v.end());
       }
@@ -398,6 +406,8 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
     DeviceBuffer wf(static_cast<size_t>(rows * bins) * 8), zf(static_cast<size_t>(rows * bins) * 8);
     DeviceBuffer kx(static_cast<size_t>(c.heads * c.n) * 4), kf(static_cast<size_t>(c.heads * bins) * 8);
     DeviceBuffer dkf(static_cast<size_t>(c.heads * bins) * 8), dkx(static_cast<size_t>(c.heads * c.n) * 4);
+    const T* gate_pre = c.gated ? static_cast<const T*>(pre.p) : nullptr;
+    const T* gate_post = c.gated ? static_cast<const T*>(post.p) : nullptr;
     cufftHandle r2c, c2r, r2c_h, c2r_h;
     int n = static_cast<int>(c.n);
     check(cufftPlanMany(&r2c, 1, &n, nullptr, 1, n, nullptr, 1, static_cast<int>(bins), CUFFT_R2C, static_cast<int>(rows)), "plan");
@@ -408,8 +418,8 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
     check(cufftExecR2C(r2c_h, static_cast<float*>(kx.p), static_cast<cufftComplex*>(kf.p)), "R2C k");
     cufft_ms = median_ms(
         [&] {
-          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(dy.p), static_cast<const T*>(post.p), static_cast<float*>(xd.p), rows, c.length, c.n);
-          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(u.p), static_cast<const T*>(pre.p), static_cast<float*>(xx.p), rows, c.length, c.n);
+          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(dy.p), gate_post, static_cast<float*>(xd.p), rows, c.length, c.n);
+          prep<T><<<kGrid, kBlock>>>(static_cast<const T*>(u.p), gate_pre, static_cast<float*>(xx.p), rows, c.length, c.n);
           cufftExecR2C(r2c, static_cast<float*>(xd.p), static_cast<cufftComplex*>(wf.p));
           cufftExecR2C(r2c, static_cast<float*>(xx.p), static_cast<cufftComplex*>(zf.p));
           batch_correlation<<<kGrid, kBlock>>>(static_cast<const cufftComplex*>(wf.p), static_cast<const cufftComplex*>(zf.p),
@@ -417,12 +427,12 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
           backward_products<<<kGrid, kBlock>>>(static_cast<cufftComplex*>(wf.p), static_cast<cufftComplex*>(zf.p),
                                               static_cast<const cufftComplex*>(kf.p), rows, c.heads, bins);
           cufftExecC2R(c2r, static_cast<cufftComplex*>(wf.p), static_cast<float*>(xd.p));
-          cufftExecC2R(c2r, static_cast<cufftComplex*>(zf.p), static_cast<float*>(xx.p));
+          if (c.gated) cufftExecC2R(c2r, static_cast<cufftComplex*>(zf.p), static_cast<float*>(xx.p));
           cufftExecC2R(c2r_h, static_cast<cufftComplex*>(dkf.p), static_cast<float*>(dkx.p));
           backward_finish<T><<<kGrid, kBlock>>>(static_cast<const float*>(xd.p), static_cast<const float*>(xx.p),
-                                                static_cast<const T*>(u.p), static_cast<const T*>(pre.p),
-                                                static_cast<const T*>(dy.p), static_cast<T*>(du.p), static_cast<T*>(dpre.p),
-                                                static_cast<T*>(dpost.p), rows, c.length, c.n);
+                                                static_cast<const T*>(u.p), gate_pre, static_cast<const T*>(dy.p),
+                                                static_cast<T*>(du.p), c.gated ? static_cast<T*>(dpre.p) : nullptr,
+                                                c.gated ? static_cast<T*>(dpost.p) : nullptr, rows, c.length, c.n);
           scale_copy<<<kGrid, kBlock>>>(static_cast<const float*>(dkx.p), static_cast<float*>(dk.p), c.heads, lk, c.n);
         },
         std::max(3, repeat / 4));
@@ -432,16 +442,18 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
     cufftDestroy(r2c_h);
     cufftDestroy(c2r_h);
   }
-  const double bytes = static_cast<double>(elements) * sizeof(T) * 7.0 + static_cast<double>(c.heads * lk) * 8.0;
+  // Gated: dy, u, pregate, postgate read; du, dpregate, dpostgate written. Plain: dy, u; du.
+  const double tensors = c.gated ? 7.0 : 3.0;
+  const double bytes = static_cast<double>(elements) * sizeof(T) * tensors + static_cast<double>(c.heads * lk) * 8.0;
   const double floor_ms = bytes / rate * 1e3;
   char line[1024];
   std::snprintf(line, sizeof line,
-                "{\"op\": \"backward\", \"mode\": \"%s\", \"dtype\": \"%s\", \"gated\": true, \"fft_size\": %lld, "
+                "{\"op\": \"backward\", \"mode\": \"%s\", \"dtype\": \"%s\", \"gated\": %s, \"fft_size\": %lld, "
                 "\"L\": %lld, \"B\": %lld, \"H\": %lld, \"time_ms\": %.4f, \"floor_ms\": %.4f, \"ratio\": %.3f, "
                 "\"cufft_ms\": %.4f, \"rel_err\": %.3e, \"dk_rel_err\": %.3e, \"copy_rate_tbs\": %.3f, \"gpu\": \"%s\"}",
-                c.mode, ffc::to_string(c.dtype), static_cast<long long>(c.n), static_cast<long long>(c.length),
-                static_cast<long long>(c.batch), static_cast<long long>(c.heads), ours, floor_ms, ours / floor_ms, cufft_ms,
-                rel_err, dk_err, rate * 1e-12, gpu.c_str());
+                c.mode, ffc::to_string(c.dtype), c.gated ? "true" : "false", static_cast<long long>(c.n),
+                static_cast<long long>(c.length), static_cast<long long>(c.batch), static_cast<long long>(c.heads), ours,
+                floor_ms, ours / floor_ms, cufft_ms, rel_err, dk_err, rate * 1e-12, gpu.c_str());
   std::printf("%s\n", line);
   std::fflush(stdout);
   if (out) {
@@ -510,11 +522,9 @@ int main(int argc, char** argv) {
           else run_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);
         }
         if (do_backward) {
-          // Gated backward, circular (L = N) and causal (L = N / 2); the cuFFT baseline keeps f32
-          // copies of everything, so the batch is reduced where memory would not suffice.
-          for (int64_t length : {n, n / 2}) {
-            Config c{n, length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, true,
-                     length == n ? "gated" : "gated_causal"};
+          // All gradients of the gated and the plain convolution, circular (L = N) and causal (L = N / 2).
+          for (const Mode& m : modes) {
+            Config c{n, m.length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, m.gated, m.name};
             if (c.dtype == DType::kF16) run_backward_config<__half>(c, rate, prop.name, repeat, out);
             else run_backward_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);
           }

@@ -26,12 +26,13 @@ def main(path):
     print(f"Measured on one {gpu} with `scripts/gpu_check.sh bench` (bench/bench_conv.cu), B = 64, H = 768.")
     print(f"Device-to-device copy in the same run: {rate:.2f} TB/s (bytes read + written); the floor is the")
     print("compulsory HBM traffic over that rate: forward 2 bytes x (u, y) or x (u, pregate, postgate, y) per")
-    print("element plus the f32 filter; backward 2 bytes x 7 tensors (dy, u, gates read; du, dpregate,")
-    print("dpostgate written) plus the filter and dk. Times are CUDA-event medians after warm-up, with the")
-    print("filter spectrum computed once (`w/ filter`: the call with the time-domain filter, transform")
-    print("included). cuFFT: the same convolution in f32 through cuFFT R2C / multiply / C2R (backward: the")
-    print("four gradients through cuFFT), filter spectrum cached. Error: relative L2 against float64 (FFTW)")
-    print("on sampled rows. `original`: the original FlashFFTConv on an H100 of this workplace, from")
+    print("element plus the f32 filter; backward 2 bytes x 7 tensors when gated (dy, u, gates read; du,")
+    print("dpregate, dpostgate written) or x 3 when plain (dy, u; du), plus the filter and dk. Times are")
+    print("CUDA-event medians after warm-up, with the filter spectrum computed once (`w/ filter`: the call")
+    print("with the time-domain filter, transform included). cuFFT: the same convolution in f32 through")
+    print("cuFFT R2C / multiply / C2R (backward: the same gradients through cuFFT), filter spectrum cached.")
+    print("Error: relative L2 against float64 (FFTW) on sampled rows; for the backward, du and the gate")
+    print("gradients together and dk separately. `original`: the original FlashFFTConv on an H100 of this workplace, from")
     print("shared/research/h100_measured.md (another run; its times include its per-call filter FFT).")
     print(f"Raw data: `{path}`.\n")
     print("mode: `gated` = pregate and postgate, L = N (circular); `conv` = no gates, L = N; `_causal`: L = N/2.\n")
@@ -73,8 +74,8 @@ ANALYSIS = """## What limits the figures
 - **Backward**: two passes of the forward kernel family (dpostgate; du with dpregate as a second
   output) plus the f32 dk kernels on CUDA cores (spectra of x and post * dy per pair, per-group
   partial sums, a deterministic reduction). dk is the largest piece (about two thirds of the
-  time at 16K); at 16K-32K, where its f32 transforms span a cluster, the backward is 1.3x slower
-  than the cuFFT f32 backward. Against the original's gated f16 backward it is slower at 256-16K
+  time at 16K: plain backward 21.5 ms against 5.2 ms for the du pass alone); at 16K-32K, where its
+  f32 transforms span a cluster, the gated backward is 1.3x slower than the cuFFT f32 backward. Against the original's gated f16 backward it is slower at 256-16K
   (1.1-1.7x; the original accumulates dk in f16/bf16 partials, ours in f32 with 3e-7 error) and
   faster at 32K (83 vs 106 ms). A tensor-core dk and one fused backward pass are the
   open work (issue 4).

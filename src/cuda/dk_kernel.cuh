@@ -148,11 +148,11 @@ __global__ void __cluster_dims__(DkShape<kN>::kCluster, 1, 1) __launch_bounds__(
           const float2 vx = RS > 1 ? cmul(zx[j][f], w[f]) : zx[j][f];
           if constexpr (D::kCluster > 1) {
             float2* remote = cluster.map_shared_rank(buffers, f);
-            remote[col] = vd;
-            remote[D::kLocal + col] = vx;
+            remote[f32_slot(col)] = vd;
+            remote[D::kLocal + f32_slot(col)] = vx;
           } else {
-            wbuf[f * M + col] = vd;
-            zbuf[f * M + col] = vx;
+            wbuf[f32_slot(f * M + col)] = vd;
+            zbuf[f32_slot(f * M + col)] = vx;
           }
         }
       }
@@ -163,7 +163,7 @@ __global__ void __cluster_dims__(DkShape<kN>::kCluster, 1, 1) __launch_bounds__(
 #pragma unroll
     for (int k = 0; k < D::kLocal / D::kThreads; ++k) {
       const int i = threadIdx.x + k * D::kThreads;
-      const float2 wv = wbuf[i], zv = zbuf[i];
+      const float2 wv = wbuf[f32_slot(i)], zv = zbuf[f32_slot(i)];
       acc[k].x += wv.x * zv.x + wv.y * zv.y;  // W conj(Z)
       acc[k].y += wv.y * zv.x - wv.x * zv.y;
     }
@@ -191,12 +191,12 @@ __global__ void __launch_bounds__(256) dk_finish_kernel(const DkParams p) {
       s.x += v.x;
       s.y += v.y;
     }
-    block_buf[i] = s;
+    block_buf[f32_slot(i)] = s;
   }
   __syncthreads();
   dit_f32<M, 256>(block_buf, p.twiddles + FwdTableLayout::kBlock);
   float2* out = p.partial + head * p.groups * static_cast<int64_t>(kN) + blk * M;
-  for (int i = threadIdx.x; i < M; i += blockDim.x) out[i] = block_buf[i];
+  for (int i = threadIdx.x; i < M; i += blockDim.x) out[i] = block_buf[f32_slot(i)];
 }
 
 // dk[h, t] = Re( sum_f w_RS^{-a f} w_N^{-n' f} z[f][n'] ) / N,  t = a M + n' < dk_length.

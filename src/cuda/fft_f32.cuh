@@ -15,6 +15,13 @@ __device__ __forceinline__ float2 twiddle_f32(int q, int span) {
   return make_float2(c, -s);
 }
 
+// Shared-memory slot of element j of an f32 block buffer. The low four index bits are XORed with
+// the next four (a permutation within every 256 elements), so that each stage's warp-wide accesses
+// touch all 32 banks: without it the stride-1 stage, where a thread takes 16 consecutive elements,
+// put a warp's 32 accesses 128 bytes apart, in the same two banks. Every reader and writer of a
+// buffer passed to dif_f32 / dit_f32 goes through this mapping.
+__device__ __forceinline__ int f32_slot(int j) { return j ^ ((j >> 4) & 15); }
+
 // Inverse 16-point DFT (sum_f w^{-a f} x[f]) by conjugation.
 __device__ __forceinline__ void idft16(float2 (&x)[16]) {
 #pragma unroll
@@ -38,7 +45,7 @@ __device__ __forceinline__ void radix16_stage(float2* buf, const float2* table) 
     float2 x[16];
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
-      const float2 v = buf[base + i * stride];
+      const float2 v = buf[f32_slot(base + i * stride)];
       if constexpr (kInverse && stride > 1) {
         x[i] = cmul_conj(v, __ldg(table + ((m * i) % S) * (M / S)));
       } else {
@@ -53,9 +60,9 @@ __device__ __forceinline__ void radix16_stage(float2* buf, const float2* table) 
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
       if constexpr (!kInverse && stride > 1) {
-        buf[base + i * stride] = cmul(x[i], __ldg(table + ((m * i) % S) * (M / S)));
+        buf[f32_slot(base + i * stride)] = cmul(x[i], __ldg(table + ((m * i) % S) * (M / S)));
       } else {
-        buf[base + i * stride] = x[i];
+        buf[f32_slot(base + i * stride)] = x[i];
       }
     }
   }
@@ -63,7 +70,8 @@ __device__ __forceinline__ void radix16_stage(float2* buf, const float2* table) 
 }
 
 // Forward M-point transform of buf, or of kBlocks consecutive blocks (decimation in frequency,
-// radix-16 stages, in place): natural order in, digit-reversed positions out. `table` holds w_M^q for q < M (FwdTableLayout::kBlock).
+// radix-16 stages, in place): natural order in, digit-reversed positions out, both at the slots of
+// f32_slot. `table` holds w_M^q for q < M (FwdTableLayout::kBlock).
 // All kThreads threads take part; the caller synchronizes before (the data are written) and the
 // function ends with a barrier.
 template <int M, int kThreads, int kBlocks = 1>

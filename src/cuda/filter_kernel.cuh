@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
       z[f] = make_float2(at < p.length ? IoTraits<KT>::to_float(k[at]) : 0.0f, 0.0f);
     }
     if constexpr (RS > 1) small_dft<RS, false>(z);
-    buf[n] = RS > 1 ? cmul(z[block], twiddle_f32(n * block, kN)) : z[0];  // once per filter
+    buf[f32_slot(n)] = RS > 1 ? cmul(z[block], twiddle_f32(n * block, kN)) : z[0];  // once per filter
   }
   __syncthreads();
 
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
   float local_max = 0.0f;
   float2* out = p.spectrum + head * static_cast<int64_t>(kN);
   for (int pos = tid; pos < M; pos += kFilterThreads) {
-    const float2 v = buf[pos];
+    const float2 v = buf[f32_slot(pos)];
     local_max = fmaxf(local_max, hypotf(v.x, v.y));
     const int global = block * M + pos;
     const int row = global >> 8, w = global & 255;

@@ -73,11 +73,14 @@ ANALYSIS = """## What limits the figures
   whole resident one, and 16K / 32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16).
 - **Backward**: two passes of the forward kernel family (dpostgate; du with dpregate as a second
   output) plus the f32 dk kernels on CUDA cores (spectra of x and post * dy per pair, per-group
-  partial sums, a deterministic reduction). dk is the largest piece (about two thirds of the
-  time at 16K: plain backward 21.5 ms against 5.2 ms for the du pass alone); at 16K-32K, where its
-  f32 transforms span a cluster, the gated backward is 1.3x slower than the cuFFT f32 backward. Against the original's gated f16 backward it is slower at 256-16K
-  (1.1-1.7x; the original accumulates dk in f16/bf16 partials, ours in f32 with 3e-7 error) and
-  faster at 32K (83 vs 106 ms). A tensor-core dk and one fused backward pass are the
+  partial sums, a deterministic reduction). dk is the largest piece (plain backward at 16K: 17.6 ms
+  against 5.2 ms for the du pass alone). The dk spectrum kernel is latency-bound (Nsight Compute at
+  4096: issue slots 21 % busy, L1TEX scoreboard stalls, 16-24 warps per SM); bank-conflict-free
+  f32 slots and three CTAs per SM took 4096 plain from 3.18 to 2.49 ms and gated 16K from 38.3 to
+  33.0 ms. Against the cuFFT f32 backward: faster at 1024-8192, slower at 256-512 and
+  16K-32K (1.1-1.2x). Against the original's gated f16 backward it is slower at 256-4096 (1.2-1.6x; the
+  original accumulates dk in f16/bf16 partials, ours in f32 with 2e-7 .. 3e-7 error), level at 16K
+  (32.9 vs 33.7 ms) and faster at 32K (80 vs 106 ms). A tensor-core dk and one fused backward pass are the
   open work (issue 4).
 """
 

@@ -113,6 +113,12 @@ class CudaBackend final : public BackendImpl {
         check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(e.smem_bytes)),
                    "cudaFuncSetAttribute");
+        // The spectrum kernel is latency-bound: all of shared memory, for three CTAs per SM.
+        if (which == 0) {
+          check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                          cudaSharedmemCarveoutMaxShared),
+                     "cudaFuncSetAttribute");
+        }
       }
     }
     for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {

@@ -50,7 +50,7 @@ __device__ __forceinline__ float value_at(const void* base, int64_t offset) {
 }
 
 template <int kN, typename T>
-__global__ void __cluster_dims__(DkShape<kN>::kCluster, 1, 1) __launch_bounds__(256)
+__global__ void __cluster_dims__(DkShape<kN>::kCluster, 1, 1) __launch_bounds__(256, 3)
     dk_spectrum_kernel(const DkParams p) {
   namespace cg = cooperative_groups;
   using D = DkShape<kN>;

@@ -73,14 +73,15 @@ ANALYSIS = """## What limits the figures
   whole resident one, and 16K / 32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16).
 - **Backward**: two passes of the forward kernel family (dpostgate; du with dpregate as a second
   output) plus the f32 dk kernels on CUDA cores (spectra of x and post * dy per pair, per-group
-  partial sums, a deterministic reduction). dk is the largest piece (plain backward at 16K: 17.6 ms
-  against 5.2 ms for the du pass alone). The dk spectrum kernel is latency-bound (Nsight Compute at
-  4096: issue slots 21 % busy, L1TEX scoreboard stalls, 16-24 warps per SM); bank-conflict-free
-  f32 slots and three CTAs per SM took 4096 plain from 3.18 to 2.49 ms and gated 16K from 38.3 to
-  33.0 ms. Against the cuFFT f32 backward: faster at 1024-8192, slower at 256-512 and
-  16K-32K (1.1-1.2x). Against the original's gated f16 backward it is slower at 256-4096 (1.2-1.6x; the
-  original accumulates dk in f16/bf16 partials, ours in f32 with 2e-7 .. 3e-7 error), level at 16K
-  (32.9 vs 33.7 ms) and faster at 32K (80 vs 106 ms). A tensor-core dk and one fused backward pass are the
+  partial sums, a deterministic reduction). dk is the largest piece (plain backward at 16K: 14.7 ms
+  against 5.3 ms for the du pass alone). The dk spectrum kernel was L1-bound (Nsight Compute at
+  4096: L1/TEX 83 % busy, issue slots 21 %): bank-conflict-free f32 slots, three CTAs per SM and
+  per-DFT twiddles from two table loads instead of fifteen gathers took plain 4096 from 3.18 to
+  1.81 ms and gated 16K from 38.3 to 30.2 ms. Against the cuFFT f32 backward: faster at 1024-8192,
+  level at 16K, slower at 256-512 and 32K (1.14x). Against the original's gated f16 backward:
+  slower at 256-1024 (1.3-1.6x), level at 4096 (4.77 vs 4.61 ms), faster at 16K (30.4 vs 33.7)
+  and 32K (75 vs 106); the original accumulates dk in f16/bf16 partials, ours in f32 (error
+  2e-7 .. 4e-7). A tensor-core dk and one fused backward pass are the
   open work (issue 4).
 """
 

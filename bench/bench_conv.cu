@@ -153,6 +153,16 @@ __global__ void scale_copy(const float* src, float* dst, int64_t rows, int64_t l
 
 constexpr int kGrid = 132 * 16, kBlock = 256;
 
+// One result line (a JSON object) to stdout and, when given, to the results file.
+void emit(const char* line, FILE* out) {
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+  if (out) {
+    std::fprintf(out, "%s\n", line);
+    std::fflush(out);
+  }
+}
+
 struct DeviceBuffer {
   void* p = nullptr;
   size_t bytes = 0;
@@ -307,12 +317,7 @@ void run_config(const Config& c, double rate, const std::string& gpu, int repeat
                 c.mode, ffc::to_string(c.dtype), c.gated ? "true" : "false", static_cast<long long>(c.n),
                 static_cast<long long>(c.length), static_cast<long long>(c.batch), static_cast<long long>(c.heads),
                 ours, ours_td, floor_ms, ours / floor_ms, cufft_ms, rel_err, rate * 1e-12, gpu.c_str());
-  std::printf("%s\n", line);
-  std::fflush(stdout);
-  if (out) {
-    std::fprintf(out, "%s\n", line);
-    std::fflush(out);
-  }
+  emit(line, out);
 }
 
 // Backward of one configuration, every gradient (gated: du, dk, dpregate, dpostgate; plain: du, dk):
@@ -454,12 +459,7 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
                 c.mode, ffc::to_string(c.dtype), c.gated ? "true" : "false", static_cast<long long>(c.n),
                 static_cast<long long>(c.length), static_cast<long long>(c.batch), static_cast<long long>(c.heads), ours,
                 floor_ms, ours / floor_ms, cufft_ms, rel_err, dk_err, rate * 1e-12, gpu.c_str());
-  std::printf("%s\n", line);
-  std::fflush(stdout);
-  if (out) {
-    std::fprintf(out, "%s\n", line);
-    std::fflush(out);
-  }
+  emit(line, out);
 }
 
 std::vector<int64_t> parse_list(const char* s) {

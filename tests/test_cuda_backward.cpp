@@ -18,14 +18,6 @@
 namespace ffc::testing {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                                         \
-  do {                                                                                             \
-    if (cuda_device_count() == 0) {                                                                \
-      GTEST_SKIP() << "no CUDA device on this machine: the GPU suite runs on the lent H100 "       \
-                      "(scripts/gpu_check.sh)";                                                    \
-    }                                                                                              \
-  } while (0)
-
 constexpr double kDkTolerance = 1e-5;
 
 struct GradCase {

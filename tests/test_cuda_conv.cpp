@@ -18,14 +18,6 @@
 namespace ffc::testing {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                                         \
-  do {                                                                                             \
-    if (cuda_device_count() == 0) {                                                                \
-      GTEST_SKIP() << "no CUDA device on this machine: the GPU suite runs on the lent H100 "       \
-                      "(scripts/gpu_check.sh)";                                                    \
-    }                                                                                              \
-  } while (0)
-
 const int kSizes[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
 
 Plan cuda_plan(int64_t n) { return Plan::create({.fft_size = n, .backend = Backend::kCuda}); }

@@ -167,12 +167,11 @@ void check_filter(const Tensor& k, int64_t fft_size) {
   }
 }
 
-ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
-                             const BytesForHeads& spectrum_bytes,
-                             const BytesForHeads& workspace_bytes, const MemoryCheck& memory) {
-  const Tensor& u = args.u;
+namespace {
+
+// u, the input both passes are shaped by: (B, H, L) with L <= fft_size, in memory the backend can use.
+void read_input_shape(const Tensor& u, int64_t fft_size, const MemoryCheck& memory, ConvProblem& p) {
   memory("u", u.data, check_tensor("u", u, 3, "(B, H, L)"));
-  ConvProblem p;
   p.batch = u.shape[0];
   p.heads = u.shape[1];
   p.length = u.shape[2];
@@ -181,6 +180,16 @@ ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
     throw_invalid("u: length L = " + str(p.length) + " exceeds fft_size = " + str(fft_size) +
                   " (rule: L <= fft_size)");
   }
+}
+
+}  // namespace
+
+ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
+                             const BytesForHeads& spectrum_bytes,
+                             const BytesForHeads& workspace_bytes, const MemoryCheck& memory) {
+  const Tensor& u = args.u;
+  ConvProblem p;
+  read_input_shape(u, fft_size, memory, p);
   check_same_bhl("y", args.y, u);
   memory("y", args.y.data, range_of(args.y).end - range_of(args.y).begin);
   if (args.pregate) {
@@ -214,16 +223,8 @@ BackwardProblem validate_backward(const BackwardArgs& args, int64_t fft_size,
                                   const MemoryCheck& memory) {
   static constexpr const char* kGroup = "u, dy, pregate, postgate, du, dpregate and dpostgate";
   const Tensor& u = args.u;
-  memory("u", u.data, check_tensor("u", u, 3, "(B, H, L)"));
   BackwardProblem p;
-  p.batch = u.shape[0];
-  p.heads = u.shape[1];
-  p.length = u.shape[2];
-  p.dtype = u.dtype;
-  if (p.length > fft_size) {
-    throw_invalid("u: length L = " + str(p.length) + " exceeds fft_size = " + str(fft_size) +
-                  " (rule: L <= fft_size)");
-  }
+  read_input_shape(u, fft_size, memory, p);
   // A (B, H, L) tensor like u: shape, dtype, memory kind.
   auto check_bhl = [&](const char* name, const Tensor& t) {
     check_same_bhl(name, t, u, kGroup);

@@ -8,6 +8,15 @@
 #include "ffc/ffc.hpp"
 #include "inputs.hpp"
 
+// In a GoogleTest body: skips the test, with the reason, where this machine has no CUDA device.
+#define SKIP_WITHOUT_GPU()                                                                         \
+  do {                                                                                             \
+    if (::ffc::cuda_device_count() == 0) {                                                         \
+      GTEST_SKIP() << "no CUDA device on this machine: the GPU suite runs on the lent H100 "       \
+                      "(scripts/gpu_check.sh)";                                                    \
+    }                                                                                              \
+  } while (0)
+
 namespace ffc::testing {
 
 class Buffer {

@@ -75,11 +75,10 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
 // (so |K| <= 1 / (4 kSigma) and the products stay in the f16 range); spectrum_max keeps max |K|.
 __global__ void __launch_bounds__(256) normalize_spectrum(float2* spectrum, const float* spectrum_max,
                                                           int64_t total, int log2n) {
-  const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
        i += int64_t{gridDim.x} * blockDim.x) {
     const float m = spectrum_max[i >> log2n];
-    const float s = m > 0.0f ? unitary / m : 0.0f;
+    const float s = m > 0.0f ? kUnitary / m : 0.0f;
     const float2 v = spectrum[i];
     spectrum[i] = make_float2(v.x * s, v.y * s);
   }

@@ -132,11 +132,9 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
   const uint32_t smem_base = smem_address(smem);
   DftConsts g;
   g.load(p.frags, lane);
-  const float bound = 32752.0f * rsqrtf(2.0f * kN);
+  const float bound = pair_bound(kN);
   const float small_norm = rsqrtf(static_cast<float>(RS));
-  const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
-  const int tile_row = (lane & 7) + 8 * ((lane >> 3) & 1);
-  const int tile_col = 8 * (lane >> 4);
+  const TileLane lane_tile(lane);
   const bool vector = p.vector_io != 0;
   const bool gated = p.pregate != nullptr;
 
@@ -276,7 +274,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
     // ---- P2, P3: the local block, as for N = 4096 -------------------------------------------------
 #pragma unroll 1
     for (int ct = warp; ct < 16; ct += C::kWarps) {
-      outer_tile<4096>(g, p.twiddles, smem_base, 0, tile_row * 256 + 16 * ct + tile_col, ct, lane);
+      outer_tile<4096>(g, p.twiddles, smem_base, 0, lane_tile.row * 256 + 16 * ct + lane_tile.col, ct, lane);
     }
     __syncthreads();
     {
@@ -291,7 +289,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
 #pragma unroll
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (row + C::kWarps < 16) load_slots(k_next, spectrum + (row + C::kWarps) * 32 * 8);
-        inner_row<4096, kSplit, true>(g, p.twiddles, smem_base, 0, row * 256 + tile_row * 16 + tile_col, row, k,
+        inner_row<4096, kSplit, true>(g, p.twiddles, smem_base, 0, row * 256 + lane_tile.row * 16 + lane_tile.col, row, k,
                                       tw_inner, lane, p.conj_spectrum != 0);
       }
     }
@@ -324,7 +322,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
       const T* post0 = p.postgate ? static_cast<const T*>(p.postgate) + s.offset : nullptr;
       T* y0 = static_cast<T*>(p.y) + s.offset;
       T* y1 = s.row1 ? y0 + s.row1 : nullptr;
-      const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale * unitary * small_norm;
+      const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale * kUnitary * small_norm;
       const int plane = lane >> 4;
 #pragma unroll 1
       for (int nt = warp; nt < Wm / 8; nt += C::kWarps) {
@@ -332,7 +330,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
           uint32_t r[4];
-          ldmatrix_x4_trans(r, smem_base + Plane::offset(0, plane, tile_row * 256 + f * Wm + 8 * nt));
+          ldmatrix_x4_trans(r, smem_base + Plane::offset(0, plane, lane_tile.row * 256 + f * Wm + 8 * nt));
 #pragma unroll
           for (int k = 0; k < 4; ++k) acc_re[f][k] = acc_im[f][k] = 0.0f;
           mma_16816(acc_re[f], g.a[0], r[0], r[1]);

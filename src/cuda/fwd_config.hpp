@@ -55,6 +55,8 @@ struct FwdShape {
 // instead of 8.3e-5 relative), and every stage multiplies its f32 result by 1 / (4 kSigma) so the
 // stages are unitary (1 / sqrt(16)).
 inline constexpr double kSigma = 0.930170;
+// The per-stage factor that makes a scaled-DFT stage unitary.
+inline constexpr float kUnitary = static_cast<float>(1.0 / (4.0 * kSigma));
 
 // Layout of the per-plan table buffer (float2 units unless noted), built on the host in double
 // precision by build_fwd_tables (tables.cpp) from core::twiddle.

@@ -98,6 +98,18 @@ __device__ __forceinline__ RowPair<T> rows_of(const void* tensor, const SlotRows
   return {base, s.row1 ? base + s.row1 : nullptr};
 }
 
+// |s x| <= pair_bound(N) keeps every unitary intermediate of an N-point transform (bounded by
+// ||s z||_2 <= sqrt(2N) max|s x|) within half the f16 range.
+__device__ __forceinline__ float pair_bound(int n) { return 32752.0f * rsqrtf(2.0f * n); }
+
+// This lane's row and column offset in a 16x16 tile for ldmatrix / stmatrix x4: matrix l / 8 of
+// the four covers rows (0-7 | 8-15) x columns (0-7 | 8-15).
+struct TileLane {
+  int row, col;
+  __device__ __forceinline__ explicit TileLane(int lane)
+      : row((lane & 7) + 8 * ((lane >> 3) & 1)), col(8 * (lane >> 4)) {}
+};
+
 // The largest power of two s with s * max_abs <= bound (1 for zero or non-finite max_abs).
 __device__ __forceinline__ float power_of_two_scale(float max_abs, float bound) {
   if (!(max_abs > 0.0f) || !isfinite(max_abs)) return 1.0f;
@@ -393,7 +405,6 @@ template <int kPlaneN, bool kSplit, bool kOuter>
 __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
                                           int q, int n, int outer_row, const float2 (&k)[8],
                                           const float2 (&tw_inner)[8], int lane, bool conj_k) {
-  const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
   float2 w_out[8];
   if constexpr (kOuter) load_slots(w_out, twiddles + FwdTableLayout::kOuterInv + (outer_row * 32 + lane) * 8);
   BFrag x;
@@ -434,7 +445,7 @@ __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twid
   if constexpr (kOuter) {
     multiply(c, w_out);
   } else {
-    scale(c, unitary);
+    scale(c, kUnitary);
   }
   store_tile<kPlaneN>(c, smem_base, q, n);
 }
@@ -460,15 +471,9 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
   const uint32_t smem_base = smem_address(smem);
   DftConsts g;
   g.load(p.frags, lane);
-  // |s x| <= bound keeps every unitary intermediate (bounded by ||s z||_2 <= sqrt(2N) max|s x|)
-  // within half the f16 range.
-  const float bound = 32752.0f * rsqrtf(2.0f * kN);
+  const float bound = pair_bound(kN);
   const float small_norm = rsqrtf(static_cast<float>(RS));
-  const float unitary = static_cast<float>(1.0 / (4.0 * kSigma));
-  // Lane addresses of a 16x16 tile for ldmatrix / stmatrix x4: tile l / 8 covers rows
-  // (0-7 | 8-15) x columns (0-7 | 8-15).
-  const int tile_row = (lane & 7) + 8 * ((lane >> 3) & 1);
-  const int tile_col = 8 * (lane >> 4);
+  const TileLane lane_tile(lane);
   constexpr int kUnits1 = P * M / kC;  // FMA-phase units: (pair slot, column group)
   static_assert((M / kC) % 32 == 0, "a warp's FMA units belong to one pair slot");
 
@@ -610,7 +615,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         const int q = unit / (RS * 16);
         const int block = (unit / 16) % RS;
         const int ct = unit % 16;
-        outer_tile<kN>(g, p.twiddles, smem_base, q, block * 4096 + tile_row * 256 + 16 * ct + tile_col, ct, lane);
+        outer_tile<kN>(g, p.twiddles, smem_base, q, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col, ct, lane);
       }
       __syncthreads();
     }
@@ -636,7 +641,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (unit + S::kWarps < kUnits3) load_slots(k_next, spectrum_at(unit + S::kWarps));
-        inner_row<kN, kSplit, S::kOuter>(g, p.twiddles, smem_base, q, row * 256 + tile_row * 16 + tile_col,
+        inner_row<kN, kSplit, S::kOuter>(g, p.twiddles, smem_base, q, row * 256 + lane_tile.row * 16 + lane_tile.col,
                                          row % 16, k, tw_inner, lane, p.conj_spectrum != 0);
       }
       __syncthreads();
@@ -652,11 +657,11 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       static_assert(P == 1 && RS == 1, "the staged outer path is N = 4096");
       const SlotRows s = cur[0];
       const float out_scale =
-          s.valid ? __ldg(p.spectrum_max + s.head) / pair_scale(0) * unitary * small_norm : 0.0f;
+          s.valid ? __ldg(p.spectrum_max + s.head) / pair_scale(0) * kUnitary * small_norm : 0.0f;
       const bool gated_out = p.postgate != nullptr;
 #pragma unroll 1
       for (int nt = warp; nt < 32 && s.valid; nt += S::kWarps) {
-        const uint32_t tile = smem_base + Smem::offset(0, lane >> 4, tile_row * 256 + 8 * nt);
+        const uint32_t tile = smem_base + Smem::offset(0, lane >> 4, lane_tile.row * 256 + 8 * nt);
         uint32_t r[4];
         ldmatrix_x4_trans(r, tile);
         float re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};

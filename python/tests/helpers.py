@@ -7,6 +7,11 @@ import torch
 UNIT_ROUNDOFF = {torch.float32: 0.0, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
 
 
+# Every dtype of u / y, and every (pregate, postgate) combination, that the sweeps run.
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+GATES = [(False, False), (True, False), (False, True), (True, True)]
+
+
 def forward_tol(dtype):
     return UNIT_ROUNDOFF[dtype] + 1e-6
 

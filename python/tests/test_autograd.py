@@ -24,12 +24,10 @@ torch = pytest.importorskip("torch")
 
 from flashfftconv import FlashFFTConv, fftconv, transform_filter  # noqa: E402
 from flashfftconv.reference import fftconv_ref  # noqa: E402
-from helpers import grad_tol, make_inputs, rel_l2  # noqa: E402
+from helpers import DTYPES, GATES, grad_tol, make_inputs, rel_l2  # noqa: E402
 
 pytestmark = pytest.mark.backward
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-GATES = [(False, False), (True, False), (False, True), (True, True)]
 CASES = {
     "causal": (2, 3, 32, 32, 64),
     "causal_odd": (3, 5, 37, 20, 64),

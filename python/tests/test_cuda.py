@@ -9,12 +9,11 @@ torch = pytest.importorskip("torch")
 import flashfftconv  # noqa: E402
 from flashfftconv import FlashFFTConv, fftconv, transform_filter  # noqa: E402
 from flashfftconv.reference import fftconv_ref  # noqa: E402
-from helpers import CUDA_FORWARD_TOL, make_inputs, rel_l2  # noqa: E402
+from helpers import GATES, CUDA_FORWARD_TOL, make_inputs, rel_l2  # noqa: E402
 
 pytestmark = pytest.mark.cuda
 
 DTYPES = [torch.float16, torch.bfloat16]
-GATES = [(False, False), (True, False), (False, True), (True, True)]
 
 
 def cuda_sizes():

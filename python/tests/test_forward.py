@@ -9,10 +9,8 @@ torch = pytest.importorskip("torch")
 import flashfftconv  # noqa: E402
 from flashfftconv import fftconv, transform_filter  # noqa: E402
 from flashfftconv.reference import fftconv_ref  # noqa: E402
-from helpers import forward_tol, make_inputs, rel_l2  # noqa: E402
+from helpers import DTYPES, GATES, forward_tol, make_inputs, rel_l2  # noqa: E402
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-GATES = [(False, False), (True, False), (False, True), (True, True)]
 
 # (B, H, L, Lk, N): name
 CASES = {

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api/backend.hpp"
+#include "c_view.hpp"
 #include "conv_case.hpp"
 #include "ffc/ffc.h"
 
@@ -900,18 +901,6 @@ TEST_F(BackwardValidation, WorkspaceMustNotOverlap) {
 }
 
 // ---- the C ABI ---------------------------------------------------------------------------------------
-
-ffc_tensor_t c_view(const Tensor& v) {
-  ffc_tensor_t c{};
-  c.data = v.data;
-  c.dtype = static_cast<ffc_dtype_t>(v.dtype);
-  c.ndim = v.ndim;
-  for (int i = 0; i < 3; ++i) {
-    c.shape[i] = v.shape[i];
-    c.strides[i] = v.strides[i];
-  }
-  return c;
-}
 
 class CApiBackward : public ::testing::Test {
  protected:

@@ -5,24 +5,14 @@
 #include <cstring>
 #include <thread>
 
+#include "c_view.hpp"
 #include "conv_case.hpp"
 #include "ffc/ffc.h"
 
 namespace ffc::testing {
 namespace {
 
-ffc_tensor_t c_view(HostTensor& t) {
-  const Tensor v = t.view();
-  ffc_tensor_t c{};
-  c.data = v.data;
-  c.dtype = static_cast<ffc_dtype_t>(v.dtype);
-  c.ndim = v.ndim;
-  for (int i = 0; i < 3; ++i) {
-    c.shape[i] = v.shape[i];
-    c.strides[i] = v.strides[i];
-  }
-  return c;
-}
+ffc_tensor_t c_view(HostTensor& t) { return ffc::testing::c_view(t.view()); }
 
 TEST(CApi, Version) {
   EXPECT_EQ(ffc_version(), FFC_VERSION_MAJOR * 10000u + FFC_VERSION_MINOR * 100u + FFC_VERSION_PATCH);

@@ -1,10 +1,13 @@
-# The CUDA backend: kernels (one translation unit per I/O dtype, one for the filter transform and
-# the registry) and the host-side backend. Included when a CUDA compiler is found.
+# The CUDA backend: kernels (one translation unit per I/O dtype and direction, one for the filter
+# transform and the registry, one for the dk kernels) and the host-side backend. Included when a
+# CUDA compiler is found.
 add_library(ffc_cuda_objects OBJECT
   src/cuda/kernels_f16.cu
   src/cuda/kernels_bf16.cu
   src/cuda/kernels_filter.cu
   src/cuda/kernels_backward.cu
+  src/cuda/kernels_backward_f16.cu
+  src/cuda/kernels_backward_bf16.cu
   src/cuda/cuda_backend.cpp
   src/cuda/tables.cpp)
 target_include_directories(ffc_cuda_objects PRIVATE

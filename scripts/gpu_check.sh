@@ -11,6 +11,13 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.gpu-bin}
 OUT=${OUT:-/tmp/ffc-out}
 mkdir -p "$OUT"
+# build_gpu_bins.sh gzips the binaries; unpack them next to the output.
+if compgen -G "$BIN/*.gz" > /dev/null; then
+  unpacked=$(mktemp -d)
+  for f in "$BIN"/*.gz; do gunzip -c "$f" > "$unpacked/$(basename "$f" .gz)"; chmod +x "$unpacked/$(basename "$f" .gz)"; done
+  BIN=$unpacked
+fi
+BIN=$(cd "$BIN" && pwd)
 # cuFFT (benchmark baseline) from the toolkit or from a pip wheel.
 for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cufft", "lib") for p in nvidia.__path__))' 2>/dev/null); do
   [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
@@ -29,12 +36,12 @@ if [ "$what" = sanitize ] || [ "$what" = all ]; then
   filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N2048:Sizes/CudaEverySize.MatchesFloat64Oracle/N4096:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:CudaExecution.NonDefault*:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N1024:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N8192:CudaBackward.*'
   compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1 || status=1
   tail -3 "$OUT/memcheck.log"
-  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N2048:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N16384' > "$OUT/racecheck.log" 2>&1 || status=1
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N256:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N2048:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N4096:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N16384' > "$OUT/racecheck.log" 2>&1 || status=1
   tail -3 "$OUT/racecheck.log"
 fi
 if [ "$what" = python ] || [ "$what" = all ]; then
   # The Python package's CUDA tests against the library in $BIN (torch is in the device image).
-  PYTHONPATH=python FLASHFFTCONV_LIBRARY="$PWD/$BIN/libflashfftconv.so" python3 -m pytest -q -m cuda \
+  PYTHONPATH=python FLASHFFTCONV_LIBRARY="$BIN/libflashfftconv.so" python3 -m pytest -q -m cuda \
     python/tests > "$OUT/pytest_cuda.log" 2>&1 || status=1
   tail -5 "$OUT/pytest_cuda.log"
 fi

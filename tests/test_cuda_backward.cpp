@@ -6,7 +6,11 @@
 // Tolerances (docs/numerics.md): du, dpregate and dpostgate come from the fused forward kernels
 // (with the roles of the tensors exchanged), so they keep the forward's bounds: f16 5e-4, bf16 3e-3
 // (the gradient targets are 1e-3 and 5e-3). dk is computed with f32 transforms from the
-// exact 16-bit inputs: 1e-5 (f32 rounding through log2(N) stages and the batch sum).
+// exact 16-bit inputs for N > 4096: 1e-5 (f32 rounding through log2(N) stages and the batch sum).
+// For N <= 4096 the fused backward takes dk's spectra from its tensor-core transforms, whose
+// intermediates are f16 (unit roundoff u = 2^-11; each spectrum passes through two or three f16
+// roundings, RMS u / sqrt(3) each, so the product conj(Z) W carries about sqrt(6) u / sqrt(3) =
+// 7e-4 relative): 1e-3, the f16 gradient bound.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -18,7 +22,7 @@
 namespace ffc::testing {
 namespace {
 
-constexpr double kDkTolerance = 1e-5;
+double dk_tolerance(int64_t fft_size) { return fft_size <= 4096 ? 1e-3 : 1e-5; }
 
 struct GradCase {
   ConvCase conv;
@@ -115,7 +119,7 @@ void check(const Plan& plan, const GradCase& c, uint64_t seed, const char* mode)
     EXPECT_LE(relative_l2(got.g.du, ref.du), tol) << "du " << what;
   }
   if (c.dk) {
-    EXPECT_LE(relative_l2(got.g.dk, ref.dk), kDkTolerance) << "dk " << what;
+    EXPECT_LE(relative_l2(got.g.dk, ref.dk), dk_tolerance(c.conv.fft_size)) << "dk " << what;
   }
   if (c.dpre && c.conv.pregate) {
     EXPECT_LE(relative_l2(got.g.dpregate, ref.dpregate), tol) << "dpregate " << what;
@@ -166,23 +170,27 @@ INSTANTIATE_TEST_SUITE_P(Sizes, CudaBackwardEverySize,
 
 TEST(CudaBackward, LargeBatchFewHeadsAndEachGradientAlone) {
   SKIP_WITHOUT_GPU();
-  Plan plan = Plan::create({.fft_size = 8192, .backend = Backend::kCuda});
-  GradCase c;
-  c.conv.fft_size = 8192;
-  c.conv.batch = 37;  // many pairs per head: several groups in the dk reduction
-  c.conv.heads = 2;
-  c.conv.length = 4096;
-  c.conv.filter_length = 4096;
-  c.conv.dtype = DType::kBF16;
-  c.conv.pregate = c.conv.postgate = true;
-  check(plan, c, 11, "batch 37");
-  for (int which = 0; which < 4; ++which) {
-    GradCase one = c;
-    one.du = which == 0;
-    one.dk = which == 1;
-    one.dpre = which == 2;
-    one.dpost = which == 3;
-    check(plan, one, 12 + which, "one gradient");
+  // 512: the fused kernel with two pairs per iteration; 4096: the fused kernel's outer stage;
+  // 8192: the composed backward.
+  for (int64_t n : {512, 4096, 8192}) {
+    Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCuda});
+    GradCase c;
+    c.conv.fft_size = n;
+    c.conv.batch = 37;  // many pairs per head: several groups in the dk reduction
+    c.conv.heads = 2;
+    c.conv.length = n / 2;
+    c.conv.filter_length = n / 2;
+    c.conv.dtype = DType::kBF16;
+    c.conv.pregate = c.conv.postgate = true;
+    check(plan, c, 11, "batch 37");
+    for (int which = 0; which < 4; ++which) {
+      GradCase one = c;
+      one.du = which == 0;
+      one.dk = which == 1;
+      one.dpre = which == 2;
+      one.dpost = which == 3;
+      check(plan, one, 12 + which, "one gradient");
+    }
   }
 }
 

@@ -108,6 +108,14 @@ class CudaBackend final : public BackendImpl {
       }
     }
     for (DType dtype : {DType::kF16, DType::kBF16}) {
+      const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), dtype);
+      if (e.function == nullptr) continue;
+      check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(e.smem_bytes)),
+                 "cudaFuncSetAttribute");
+      bwd_resident_[dtype == DType::kF16 ? 0 : 1] = resident_grid(e, e.smem_bytes);
+    }
+    for (DType dtype : {DType::kF16, DType::kBF16}) {
       for (int which = 0; which < 2; ++which) {
         const KernelEntry e = cuda::dk_kernels(static_cast<int>(n_), dtype, which);
         check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -208,7 +216,9 @@ class CudaBackend final : public BackendImpl {
                                   static_cast<std::size_t>(n_) * sizeof(float2);
   }
 
-  // du, dpregate and dpostgate are forward convolutions with the roles of the tensors exchanged
+  // N <= 4096: one fused pass (bwd_kernel.cuh) writes du, dpregate, dpostgate and the partial dk
+  // spectra; the dk finish and output kernels complete dk. Larger N: a composition. du,
+  // dpregate and dpostgate are forward convolutions with the roles of the tensors exchanged
   // (dx = corr(postgate * dy, k) is a convolution with conj(K)):
   //   dpostgate = dy * conv(pregate * u, k)          forward(u, pre = pregate, post = dy)
   //   dpregate  = u * corr(postgate * dy, k)         forward(dy, pre = postgate, post = u, conj K)
@@ -222,7 +232,13 @@ class CudaBackend final : public BackendImpl {
     const void* spectrum = filter_spectrum(args.k, args.spectrum, args.workspace, s);
     const void* pre = args.pregate ? args.pregate->data : nullptr;
     const void* post = args.postgate ? args.postgate->data : nullptr;
-    const bool empty = problem.batch == 0 || problem.length == 0;
+    const bool empty = problem.batch == 0 || problem.heads == 0 || problem.length == 0;
+    if (fused_backward() && !empty) {
+      void* partial = problem.want_dk ? static_cast<char*>(args.workspace) + dk_offset(problem.heads) : nullptr;
+      launch_backward(problem, args, pre, post, spectrum, partial, s);
+      if (problem.want_dk) launch_dk_finish(problem, args, partial, s);
+      return;
+    }
     if (problem.want_dk) {
       if (empty) {
         check_cuda(cudaMemsetAsync(args.dk->data, 0, sizeof(float) * static_cast<std::size_t>(args.dk->numel()), s),
@@ -332,10 +348,13 @@ class CudaBackend final : public BackendImpl {
   }
 
   // Partial dk spectra: G groups per head, enough (head, group) work items to fill the GPU.
+  // The fused backward takes one (head, group) per CTA: about four waves of resident CTAs bound the
+  // tail, and each group's partial spectrum costs 8 N bytes of traffic (small against its pairs').
   int64_t dk_groups(int64_t batch, int64_t heads) const {
     const int64_t pairs = std::max<int64_t>(1, (batch + 1) / 2);
     const int64_t cluster = n_ > 4096 ? n_ / 4096 : 1;
-    const int64_t target = std::max<int64_t>(1, int64_t{sm_count_} * 3 / cluster);
+    const int64_t target = fused_backward() ? 4 * int64_t{std::max(bwd_resident_[0], bwd_resident_[1])}
+                                            : std::max<int64_t>(1, int64_t{sm_count_} * 3 / cluster);
     const int64_t h = std::max<int64_t>(1, heads);
     return std::max<int64_t>(1, std::min((target + h - 1) / h, pairs));
   }
@@ -368,6 +387,22 @@ class CudaBackend final : public BackendImpl {
     check_cuda(cudaLaunchKernel(spectrum.function, dim3(static_cast<unsigned>(blocks)), dim3(spectrum.threads),
                                 kernel_args, spectrum.smem_bytes, s),
                "dk spectrum kernel launch");
+    launch_dk_finish(problem, args, partial, s);
+  }
+
+  // Sums the partial dk spectra in group order and transforms them back into dk.
+  void launch_dk_finish(const core::BackwardProblem& problem, const BackwardArgs& args, void* partial,
+                        cudaStream_t s) const {
+    cuda::DkParams p{};
+    p.batch = problem.batch;
+    p.heads = problem.heads;
+    p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
+    p.partial = static_cast<float2*>(partial);
+    p.dk = static_cast<float*>(args.dk->data);
+    p.dk_length = problem.grad_filter_length;
+    p.twiddles = twiddles_;
+    void* kernel_args[] = {&p};
+    const int n = static_cast<int>(n_);
     const KernelEntry finish = cuda::dk_kernels(n, problem.dtype, 1);
     check_cuda(cudaLaunchKernel(finish.function, dim3(static_cast<unsigned>(problem.heads * cuda::small_radix(n))),
                                 dim3(finish.threads), kernel_args, finish.smem_bytes, s),
@@ -378,6 +413,42 @@ class CudaBackend final : public BackendImpl {
     check_cuda(cudaLaunchKernel(output.function, dim3(static_cast<unsigned>(out_blocks)), dim3(output.threads),
                                 kernel_args, 0, s),
                "dk output kernel launch");
+  }
+
+  bool fused_backward() const { return n_ <= 4096; }
+
+  // The fused backward over (head, group) CTAs.
+  void launch_backward(const core::BackwardProblem& problem, const BackwardArgs& args, const void* pre,
+                       const void* post, const void* spectrum, void* partial, cudaStream_t s) const {
+    cuda::BwdParams p{};
+    p.dy = args.dy.data;
+    p.u = args.u.data;
+    p.pregate = pre;
+    p.postgate = post;
+    p.du = problem.want_du ? args.du->data : nullptr;
+    p.dpregate = problem.want_dpregate ? args.dpregate->data : nullptr;
+    p.dpostgate = problem.want_dpostgate ? args.dpostgate->data : nullptr;
+    p.dk_partial = static_cast<float2*>(partial);
+    p.spectrum = static_cast<const float2*>(spectrum);
+    p.spectrum_max = reinterpret_cast<const float*>(static_cast<const char*>(spectrum) +
+                                                    static_cast<std::size_t>(problem.heads) * n_ * sizeof(float2));
+    p.twiddles = twiddles_;
+    p.frags = frags_;
+    p.batch = problem.batch;
+    p.heads = problem.heads;
+    p.length = problem.length;
+    p.pairs_per_head = (problem.batch + 1) / 2;
+    p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
+    auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
+    p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) &&
+                  aligned(p.postgate) && aligned(p.du) && aligned(p.dpregate) && aligned(p.dpostgate);
+    const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), problem.dtype);
+    const int64_t blocks = problem.heads * p.groups;
+    if (blocks > 0x7fffffff) core::throw_invalid("dy: too many heads for one launch");
+    void* kernel_args[] = {&p};
+    check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
+                                e.smem_bytes, s),
+               "backward kernel launch");
   }
 
   void launch_filter(const Tensor& k, void* spectrum, cudaStream_t s) const {
@@ -418,6 +489,7 @@ class CudaBackend final : public BackendImpl {
   int device_ = 0;
   int sm_count_ = 0;
   int max_grid_[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}};  // [dtype][pregate + 2 postgate]
+  int bwd_resident_[2] = {1, 1};                       // [dtype] resident fused-backward CTAs
   void* tables_ = nullptr;
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;

@@ -132,6 +132,78 @@ __device__ __forceinline__ void powers(float2 (&out)[R], float2 w, float s) {
   }
 }
 
+// P1's radix-RS stage on columns col .. col + kC - 1 of slot q: z[j][f] holds element f M + col + j;
+// output f, twiddled by w_N^{(col + j) f} and scaled by s, is rounded to f16 at position
+// f M + col + j of the slot's planes.
+template <int kN, int kC>
+__device__ __forceinline__ void small_stage_store(float2 (&z)[kC][FwdShape<kN>::RS], float s,
+                                                  const float2* twiddles, unsigned char* smem, int q, int col) {
+  constexpr int RS = FwdShape<kN>::RS, M = FwdShape<kN>::M;
+#pragma unroll
+  for (int j = 0; j < kC; ++j) {
+    if constexpr (RS > 1) {
+      float2 w[RS];
+      small_dft<RS, false>(z[j]);
+      powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + col + j), s);
+#pragma unroll
+      for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+    } else {
+      z[j][0] = make_float2(z[j][0].x * s, z[j][0].y * s);
+    }
+  }
+#pragma unroll
+  for (int f = 0; f < RS; ++f) {
+    uint32_t out_re[kC / 2], out_im[kC / 2];
+#pragma unroll
+    for (int j = 0; j < kC; j += 2) {
+      out_re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
+      out_im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
+    }
+    unsigned char* re = smem + FwdSmem<kN>::offset(q, 0, f * M + col);
+    unsigned char* im = smem + FwdSmem<kN>::offset(q, 1, f * M + col);
+    if constexpr (kC == 8) {
+      *reinterpret_cast<uint4*>(re) = make_uint4(out_re[0], out_re[1], out_re[2], out_re[3]);
+      *reinterpret_cast<uint4*>(im) = make_uint4(out_im[0], out_im[1], out_im[2], out_im[3]);
+    } else if constexpr (kC == 4) {
+      *reinterpret_cast<uint2*>(re) = make_uint2(out_re[0], out_re[1]);
+      *reinterpret_cast<uint2*>(im) = make_uint2(out_im[0], out_im[1]);
+    } else {
+      *reinterpret_cast<uint32_t*>(re) = out_re[0];
+      *reinterpret_cast<uint32_t*>(im) = out_im[0];
+    }
+  }
+}
+
+// P5's inverse radix-RS stage on columns col .. col + kC - 1 of slot q, from the f16 planes:
+// z[j][f] = element f M + col + j of the inverse (f32, not yet scaled).
+template <int kN, int kC>
+__device__ __forceinline__ void small_stage_inverse(float2 (&z)[kC][FwdShape<kN>::RS], const float2* twiddles,
+                                                    const unsigned char* smem, int q, int col) {
+  constexpr int RS = FwdShape<kN>::RS, M = FwdShape<kN>::M;
+#pragma unroll
+  for (int f = 0; f < RS; ++f) {
+    const unsigned char* re = smem + FwdSmem<kN>::offset(q, 0, f * M + col);
+    const unsigned char* im = smem + FwdSmem<kN>::offset(q, 1, f * M + col);
+#pragma unroll
+    for (int j = 0; j < kC / 2; ++j) {
+      const float2 a = unpack_half2(reinterpret_cast<const uint32_t*>(re)[j]);
+      const float2 b = unpack_half2(reinterpret_cast<const uint32_t*>(im)[j]);
+      z[2 * j][f] = make_float2(a.x, b.x);
+      z[2 * j + 1][f] = make_float2(a.y, b.y);
+    }
+  }
+  if constexpr (RS > 1) {
+#pragma unroll
+    for (int j = 0; j < kC; ++j) {
+      float2 w[RS];
+      powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + col + j), 1.0f);
+#pragma unroll
+      for (int f = 0; f < RS; ++f) z[j][f] = cmul_conj(z[j][f], w[f]);
+      small_dft<RS, true>(z[j]);
+    }
+  }
+}
+
 // Region A holds the u rows of every slot, then (gated) the pregate rows: row of `tensor` (0 u0,
 // 1 u1, 2 pre0, 3 pre1) of slot q. Region B (postgate) follows region A's actual size, so ungated
 // calls launch with less shared memory (more CTAs per SM).
@@ -398,18 +470,29 @@ __device__ __forceinline__ void outer_tile(const DftConsts& g, const float2* twi
   store_tile<kPlaneN>(c, smem_base, q, n);
 }
 
-// P3 on one 256-element row: forward inner stages (register-chained), times the filter slots k,
-// inverse inner stages, then the outer stage's inverse twiddle for row `outer_row` of its
-// 4096-block (kOuter) or the unitary scale; stored back in place.
-template <int kPlaneN, bool kSplit, bool kOuter>
-__device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
-                                          int q, int n, int outer_row, const float2 (&k)[8],
-                                          const float2 (&tw_inner)[8], int lane, bool conj_k) {
-  float2 w_out[8];
-  if constexpr (kOuter) load_slots(w_out, twiddles + FwdTableLayout::kOuterInv + (outer_row * 32 + lane) * 8);
+// The inverse outer 16-point stage on one n8 column tile of a 4096-block (rows 256 elements apart;
+// `tile` is this lane's ldmatrix address, real plane for lanes 0-15, imaginary for 16-31):
+// conj(G) X, Re = Gr Xr + Gi Xi, Im = Gr Xi - Gi Xr. Registers 0, 1 hold row lane / 4, columns
+// 2 (lane % 4) + {0, 1}; registers 2, 3 the same columns of row lane / 4 + 8.
+__device__ __forceinline__ void outer_inverse_n8(const DftConsts& g, uint32_t tile, float (&re)[4], float (&im)[4]) {
+  uint32_t r[4];
+  ldmatrix_x4_trans(r, tile);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) re[k] = im[k] = 0.0f;
+  mma_16816(re, g.a[0], r[0], r[1]);
+  mma_16816(re, g.a[1], r[2], r[3]);
+  mma_16816(im, g.a[0], r[2], r[3]);
+  mma_16816(im, g.a[2], r[0], r[1]);
+}
+
+// The forward inner stages of one 256-element row (stage over b, twiddle w_256, stage over c) on
+// the tensor cores: the row's spectrum slots in f32. The last stage's unitary factor 1 / (4 kSigma)
+// is not applied (the normalized filter spectrum carries it), so c = 4 kSigma x (unitary DFT).
+template <int kPlaneN, bool kSplit>
+__device__ __forceinline__ CTile forward_inner(const DftConsts& g, uint32_t smem_base, int q, int n,
+                                               const float2 (&tw_inner)[8]) {
   BFrag x;
   load_b_tile<kPlaneN>(x, smem_base, q, n);
-  // Forward: stage over b (left), twiddle, stage over c (right).
   CTile c;
   c.zero();
   left_product<false>(c, g, x);
@@ -419,15 +502,20 @@ __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twid
   c.zero();
   right_product<false>(c, hi, g);
   if constexpr (kSplit) right_product<false>(c, lo, g);
-  // Filter: the spectrum is stored as K / (4 sigma max|K|), in this fragment order; conj(K) turns
-  // the convolution into a correlation.
-  if (conj_k) {
-    multiply_conj(c, k);
-  } else {
-    multiply(c, k);
-  }
-  to_a<kSplit>(c, hi, lo);
-  // Inverse: stage over f_c (right, conj), twiddle, transpose, stage over f_b (left, conj).
+  return c;
+}
+
+// The inverse inner stages of a row's spectrum slots (already times the filter), given in the A
+// layout (hi, and lo with kSplit): stage over f_c (right, conj), twiddle, transpose, stage over f_b
+// (left, conj), then the outer stage's inverse twiddle for row `outer_row` of its 4096-block
+// (kOuter) or the unitary scale; stored back in place.
+template <int kPlaneN, bool kSplit, bool kOuter>
+__device__ __forceinline__ void inverse_inner_a(AFrag hi, AFrag lo, const DftConsts& g, const float2* twiddles,
+                                                uint32_t smem_base, int q, int n, int outer_row,
+                                                const float2 (&tw_inner)[8], int lane) {
+  float2 w_out[8];
+  if constexpr (kOuter) load_slots(w_out, twiddles + FwdTableLayout::kOuterInv + (outer_row * 32 + lane) * 8);
+  CTile c;
   c.zero();
   right_product<true>(c, hi, g);
   if constexpr (kSplit) right_product<true>(c, lo, g);
@@ -448,6 +536,32 @@ __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twid
     scale(c, kUnitary);
   }
   store_tile<kPlaneN>(c, smem_base, q, n);
+}
+
+// The same from the f32 C layout.
+template <int kPlaneN, bool kSplit, bool kOuter>
+__device__ __forceinline__ void inverse_inner(const CTile& c, const DftConsts& g, const float2* twiddles,
+                                              uint32_t smem_base, int q, int n, int outer_row,
+                                              const float2 (&tw_inner)[8], int lane) {
+  AFrag hi, lo;
+  to_a<kSplit>(c, hi, lo);
+  inverse_inner_a<kPlaneN, kSplit, kOuter>(hi, lo, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
+}
+
+// P3 on one 256-element row: forward inner stages, times the filter slots k (stored as
+// K / (4 sigma max|K|) in this fragment order; conj(K) turns the convolution into a correlation),
+// inverse inner stages.
+template <int kPlaneN, bool kSplit, bool kOuter>
+__device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
+                                          int q, int n, int outer_row, const float2 (&k)[8],
+                                          const float2 (&tw_inner)[8], int lane, bool conj_k) {
+  CTile c = forward_inner<kPlaneN, kSplit>(g, smem_base, q, n, tw_inner);
+  if (conj_k) {
+    multiply_conj(c, k);
+  } else {
+    multiply(c, k);
+  }
+  inverse_inner<kPlaneN, kSplit, kOuter>(c, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
 }
 
 template <int kN, typename T, bool kSplit>
@@ -563,40 +677,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
       }
-      const float s = pair_scale(q) * small_norm;
-      uint32_t out_re[RS][kC / 2], out_im[RS][kC / 2];
-#pragma unroll
-      for (int j = 0; j < kC; ++j) {
-        if constexpr (RS > 1) {
-          float2 w[RS];
-          small_dft<RS, false>(z[j]);
-          powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + col + j), s);
-#pragma unroll
-          for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
-        } else {
-          z[j][0] = make_float2(z[j][0].x * s, z[j][0].y * s);
-        }
-      }
-#pragma unroll
-      for (int f = 0; f < RS; ++f) {
-#pragma unroll
-        for (int j = 0; j < kC; j += 2) {
-          out_re[f][j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
-          out_im[f][j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
-        }
-        unsigned char* re = smem + Smem::offset(q, 0, f * M + col);
-        unsigned char* im = smem + Smem::offset(q, 1, f * M + col);
-        if constexpr (kC == 8) {
-          *reinterpret_cast<uint4*>(re) = make_uint4(out_re[f][0], out_re[f][1], out_re[f][2], out_re[f][3]);
-          *reinterpret_cast<uint4*>(im) = make_uint4(out_im[f][0], out_im[f][1], out_im[f][2], out_im[f][3]);
-        } else if constexpr (kC == 4) {
-          *reinterpret_cast<uint2*>(re) = make_uint2(out_re[f][0], out_re[f][1]);
-          *reinterpret_cast<uint2*>(im) = make_uint2(out_im[f][0], out_im[f][1]);
-        } else {
-          *reinterpret_cast<uint32_t*>(re) = out_re[f][0];
-          *reinterpret_cast<uint32_t*>(im) = out_im[f][0];
-        }
-      }
+      small_stage_store<kN, kC>(z, pair_scale(q) * small_norm, p.twiddles, smem, q, col);
     }
     // The next iteration's slots (and, staged, its inputs: the staging buffer is consumed).
     const int64_t next = it + gridDim.x;
@@ -662,14 +743,8 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll 1
       for (int nt = warp; nt < 32 && s.valid; nt += S::kWarps) {
         const uint32_t tile = smem_base + Smem::offset(0, lane >> 4, lane_tile.row * 256 + 8 * nt);
-        uint32_t r[4];
-        ldmatrix_x4_trans(r, tile);
-        float re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};
-        // conj(G) X on one n8 tile: Re = Gr Xr + Gi Xi, Im = Gr Xi - Gi Xr.
-        mma_16816(re, g.a[0], r[0], r[1]);
-        mma_16816(re, g.a[1], r[2], r[3]);
-        mma_16816(im, g.a[0], r[2], r[3]);
-        mma_16816(im, g.a[2], r[0], r[1]);
+        float re[4], im[4];
+        outer_inverse_n8(g, tile, re, im);
         // Registers 0, 1: row a = g, columns m, m + 1; registers 2, 3: row g + 8.
         const int m = 8 * nt + 2 * (lane & 3);
         float y0[4], y1[4];
@@ -720,31 +795,13 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         const SlotRows s = cur[q];
         if (!s.valid) continue;
         float2 z[kC][RS];
-#pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          const unsigned char* re = smem + Smem::offset(q, 0, f * M + col);
-          const unsigned char* im = smem + Smem::offset(q, 1, f * M + col);
-#pragma unroll
-          for (int j = 0; j < kC / 2; ++j) {
-            const float2 a = unpack_half2(reinterpret_cast<const uint32_t*>(re)[j]);
-            const float2 b = unpack_half2(reinterpret_cast<const uint32_t*>(im)[j]);
-            z[2 * j][f] = make_float2(a.x, b.x);
-            z[2 * j + 1][f] = make_float2(a.y, b.y);
-          }
-        }
+        small_stage_inverse<kN, kC>(z, p.twiddles, smem, q, col);
         T* y0 = static_cast<T*>(p.y) + s.offset;
         T* y1 = s.row1 ? y0 + s.row1 : nullptr;
         const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale(q) * small_norm;
         float o0[RS][kC], o1[RS][kC];
 #pragma unroll
         for (int j = 0; j < kC; ++j) {
-          if constexpr (RS > 1) {
-            float2 w[RS];
-            powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + col + j), 1.0f);
-#pragma unroll
-            for (int f = 0; f < RS; ++f) z[j][f] = cmul_conj(z[j][f], w[f]);
-            small_dft<RS, true>(z[j]);
-          }
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
             o0[f][j] = z[j][f].x * out_scale;

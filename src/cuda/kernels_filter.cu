@@ -6,6 +6,8 @@ namespace ffc::cuda {
 
 KernelEntry forward_kernel_f16(int n);
 KernelEntry forward_kernel_bf16(int n);
+KernelEntry backward_kernel_f16(int n);
+KernelEntry backward_kernel_bf16(int n);
 
 namespace {
 
@@ -36,6 +38,14 @@ KernelEntry forward_kernel(int n, DType dtype) {
   switch (dtype) {
     case DType::kF16: return forward_kernel_f16(n);
     case DType::kBF16: return forward_kernel_bf16(n);
+    default: return {};
+  }
+}
+
+KernelEntry backward_kernel(int n, DType dtype) {
+  switch (dtype) {
+    case DType::kF16: return backward_kernel_f16(n);
+    case DType::kBF16: return backward_kernel_bf16(n);
     default: return {};
   }
 }

@@ -35,6 +35,26 @@ struct FilterParams {
   const float2* twiddles;  // FwdTableLayout (small-stage bases)
 };
 
+// The fused backward (bwd_kernel.cuh): null outputs are not computed.
+struct BwdParams {
+  const void* dy;
+  const void* u;
+  const void* pregate;   // or null
+  const void* postgate;  // or null
+  void* du;              // or null
+  void* dpregate;        // or null (requires pregate)
+  void* dpostgate;       // or null (requires postgate)
+  float2* dk_partial;    // [H][G][N] partial spectra sum W conj(Z) (block-major positions), or null
+  const float2* spectrum;     // as FwdParams
+  const float* spectrum_max;
+  const float2* twiddles;
+  const uint32_t* frags;
+  int64_t batch, heads, length;
+  int64_t pairs_per_head;     // ceil(B / 2)
+  int groups;                 // G batch-pair groups per head (one CTA each)
+  int vector_io;              // rows are 16-byte aligned and length % 8 == 0
+};
+
 // The filter gradient (dk_kernel.cuh).
 struct DkParams {
   const void* dy;

@@ -1,0 +1,537 @@
+// The fused backward kernel for N = 256 .. 4096 (one template: BwdShape<N> descriptor, I/O dtype,
+// precision mode). Gradients of y = postgate * conv(pregate * u, k), with x = pregate * u and
+// dc = postgate * dy:
+//   dpostgate = dy * conv(x, k)                    (Z = DFT(x), inverse of Z K)
+//   du        = pregate * corr(dc, k)              (W = DFT(dc), inverse of W conj(K))
+//   dpregate  = u * corr(dc, k)
+//   dk[j]     = sum_b corr(dc_b, x_b)[j] = IDFT(sum_b W_b conj(Z_b))[j] / N
+// One pass reads dy, u and the gates once and writes du, dpregate and dpostgate once; the filter
+// gradient leaves as one partial spectrum per (head, group) of batch pairs, which the f32 kernels
+// of dk_kernel.cuh (finish, output) sum in group order and transform back: deterministic, no
+// atomics.
+//
+// Work: CTA = (head h, group g), looping over the group's batch pairs, kCouples pairs per
+// iteration. Pair (b0, b1) travels as two complex sequences, z = x_b0 + i x_b1 and w = dc_b0 +
+// i dc_b1 (slots 2c and 2c + 1 of couple c; the filter is real, so the rows never mix in the
+// convolutions). Since x and dc are real, Re IDFT(W conj(Z)) = corr(dc_b0, x_b0) + corr(dc_b1,
+// x_b1) (the cross terms land in the imaginary part), so the per-pair product W conj(Z) of the
+// two complex spectra is all dk needs; it is accumulated in f32 registers, in the fragment order
+// of the tensor-core tiles.
+//
+// Phases of one iteration (barriers between them), with the forward kernel's stages (fwd_kernel.cuh):
+//   stage : cp.async of the 8 raw rows of each couple (u, pregate, dy, postgate for b0 and b1) into
+//           swizzled staging rows, which also serve the output phase (no re-read of HBM).
+//   P1    : pass A bounds max |pregate u| and max |postgate dy| per slot and sets power-of-two
+//           scales; pass B does the radix-RS stage in f32 and stores f16 planes.
+//   P2    : (N = 4096) outer 16-point stage on the tensor cores.
+//   P3    : per (couple, 256-element row): forward inner stages of z and w, acc += conj(Z) W / (s_z
+//           s_w), then Z K and W conj(K) through the inverse inner stages, back in place.
+//   P4/P5 : inverse outer (N = 4096) or radix-RS (N < 4096) stage, output scales, times the staged
+//           gates: dpostgate from slot z, du and dpregate from slot w. P4 writes the results over
+//           the staging rows they replace (dy, pregate, u) and copies them out with 16-byte stores;
+//           P5 stores from registers.
+// After the group: the warps' accumulators are summed (couples in order) through shared memory and
+// written as the (head, group) partial spectrum in the natural block-major positions.
+#pragma once
+
+#include "cuda/fwd_kernel.cuh"
+#include "cuda/kernels.hpp"
+
+namespace ffc::cuda {
+
+template <int kN>
+struct BwdShape {
+  using F = FwdShape<kN>;
+  static constexpr int N = kN;
+  static constexpr int RS = F::RS, M = F::M, kRows = F::kRows, kCols = F::kCols;
+  static constexpr bool kOuter = F::kOuter;
+  static constexpr int kCouples = kN >= 1024 ? 1 : 1024 / kN;  // pairs per iteration
+  static constexpr int kSlots = 2 * kCouples;                  // complex sequences per iteration
+  static constexpr int kWarps = kN >= 4096 ? 8 : 4;
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kMinBlocks = 16 / kWarps;  // caps registers at 128
+  static constexpr int kUnits3 = kCouples * kRows;    // P3 units (couple, row)
+  static constexpr int kAccUnits = kUnits3 / kWarps;  // P3 units (and dk accumulators) per warp
+  static constexpr int kRowBytes = 2 * kN;            // one staged 16-bit row
+  static constexpr int kStageRows = 8 * kCouples;     // u0 u1 pre0 pre1 dy0 dy1 post0 post1 per couple
+  static constexpr int kPlaneBytes = kSlots * 4 * kN;
+  static constexpr int kSmemBytes = kPlaneBytes + kStageRows * kRowBytes;
+
+  static_assert(kUnits3 % kWarps == 0, "P3 units must divide evenly over warps");
+  static_assert((kSlots * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");
+  static_assert(!kOuter || (kSlots * RS * 16) % kWarps == 0, "outer tiles must divide evenly");
+  static_assert(kWarps * kAccUnits * 256 * 8 <= kPlaneBytes, "the dk reduction reuses the planes");
+};
+
+// Staged row of couple c: tensor 0 u0, 1 u1, 2 pre0, 3 pre1, 4 dy0, 5 dy1, 6 post0, 7 post1. Slot
+// side 0 (z) takes values u and gates pregate, side 1 (w) values dy and gates postgate.
+__device__ __forceinline__ int bwd_stage_row(int c, int tensor) { return 8 * c + tensor; }
+
+template <typename T>
+__device__ __forceinline__ const T* bwd_tensor(const BwdParams& p, int tensor) {
+  const int kind = tensor >> 1;
+  const void* t = kind == 0 ? p.u : kind == 1 ? p.pregate : kind == 2 ? p.dy : p.postgate;
+  return static_cast<const T*>(t);
+}
+
+// The rows of couple (pair) `pair` of head `head`; invalid past `last`.
+__device__ __forceinline__ SlotRows pair_rows(const BwdParams& p, int64_t head, int64_t pair, int64_t last) {
+  SlotRows r{};
+  r.valid = pair < last;
+  if (!r.valid) return r;
+  r.head = head;
+  const int64_t b0 = 2 * pair;
+  r.offset = (b0 * p.heads + head) * p.length;
+  r.row1 = b0 + 1 < p.batch ? p.heads * p.length : 0;
+  return r;
+}
+
+// Bit t: staged row `tensor` t of a couple holds data this iteration (computed once per iteration).
+__device__ __forceinline__ uint32_t staged_mask(const BwdParams& p, const SlotRows& s) {
+  uint32_t mask = 0;
+  if (!s.valid) return mask;
+  for (int t = 0; t < 8; ++t) {
+    if (bwd_tensor<char>(p, t) != nullptr && !((t & 1) && s.row1 == 0)) mask |= 1u << t;
+  }
+  return mask;
+}
+
+// 16-byte chunks of a staged row each thread copies (chunk k = tid + j kThreads), and their
+// swizzled byte offsets within a row (the same in every row; computed once per kernel).
+template <int kN>
+struct StageChunks {
+  static constexpr int kPerThread = (kN / 8 + BwdShape<kN>::kThreads - 1) / BwdShape<kN>::kThreads;
+  uint32_t offset[kPerThread];
+  __device__ __forceinline__ StageChunks() {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) offset[j] = swizzled(8 * (threadIdx.x + j * BwdShape<kN>::kThreads));
+  }
+};
+
+// cp.async (or plain copies) of every couple's rows into the swizzled staging rows. Positions at or
+// past the length are never written: they stay zero from the kernel's start.
+template <int kN, typename T>
+__device__ __forceinline__ void stage_couples(const BwdParams& p, const SlotRows* rows, const uint32_t* masks,
+                                              unsigned char* stage, const StageChunks<kN>& chunks) {
+  using S = BwdShape<kN>;
+  const int length = static_cast<int>(p.length);
+  const uint32_t stage_base = smem_address(stage);
+#pragma unroll 1
+  for (int i = 0; i < S::kStageRows; ++i) {
+    const int c = i >> 3, tensor = i & 7;
+    if (!((masks[c] >> tensor) & 1)) continue;
+    const SlotRows& s = rows[c];
+    const T* src = bwd_tensor<T>(p, tensor) + s.offset + ((tensor & 1) ? s.row1 : 0);
+    if (p.vector_io) {
+      const uint32_t dst = stage_base + i * S::kRowBytes;
+#pragma unroll
+      for (int j = 0; j < StageChunks<kN>::kPerThread; ++j) {
+        const int k = threadIdx.x + j * S::kThreads;
+        if (k < (length >> 3)) cp_async_16(dst + chunks.offset[j], src + 8 * k);
+      }
+    } else {
+      unsigned char* dst = stage + i * S::kRowBytes;
+      for (int n = threadIdx.x; n < length; n += S::kThreads) *reinterpret_cast<T*>(dst + swizzled(n)) = src[n];
+    }
+  }
+  cp_async_commit();
+}
+
+// kC staged values of row `tensor` of couple c at n (n a multiple of kC), as floats.
+template <int kN, typename T, int kC>
+__device__ __forceinline__ void load_staged_row(const unsigned char* stage, int c, int tensor, int n, float (&out)[kC]) {
+  load_staged_swizzled<kN, T, kC>(stage, bwd_stage_row(c, tensor), n, out);
+}
+
+// The sequence of slot side `side` of couple c at n .. n + kC - 1: values times gates, rows b0 and
+// b1 (zero where a row is absent or stale).
+// The sequence of one row of a slot at n .. n + kC - 1: staged value row `value` times its gate
+// row (value + 2) when gated; zero when the row is absent (its staging may be stale).
+template <int kN, typename T, int kC>
+__device__ __forceinline__ void load_slot_row(const unsigned char* stage, int c, int value, bool present, bool gated,
+                                              int n, float (&x)[kC]) {
+  if (!present) {
+#pragma unroll
+    for (int j = 0; j < kC; ++j) x[j] = 0.0f;
+    return;
+  }
+  load_staged_row<kN, T, kC>(stage, c, value, n, x);
+  if (gated) {
+    float g[kC];
+    load_staged_row<kN, T, kC>(stage, c, value + 2, n, g);
+#pragma unroll
+    for (int j = 0; j < kC; ++j) x[j] *= g[j];
+  }
+}
+
+// The staged 16-bit pair at a swizzled address (positions t, t + 1 of a row), as floats.
+template <typename T>
+__device__ __forceinline__ float2 staged_pair(const unsigned char* at) {
+  const uint32_t bits = *reinterpret_cast<const uint32_t*>(at);
+  const T* e = reinterpret_cast<const T*>(&bits);
+  return make_float2(IoTraits<T>::to_float(e[0]), IoTraits<T>::to_float(e[1]));
+}
+
+// Writes a result pair over a staged pair, only the `in_length` (0, 1 or 2) positions below the
+// length: the rest must stay zero for the next iteration's inputs.
+template <typename T>
+__device__ __forceinline__ void overwrite_pair(unsigned char* at, int in_length, float a, float b) {
+  if (in_length == 2) {
+    *reinterpret_cast<uint32_t*>(at) = pack_io<T>(a, b);
+  } else if (in_length == 1) {
+    *reinterpret_cast<T*>(at) = IoTraits<T>::from_float(a);
+  }
+}
+
+// Copies the result rows (written over the staging rows dy, pregate, u of rows b0, b1) to
+// dpostgate, du and dpregate: 16-byte accesses when rows are aligned.
+template <int kN, typename T>
+__device__ __forceinline__ void copy_rows_out(const BwdParams& p, const unsigned char* stage, const SlotRows& s,
+                                              bool want_dpost, bool want_du, bool want_dpre) {
+  using S = BwdShape<kN>;
+  const int length = static_cast<int>(p.length);
+  const int rows = s.row1 != 0 ? 2 : 1;
+  T* dpost = static_cast<T*>(p.dpostgate) + s.offset;
+  T* du = static_cast<T*>(p.du) + s.offset;
+  T* dpre = static_cast<T*>(p.dpregate) + s.offset;
+  const int step = p.vector_io ? 8 : 1;  // elements per access
+  for (int n = threadIdx.x * step; n < length; n += S::kThreads * step) {
+    const unsigned char* at = stage + swizzled(n);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t o = n + (r ? s.row1 : 0);
+      const unsigned char* row = at + r * S::kRowBytes;  // tensor r of the row kind below
+      if (step == 8) {
+        if (want_dpost) *reinterpret_cast<uint4*>(dpost + o) = *reinterpret_cast<const uint4*>(row + 4 * S::kRowBytes);
+        if (want_du) *reinterpret_cast<uint4*>(du + o) = *reinterpret_cast<const uint4*>(row + 2 * S::kRowBytes);
+        if (want_dpre) *reinterpret_cast<uint4*>(dpre + o) = *reinterpret_cast<const uint4*>(row);
+      } else {
+        if (want_dpost) dpost[o] = *reinterpret_cast<const T*>(row + 4 * S::kRowBytes);
+        if (want_du) du[o] = *reinterpret_cast<const T*>(row + 2 * S::kRowBytes);
+        if (want_dpre) dpre[o] = *reinterpret_cast<const T*>(row);
+      }
+    }
+  }
+}
+
+template <int kN, typename T, bool kSplit>
+__global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBlocks)
+    bwd_kernel(const BwdParams p) {
+  static_assert(kN <= 4096, "larger sizes use the composed backward");
+  using S = BwdShape<kN>;
+  constexpr int RS = S::RS, M = S::M, kC = S::kCols, C = S::kCouples;
+  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* stage = smem + S::kPlaneBytes;
+  __shared__ SlotRows rows[C];
+  __shared__ uint32_t masks[C];                    // staged_mask per couple
+  __shared__ unsigned int max_bits[S::kSlots][2];  // per slot: max |value|, max |gate|
+  __shared__ float scales[S::kSlots];              // per slot: the power-of-two input scale
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const uint32_t smem_base = smem_address(smem);
+  DftConsts g;
+  g.load(p.frags, lane);
+  const float bound = pair_bound(kN);
+  const float small_norm = rsqrtf(static_cast<float>(RS));
+  const TileLane lane_tile(lane);
+  const int64_t head = blockIdx.x / p.groups;
+  const int group = static_cast<int>(blockIdx.x % p.groups);
+  const int64_t per = (p.pairs_per_head + p.groups - 1) / p.groups;
+  const int64_t first = group * per;
+  const int64_t last = min(first + per, p.pairs_per_head);
+  const bool want_dk = p.dk_partial != nullptr;
+  const bool want_dpost = p.dpostgate != nullptr;
+  const bool want_du = p.du != nullptr, want_dpre = p.dpregate != nullptr;
+  const int length = static_cast<int>(p.length);
+  const bool pre_gated = p.pregate != nullptr, post_gated = p.postgate != nullptr;
+  auto gated = [&](int side) { return side ? post_gated : pre_gated; };  // slot side z: pregate, w: postgate
+
+  const StageChunks<kN> chunks;
+  float2 acc[S::kAccUnits][8];
+#pragma unroll
+  for (int k = 0; k < S::kAccUnits; ++k)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
+
+  for (int i = tid; i < S::kStageRows * S::kRowBytes / 16; i += S::kThreads) {
+    reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
+  }
+
+#pragma unroll 1
+  for (int64_t base = first; base < last; base += C) {
+    // The barrier orders the previous iteration's reads (rows, scales, staging, planes) before
+    // this iteration's writes.
+    __syncthreads();
+    if (tid < C) {
+      rows[tid] = pair_rows(p, head, base + tid, last);
+      masks[tid] = staged_mask(p, rows[tid]);
+    }
+    if (tid < 2 * S::kSlots) max_bits[tid >> 1][tid & 1] = 0u;
+    __syncthreads();
+    stage_couples<kN, T>(p, rows, masks, stage, chunks);
+    cp_async_wait_all();
+    __syncthreads();
+
+    // ---- P1, pass A: max |value| and max |gate| per slot ------------------------------------------
+    // Packed 16-bit maxima over the slot's two value rows (and gate rows), one warp reduction per slot.
+#pragma unroll 1
+    for (int q = 0; q < S::kSlots; ++q) {
+      using PK = Packed<T>;
+      constexpr int kChunks = kN / 8;  // 16-byte chunks per row
+      const int c = q >> 1, value = 4 * (q & 1);
+      const uint32_t mask = masks[c];
+      const bool gate = gated(q & 1);
+      typename PK::T2 mv = {}, mg = {};
+      for (int i = tid; i < 2 * kChunks; i += S::kThreads) {
+        const int row = value + (i >= kChunks ? 1 : 0), chunk = i % kChunks;
+        if (!((mask >> row) & 1)) continue;
+        const unsigned char* at = stage + bwd_stage_row(c, row) * S::kRowBytes + 16 * chunk;
+        const uint4 vv = *reinterpret_cast<const uint4*>(at);
+        const typename PK::T2* ev = reinterpret_cast<const typename PK::T2*>(&vv);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) mv = PK::absmax(mv, ev[j]);
+        if (gate) {
+          const uint4 vg = *reinterpret_cast<const uint4*>(at + 2 * S::kRowBytes);
+          const typename PK::T2* eg = reinterpret_cast<const typename PK::T2*>(&vg);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) mg = PK::absmax(mg, eg[j]);
+        }
+      }
+      float fv = PK::max_of(mv), fg = PK::max_of(mg);
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        fv = fmaxf(fv, __shfl_xor_sync(0xffffffffu, fv, o));
+        fg = fmaxf(fg, __shfl_xor_sync(0xffffffffu, fg, o));
+      }
+      if (lane == 0 && fv > 0.0f) atomicMax(&max_bits[q][0], __float_as_uint(fv));
+      if (lane == 0 && fg > 0.0f) atomicMax(&max_bits[q][1], __float_as_uint(fg));
+    }
+    __syncthreads();
+    if (tid < S::kSlots) {
+      float m = __uint_as_float(max_bits[tid][0]);
+      if (gated(tid & 1)) m *= __uint_as_float(max_bits[tid][1]);
+      scales[tid] = power_of_two_scale(m, bound);
+    }
+    __syncthreads();
+
+    // ---- P1, pass B: radix-RS stage (f32), scale, f16 planes --------------------------------------
+#pragma unroll
+    for (int k = 0; k < S::kSlots * (M / kC) / S::kThreads; ++k) {
+      const int unit = tid + k * S::kThreads;
+      const int q = unit / (M / kC);
+      const int col = (unit % (M / kC)) * kC;
+      const int c = q >> 1, value = 4 * (q & 1);
+      const uint32_t mask = masks[c];
+      float2 z[kC][RS];
+#pragma unroll
+      for (int f = 0; f < RS; ++f) {
+        float x0[kC], x1[kC];
+        load_slot_row<kN, T, kC>(stage, c, value, (mask >> value) & 1, gated(q & 1), f * M + col, x0);
+        load_slot_row<kN, T, kC>(stage, c, value + 1, (mask >> (value + 1)) & 1, gated(q & 1), f * M + col, x1);
+#pragma unroll
+        for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
+      }
+      small_stage_store<kN, kC>(z, scales[q] * small_norm, p.twiddles, smem, q, col);
+    }
+    __syncthreads();
+
+    // ---- P2: outer 16-point stage (tensor cores) ----------------------------------------------------
+    if constexpr (S::kOuter) {
+#pragma unroll 1
+      for (int unit = warp; unit < S::kSlots * RS * 16; unit += S::kWarps) {
+        const int q = unit / (RS * 16), block = (unit / 16) % RS, ct = unit % 16;
+        outer_tile<kN>(g, p.twiddles, smem_base, q, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col, ct,
+                       lane);
+      }
+      __syncthreads();
+    }
+
+    // ---- P3: inner rows of z and w, dk accumulation, filter, inverse inner --------------------------
+#pragma unroll
+    for (int k = 0; k < S::kAccUnits; ++k) {
+      const int unit = warp + k * S::kWarps;
+      const int c = unit / S::kRows, row = unit % S::kRows;
+      const int qz = 2 * c;
+      const int n = row * 256 + lane_tile.row * 16 + lane_tile.col;
+      float2 kk[8], tw_inner[8];  // reloaded (L1) per unit: registers are the limit here
+      load_slots(kk, p.spectrum + ((head * S::kRows + row) * 32 + lane) * 8);
+      load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
+      CTile cz = forward_inner<kN, kSplit>(g, smem_base, qz, n, tw_inner);
+      CTile cw = forward_inner<kN, kSplit>(g, smem_base, qz + 1, n, tw_inner);
+      if (want_dk && rows[c].valid) {
+        // conj(Z) W with the slots' scales undone (two power-of-two factors: no f32 overflow where
+        // the true product is representable).
+        const float inv_z = 1.0f / scales[qz], inv_w = 1.0f / scales[qz + 1];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float zr = cz.r(j) * inv_z, zi = cz.i(j) * inv_z;
+          const float wr = cw.r(j) * inv_w, wi = cw.i(j) * inv_w;
+          acc[k][j].x += zr * wr + zi * wi;
+          acc[k][j].y += zr * wi - zi * wr;
+        }
+      }
+      // W conj(K) goes to the A layout first (half the registers of the f32 tile while z's
+      // inverse runs).
+      multiply_conj(cw, kk);
+      AFrag w_hi, w_lo;
+      to_a<kSplit>(cw, w_hi, w_lo);
+      if (want_dpost) {
+        multiply(cz, kk);
+        inverse_inner<kN, kSplit, S::kOuter>(cz, g, p.twiddles, smem_base, qz, n, row % 16, tw_inner, lane);
+      }
+      inverse_inner_a<kN, kSplit, S::kOuter>(w_hi, w_lo, g, p.twiddles, smem_base, qz + 1, n, row % 16, tw_inner, lane);
+    }
+    __syncthreads();
+
+    // ---- P4 / P5: inverse outer / small stages, gates, outputs -------------------------------------
+    const float spectrum_max = __ldg(p.spectrum_max + head);
+    if constexpr (S::kOuter) {
+      // P4 (N = 4096): per (slot, 8-column tile): results over the staging rows they replace
+      // (dpostgate over dy, du over pregate, dpregate over u), then 16-byte copies out.
+      static_assert(C == 1 && RS == 1, "the staged outer path is N = 4096");
+      const SlotRows s = rows[0];
+      const bool has1 = s.row1 != 0;
+#pragma unroll 1
+      for (int unit = warp; unit < 2 * 32; unit += S::kWarps) {
+        const int q = unit / 32, nt = unit % 32;
+        if (q == 0 && !want_dpost) continue;
+        const float out_scale = spectrum_max / scales[q] * kUnitary;
+        float re[4], im[4];
+        outer_inverse_n8(g, smem_base + FwdSmem<kN>::offset(q, lane >> 4, lane_tile.row * 256 + 8 * nt), re, im);
+        const int m = 8 * nt + 2 * (lane & 3);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int t = ((lane >> 2) + 8 * h) * 256 + m;
+          const int in_length = min(max(length - t, 0), 2);  // how many of t, t + 1 are below the length
+          unsigned char* at = stage + swizzled(t);           // + row * kRowBytes: every row swizzles alike
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            if (r == 1 && !has1) break;
+            const float a = (r ? im[2 * h] : re[2 * h]) * out_scale;
+            const float b = (r ? im[2 * h + 1] : re[2 * h + 1]) * out_scale;
+            if (q == 0) {
+              unsigned char* dy = at + bwd_stage_row(0, 4 + r) * S::kRowBytes;
+              const float2 d = staged_pair<T>(dy);
+              overwrite_pair<T>(dy, in_length, a * d.x, b * d.y);
+            } else {
+              unsigned char* u_at = at + bwd_stage_row(0, r) * S::kRowBytes;
+              unsigned char* pre_at = at + bwd_stage_row(0, 2 + r) * S::kRowBytes;
+              if (pre_gated) {
+                const float2 pre = staged_pair<T>(pre_at);
+                const float2 u = staged_pair<T>(u_at);
+                if (want_du) overwrite_pair<T>(pre_at, in_length, a * pre.x, b * pre.y);
+                if (want_dpre) overwrite_pair<T>(u_at, in_length, a * u.x, b * u.y);
+              } else if (want_du) {
+                overwrite_pair<T>(pre_at, in_length, a, b);  // the unused pregate row holds du
+              }
+            }
+          }
+        }
+      }
+      __syncthreads();
+      if (s.valid) {
+        copy_rows_out<kN, T>(p, stage, s, want_dpost, want_du, want_dpre);
+      }
+    } else {
+      // P5 (N <= 2048): inverse radix-RS stage in f32 from the planes, output scale, staged gates,
+      // stores from registers.
+      const bool vector = p.vector_io != 0;
+#pragma unroll 1
+      for (int k = 0; k < S::kSlots * (M / kC) / S::kThreads; ++k) {
+        const int unit = tid + k * S::kThreads;
+        const int q = unit / (M / kC);
+        const int col = (unit % (M / kC)) * kC;
+        const int c = q >> 1, side = q & 1;
+        const SlotRows s = rows[c];
+        if (!s.valid || (side == 0 && !want_dpost)) continue;
+        float2 z[kC][RS];
+        small_stage_inverse<kN, kC>(z, p.twiddles, smem, q, col);
+        const float out_scale = spectrum_max / scales[q] * small_norm;
+#pragma unroll
+        for (int f = 0; f < RS; ++f) {
+          const int t = f * M + col;
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            if (r == 1 && s.row1 == 0) break;
+            const int64_t at = s.offset + (r ? s.row1 : 0);
+            float v[kC];
+#pragma unroll
+            for (int j = 0; j < kC; ++j) v[j] = (r ? z[j][f].y : z[j][f].x) * out_scale;
+            if (side == 0) {
+              float d[kC];
+              load_staged_row<kN, T, kC>(stage, c, 4 + r, t, d);
+#pragma unroll
+              for (int j = 0; j < kC; ++j) d[j] *= v[j];
+              store_chunk<T, kC>(static_cast<T*>(p.dpostgate) + at, t, p.length, vector, d);
+            } else {
+              if (want_dpre) {
+                float u[kC];
+                load_staged_row<kN, T, kC>(stage, c, r, t, u);
+#pragma unroll
+                for (int j = 0; j < kC; ++j) u[j] *= v[j];
+                store_chunk<T, kC>(static_cast<T*>(p.dpregate) + at, t, p.length, vector, u);
+              }
+              if (want_du) {
+                if (pre_gated) {
+                  float pre[kC];
+                  load_staged_row<kN, T, kC>(stage, c, 2 + r, t, pre);
+#pragma unroll
+                  for (int j = 0; j < kC; ++j) v[j] *= pre[j];
+                }
+                store_chunk<T, kC>(static_cast<T*>(p.du) + at, t, p.length, vector, v);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // ---- the group's partial dk spectrum ------------------------------------------------------------
+  if (!want_dk) return;
+  __syncthreads();  // the planes are free
+  float2* red = reinterpret_cast<float2*>(smem);  // [warp][acc unit][lane][slot]
+#pragma unroll
+  for (int k = 0; k < S::kAccUnits; ++k)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) red[((warp * S::kAccUnits + k) * 32 + lane) * 8 + j] = acc[k][j];
+  __syncthreads();
+  // acc = (4 sigma)^2 s_z s_w conj(Z) W / N per pair (c = 4 sigma x unitary DFT) with the scales
+  // undone; the partial holds sum W conj(Z) of the true DFTs.
+  const float to_true = static_cast<float>(kN) * kUnitary * kUnitary;
+  float2* out = p.dk_partial + (head * p.groups + group) * static_cast<int64_t>(kN);
+  for (int idx = tid; idx < kN; idx += S::kThreads) {
+    const int row = idx >> 8, slot_lane = (idx >> 3) & 31, slot = idx & 7;
+    float2 sum = make_float2(0.0f, 0.0f);
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const int unit = c * S::kRows + row;
+      const float2 v = red[(((unit % S::kWarps) * S::kAccUnits + unit / S::kWarps) * 32 + slot_lane) * 8 + slot];
+      sum.x += v.x;
+      sum.y += v.y;
+    }
+    // Slot j of lane l holds tile row l / 4 + 8 ((j / 2) % 2), column 2 (l % 4) + j % 2 + 8 (j / 4).
+    const int r16 = (slot_lane >> 2) + 8 * ((slot >> 1) & 1);
+    const int col = 2 * (slot_lane & 3) + (slot & 1) + 8 * (slot >> 2);
+    out[row * 256 + r16 * 16 + col] = make_float2(sum.x * to_true, sum.y * to_true);
+  }
+}
+
+// Registry entry of the fused backward for size n (none above 4096).
+template <typename T, bool kSplit>
+KernelEntry backward_entry_for(int n) {
+  auto entry = [](auto kernel, auto shape) {
+    using S = decltype(shape);
+    return KernelEntry{reinterpret_cast<const void*>(kernel), S::kThreads, static_cast<std::size_t>(S::kSmemBytes), 1,
+                       S::kCouples};
+  };
+  switch (n) {
+    case 256: return entry(&bwd_kernel<256, T, kSplit>, BwdShape<256>{});
+    case 512: return entry(&bwd_kernel<512, T, kSplit>, BwdShape<512>{});
+    case 1024: return entry(&bwd_kernel<1024, T, kSplit>, BwdShape<1024>{});
+    case 2048: return entry(&bwd_kernel<2048, T, kSplit>, BwdShape<2048>{});
+    case 4096: return entry(&bwd_kernel<4096, T, kSplit>, BwdShape<4096>{});
+    default: return {};
+  }
+}
+
+}  // namespace ffc::cuda

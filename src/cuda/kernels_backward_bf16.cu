@@ -1,0 +1,6 @@
+// Fused backward kernels with bf16 I/O: plain f16 operands, as the forward.
+#include "cuda/bwd_kernel.cuh"
+
+namespace ffc::cuda {
+KernelEntry backward_kernel_bf16(int n) { return backward_entry_for<__nv_bfloat16, false>(n); }
+}  // namespace ffc::cuda

@@ -35,7 +35,6 @@
 #pragma once
 
 #include "cuda/fwd_kernel.cuh"
-#include "cuda/kernels.hpp"
 
 namespace ffc::cuda {
 
@@ -213,6 +212,51 @@ __device__ __forceinline__ void copy_rows_out(const BwdParams& p, const unsigned
   }
 }
 
+// The CTA's dk accumulators -> its positions of the (head, group) partial spectrum `out`. Warp w's
+// accumulator k holds P3 unit w + k kWarps = (couple, row); the couples' sums are taken in order
+// through `red` (kWarps x kAccUnits x 2 KB of free shared memory). acc = (4 sigma)^2 s_z s_w
+// conj(Z) W / N per pair (c = 4 sigma x unitary DFT) with the scales undone; the partial holds
+// sum W conj(Z) of the true DFTs, at natural block-major positions.
+template <int kWarps, int kAccUnits, int kCouples, int kRows>
+__device__ __forceinline__ void write_dk_partial(float2* red, const float2 (&acc)[kAccUnits][8], int n,
+                                                 float2* out) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int k = 0; k < kAccUnits; ++k)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) red[((warp * kAccUnits + k) * 32 + lane) * 8 + j] = acc[k][j];
+  __syncthreads();
+  const float to_true = static_cast<float>(n) * kUnitary * kUnitary;
+  for (int idx = threadIdx.x; idx < kRows * 256; idx += kWarps * 32) {
+    const int row = idx >> 8, slot_lane = (idx >> 3) & 31, slot = idx & 7;
+    float2 sum = make_float2(0.0f, 0.0f);
+#pragma unroll
+    for (int c = 0; c < kCouples; ++c) {
+      const int unit = c * kRows + row;
+      const float2 v = red[(((unit % kWarps) * kAccUnits + unit / kWarps) * 32 + slot_lane) * 8 + slot];
+      sum.x += v.x;
+      sum.y += v.y;
+    }
+    // Slot j of lane l holds tile row l / 4 + 8 ((j / 2) % 2), column 2 (l % 4) + j % 2 + 8 (j / 4).
+    const int r16 = (slot_lane >> 2) + 8 * ((slot >> 1) & 1);
+    const int col = 2 * (slot_lane & 3) + (slot & 1) + 8 * (slot >> 2);
+    out[row * 256 + r16 * 16 + col] = make_float2(sum.x * to_true, sum.y * to_true);
+  }
+}
+
+// conj(Z) W of one row's spectrum slots, added to acc with the slots' scales undone (two
+// power-of-two factors: no f32 overflow where the true product is representable).
+__device__ __forceinline__ void accumulate_dk(float2 (&acc)[8], const CTile& cz, const CTile& cw, float inv_z,
+                                              float inv_w) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float zr = cz.r(j) * inv_z, zi = cz.i(j) * inv_z;
+    const float wr = cw.r(j) * inv_w, wi = cw.i(j) * inv_w;
+    acc[j].x += zr * wr + zi * wi;
+    acc[j].y += zr * wi - zi * wr;
+  }
+}
+
 template <int kN, typename T, bool kSplit>
 __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBlocks)
     bwd_kernel(const BwdParams p) {
@@ -357,18 +401,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
       CTile cz = forward_inner<kN, kSplit>(g, smem_base, qz, n, tw_inner);
       CTile cw = forward_inner<kN, kSplit>(g, smem_base, qz + 1, n, tw_inner);
-      if (want_dk && rows[c].valid) {
-        // conj(Z) W with the slots' scales undone (two power-of-two factors: no f32 overflow where
-        // the true product is representable).
-        const float inv_z = 1.0f / scales[qz], inv_w = 1.0f / scales[qz + 1];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const float zr = cz.r(j) * inv_z, zi = cz.i(j) * inv_z;
-          const float wr = cw.r(j) * inv_w, wi = cw.i(j) * inv_w;
-          acc[k][j].x += zr * wr + zi * wi;
-          acc[k][j].y += zr * wi - zi * wr;
-        }
-      }
+      if (want_dk && rows[c].valid) accumulate_dk(acc[k], cz, cw, 1.0f / scales[qz], 1.0f / scales[qz + 1]);
       // W conj(K) goes to the A layout first (half the registers of the f32 tile while z's
       // inverse runs).
       multiply_conj(cw, kk);
@@ -489,49 +522,8 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
   // ---- the group's partial dk spectrum ------------------------------------------------------------
   if (!want_dk) return;
   __syncthreads();  // the planes are free
-  float2* red = reinterpret_cast<float2*>(smem);  // [warp][acc unit][lane][slot]
-#pragma unroll
-  for (int k = 0; k < S::kAccUnits; ++k)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) red[((warp * S::kAccUnits + k) * 32 + lane) * 8 + j] = acc[k][j];
-  __syncthreads();
-  // acc = (4 sigma)^2 s_z s_w conj(Z) W / N per pair (c = 4 sigma x unitary DFT) with the scales
-  // undone; the partial holds sum W conj(Z) of the true DFTs.
-  const float to_true = static_cast<float>(kN) * kUnitary * kUnitary;
-  float2* out = p.dk_partial + (head * p.groups + group) * static_cast<int64_t>(kN);
-  for (int idx = tid; idx < kN; idx += S::kThreads) {
-    const int row = idx >> 8, slot_lane = (idx >> 3) & 31, slot = idx & 7;
-    float2 sum = make_float2(0.0f, 0.0f);
-#pragma unroll
-    for (int c = 0; c < C; ++c) {
-      const int unit = c * S::kRows + row;
-      const float2 v = red[(((unit % S::kWarps) * S::kAccUnits + unit / S::kWarps) * 32 + slot_lane) * 8 + slot];
-      sum.x += v.x;
-      sum.y += v.y;
-    }
-    // Slot j of lane l holds tile row l / 4 + 8 ((j / 2) % 2), column 2 (l % 4) + j % 2 + 8 (j / 4).
-    const int r16 = (slot_lane >> 2) + 8 * ((slot >> 1) & 1);
-    const int col = 2 * (slot_lane & 3) + (slot & 1) + 8 * (slot >> 2);
-    out[row * 256 + r16 * 16 + col] = make_float2(sum.x * to_true, sum.y * to_true);
-  }
-}
-
-// Registry entry of the fused backward for size n (none above 4096).
-template <typename T, bool kSplit>
-KernelEntry backward_entry_for(int n) {
-  auto entry = [](auto kernel, auto shape) {
-    using S = decltype(shape);
-    return KernelEntry{reinterpret_cast<const void*>(kernel), S::kThreads, static_cast<std::size_t>(S::kSmemBytes), 1,
-                       S::kCouples};
-  };
-  switch (n) {
-    case 256: return entry(&bwd_kernel<256, T, kSplit>, BwdShape<256>{});
-    case 512: return entry(&bwd_kernel<512, T, kSplit>, BwdShape<512>{});
-    case 1024: return entry(&bwd_kernel<1024, T, kSplit>, BwdShape<1024>{});
-    case 2048: return entry(&bwd_kernel<2048, T, kSplit>, BwdShape<2048>{});
-    case 4096: return entry(&bwd_kernel<4096, T, kSplit>, BwdShape<4096>{});
-    default: return {};
-  }
+  write_dk_partial<S::kWarps, S::kAccUnits, C, S::kRows>(reinterpret_cast<float2*>(smem), acc, kN,
+                                                           p.dk_partial + (head * p.groups + group) * static_cast<int64_t>(kN));
 }
 
 }  // namespace ffc::cuda

@@ -113,7 +113,7 @@ class CudaBackend final : public BackendImpl {
       check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(e.smem_bytes)),
                  "cudaFuncSetAttribute");
-      bwd_resident_[dtype == DType::kF16 ? 0 : 1] = resident_grid(e, e.smem_bytes);
+      bwd_resident_[dtype == DType::kF16 ? 0 : 1] = resident_grid(e, e.smem_bytes) / e.cluster;
     }
     for (DType dtype : {DType::kF16, DType::kBF16}) {
       for (int which = 0; which < 2; ++which) {
@@ -415,7 +415,7 @@ class CudaBackend final : public BackendImpl {
                "dk output kernel launch");
   }
 
-  bool fused_backward() const { return n_ <= 4096; }
+  bool fused_backward() const { return n_ <= 32768; }
 
   // The fused backward over (head, group) CTAs.
   void launch_backward(const core::BackwardProblem& problem, const BackwardArgs& args, const void* pre,
@@ -443,7 +443,7 @@ class CudaBackend final : public BackendImpl {
     p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) &&
                   aligned(p.postgate) && aligned(p.du) && aligned(p.dpregate) && aligned(p.dpostgate);
     const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), problem.dtype);
-    const int64_t blocks = problem.heads * p.groups;
+    const int64_t blocks = problem.heads * p.groups * e.cluster;
     if (blocks > 0x7fffffff) core::throw_invalid("dy: too many heads for one launch");
     void* kernel_args[] = {&p};
     check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
@@ -489,7 +489,7 @@ class CudaBackend final : public BackendImpl {
   int device_ = 0;
   int sm_count_ = 0;
   int max_grid_[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}};  // [dtype][pregate + 2 postgate]
-  int bwd_resident_[2] = {1, 1};                       // [dtype] resident fused-backward CTAs
+  int bwd_resident_[2] = {1, 1};                       // [dtype] resident fused-backward CTAs or clusters
   void* tables_ = nullptr;
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;

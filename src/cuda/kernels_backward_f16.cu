@@ -1,5 +1,5 @@
 // Fused backward kernels with f16 I/O: split f16 operands, as the forward.
-#include "cuda/bwd_kernel.cuh"
+#include "cuda/kernels_backward.cuh"
 
 namespace ffc::cuda {
 KernelEntry backward_kernel_f16(int n) { return backward_entry_for<__half, true>(n); }

@@ -28,6 +28,8 @@ struct CTile {  // 16x16 complex f32, C layout, [n8 tile][register]
   // Slot j = 4 * tile + register: row g + 8 ((j % 4) / 2), column 2t + j % 2 + 8 (j / 4).
   __device__ __forceinline__ float& r(int j) { return re[j >> 2][j & 3]; }
   __device__ __forceinline__ float& i(int j) { return im[j >> 2][j & 3]; }
+  __device__ __forceinline__ float r(int j) const { return re[j >> 2][j & 3]; }
+  __device__ __forceinline__ float i(int j) const { return im[j >> 2][j & 3]; }
 };
 
 struct AFrag {  // 16x16 complex f16, A layout

@@ -115,19 +115,11 @@ class CudaBackend final : public BackendImpl {
                  "cudaFuncSetAttribute");
       bwd_resident_[dtype == DType::kF16 ? 0 : 1] = resident_grid(e, e.smem_bytes) / e.cluster;
     }
-    for (DType dtype : {DType::kF16, DType::kBF16}) {
-      for (int which = 0; which < 2; ++which) {
-        const KernelEntry e = cuda::dk_kernels(static_cast<int>(n_), dtype, which);
-        check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(e.smem_bytes)),
-                   "cudaFuncSetAttribute");
-        // The spectrum kernel is latency-bound: all of shared memory, for three CTAs per SM.
-        if (which == 0) {
-          check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                          cudaSharedmemCarveoutMaxShared),
-                     "cudaFuncSetAttribute");
-        }
-      }
+    {
+      const KernelEntry finish = cuda::dk_kernels(static_cast<int>(n_), 0);
+      check_cuda(cudaFuncSetAttribute(finish.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(finish.smem_bytes)),
+                 "cudaFuncSetAttribute");
     }
     for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {
       const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), kd);
@@ -207,7 +199,7 @@ class CudaBackend final : public BackendImpl {
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
     const void* spectrum = filter_spectrum(args.k, args.spectrum, args.workspace, s);
     launch_forward(problem, args.u.data, args.pregate ? args.pregate->data : nullptr,
-                   args.postgate ? args.postgate->data : nullptr, args.y.data, spectrum, false, s);
+                   args.postgate ? args.postgate->data : nullptr, args.y.data, spectrum, s);
   }
 
   // Workspace: [the filter spectrum (always reserved)] [dk partial spectra H x G x N].
@@ -216,48 +208,25 @@ class CudaBackend final : public BackendImpl {
                                   static_cast<std::size_t>(n_) * sizeof(float2);
   }
 
-  // N <= 4096: one fused pass (bwd_kernel.cuh) writes du, dpregate, dpostgate and the partial dk
-  // spectra; the dk finish and output kernels complete dk. Larger N: a composition. du,
-  // dpregate and dpostgate are forward convolutions with the roles of the tensors exchanged
-  // (dx = corr(postgate * dy, k) is a convolution with conj(K)):
-  //   dpostgate = dy * conv(pregate * u, k)          forward(u, pre = pregate, post = dy)
-  //   dpregate  = u * corr(postgate * dy, k)         forward(dy, pre = postgate, post = u, conj K)
-  //   du        = pregate * corr(postgate * dy, k)   forward(dy, pre = postgate, post = pregate, conj K)
-  // du and dpregate come from one pass (the second output). dk comes from the f32 kernels of
-  // dk_kernel.cuh. The du pass runs last: du may be dy itself.
+  // One fused pass (bwd_kernel.cuh, bwd_cluster_kernel.cuh) writes du, dpregate, dpostgate and the
+  // partial dk spectra of every (head, group); the dk finish and output kernels (dk_kernel.cuh)
+  // sum them in group order and transform them back. du may be dy itself (each pair's dy is
+  // staged before its du is written).
   void backward(const core::BackwardProblem& problem, const BackwardArgs& args, Stream stream) const override {
     require_16bit(problem.dtype, "dy");
     DeviceGuard guard(device_);
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
     const void* spectrum = filter_spectrum(args.k, args.spectrum, args.workspace, s);
-    const void* pre = args.pregate ? args.pregate->data : nullptr;
-    const void* post = args.postgate ? args.postgate->data : nullptr;
-    const bool empty = problem.batch == 0 || problem.heads == 0 || problem.length == 0;
-    if (fused_backward() && !empty) {
-      void* partial = problem.want_dk ? static_cast<char*>(args.workspace) + dk_offset(problem.heads) : nullptr;
-      launch_backward(problem, args, pre, post, spectrum, partial, s);
-      if (problem.want_dk) launch_dk_finish(problem, args, partial, s);
-      return;
-    }
-    if (problem.want_dk) {
-      if (empty) {
+    if (problem.batch == 0 || problem.heads == 0 || problem.length == 0) {
+      if (problem.want_dk) {
         check_cuda(cudaMemsetAsync(args.dk->data, 0, sizeof(float) * static_cast<std::size_t>(args.dk->numel()), s),
                    "cudaMemsetAsync");
-      } else {
-        launch_dk(problem, args, pre, post, static_cast<char*>(args.workspace) + dk_offset(problem.heads), s);
       }
+      return;
     }
-    if (empty) return;
-    if (problem.want_dpostgate) {
-      launch_forward(problem, args.u.data, pre, args.dy.data, args.dpostgate->data, spectrum, false, s);
-    }
-    // du and dpregate share the correlation: one pass writes both when both are asked for.
-    if (problem.want_du) {
-      launch_forward(problem, args.dy.data, post, pre, args.du->data, spectrum, true, s,
-                     problem.want_dpregate ? args.dpregate->data : nullptr, args.u.data);
-    } else if (problem.want_dpregate) {
-      launch_forward(problem, args.dy.data, post, args.u.data, args.dpregate->data, spectrum, true, s);
-    }
+    void* partial = problem.want_dk ? static_cast<char*>(args.workspace) + dk_offset(problem.heads) : nullptr;
+    launch_backward(problem, args, spectrum, partial, s);
+    if (problem.want_dk) launch_dk_finish(problem, args, partial, s);
   }
 
  private:
@@ -309,11 +278,9 @@ class CudaBackend final : public BackendImpl {
     }
   }
 
-  // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k), or with
-  // `conj` the correlation (the spectrum's conjugate).
+  // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k).
   void launch_forward(const core::ConvProblem& problem, const void* u, const void* pre, const void* post,
-                      void* y, const void* spectrum, bool conj, cudaStream_t s, void* y2 = nullptr,
-                      const void* post2 = nullptr) const {
+                      void* y, const void* spectrum, cudaStream_t s) const {
     cuda::FwdParams p{};
     p.u = u;
     p.pregate = pre;
@@ -329,12 +296,9 @@ class CudaBackend final : public BackendImpl {
     p.length = problem.length;
     p.pairs_per_head = (problem.batch + 1) / 2;
     p.items = p.pairs_per_head * problem.heads;
-    p.conj_spectrum = conj ? 1 : 0;
-    p.y2 = y2;
-    p.postgate2 = post2;
     auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
     p.vector_io = problem.length % 8 == 0 && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate) &&
-                  aligned(p.y) && aligned(p.y2) && aligned(p.postgate2);
+                  aligned(p.y);
     const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
     const int64_t iterations = (p.items + e.pairs_per_iteration - 1) / e.pairs_per_iteration;
     const bool gate_in = pre != nullptr, gate_out = post != nullptr;
@@ -348,53 +312,22 @@ class CudaBackend final : public BackendImpl {
   }
 
   // Partial dk spectra: G groups per head, enough (head, group) work items to fill the GPU.
-  // The fused backward takes one (head, group) per CTA: about four waves of resident CTAs bound the
-  // tail, and each group's partial spectrum costs 8 N bytes of traffic (small against its pairs').
+  // Batch-pair groups per head: the fused backward takes one (head, group) per CTA (or cluster);
+  // about four waves of resident ones bound the tail, and each group's partial dk spectrum costs
+  // 8 N bytes of traffic (small against its pairs').
   int64_t dk_groups(int64_t batch, int64_t heads) const {
     const int64_t pairs = std::max<int64_t>(1, (batch + 1) / 2);
-    const int64_t cluster = n_ > 4096 ? n_ / 4096 : 1;
-    const int64_t target = fused_backward() ? 4 * int64_t{std::max(bwd_resident_[0], bwd_resident_[1])}
-                                            : std::max<int64_t>(1, int64_t{sm_count_} * 3 / cluster);
+    const int64_t target = 4 * int64_t{std::max(bwd_resident_[0], bwd_resident_[1])};
     const int64_t h = std::max<int64_t>(1, heads);
     return std::max<int64_t>(1, std::min((target + h - 1) / h, pairs));
   }
 
   std::size_t dk_offset(int64_t heads) const { return (spectrum_bytes(heads) + 255) / 256 * 256; }
 
-  void launch_dk(const core::BackwardProblem& problem, const BackwardArgs& args, const void* pre, const void* post,
-                 void* partial, cudaStream_t s) const {
-    cuda::DkParams p{};
-    p.dy = args.dy.data;
-    p.u = args.u.data;
-    p.pregate = pre;
-    p.postgate = post;
-    p.batch = problem.batch;
-    p.heads = problem.heads;
-    p.length = problem.length;
-    p.pairs_per_head = (problem.batch + 1) / 2;
-    p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
-    p.partial = static_cast<float2*>(partial);
-    p.dk = static_cast<float*>(args.dk->data);
-    p.dk_length = problem.grad_filter_length;
-    p.twiddles = twiddles_;
-    auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
-    p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate);
-    void* kernel_args[] = {&p};
-    const int n = static_cast<int>(n_);
-    const KernelEntry spectrum = cuda::dk_kernels(n, problem.dtype, 0);
-    const int64_t blocks = problem.heads * p.groups * spectrum.cluster;
-    if (blocks > 0x7fffffff) core::throw_invalid("dy: too many heads for one launch");
-    check_cuda(cudaLaunchKernel(spectrum.function, dim3(static_cast<unsigned>(blocks)), dim3(spectrum.threads),
-                                kernel_args, spectrum.smem_bytes, s),
-               "dk spectrum kernel launch");
-    launch_dk_finish(problem, args, partial, s);
-  }
-
   // Sums the partial dk spectra in group order and transforms them back into dk.
   void launch_dk_finish(const core::BackwardProblem& problem, const BackwardArgs& args, void* partial,
                         cudaStream_t s) const {
     cuda::DkParams p{};
-    p.batch = problem.batch;
     p.heads = problem.heads;
     p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
     p.partial = static_cast<float2*>(partial);
@@ -403,11 +336,11 @@ class CudaBackend final : public BackendImpl {
     p.twiddles = twiddles_;
     void* kernel_args[] = {&p};
     const int n = static_cast<int>(n_);
-    const KernelEntry finish = cuda::dk_kernels(n, problem.dtype, 1);
+    const KernelEntry finish = cuda::dk_kernels(n, 0);
     check_cuda(cudaLaunchKernel(finish.function, dim3(static_cast<unsigned>(problem.heads * cuda::small_radix(n))),
                                 dim3(finish.threads), kernel_args, finish.smem_bytes, s),
                "dk finish kernel launch");
-    const KernelEntry output = cuda::dk_kernels(n, problem.dtype, 2);
+    const KernelEntry output = cuda::dk_kernels(n, 1);
     const int64_t total = problem.heads * problem.grad_filter_length;
     const int64_t out_blocks = std::max<int64_t>(1, std::min<int64_t>((total + 255) / 256, int64_t{sm_count_} * 8));
     check_cuda(cudaLaunchKernel(output.function, dim3(static_cast<unsigned>(out_blocks)), dim3(output.threads),
@@ -415,16 +348,14 @@ class CudaBackend final : public BackendImpl {
                "dk output kernel launch");
   }
 
-  bool fused_backward() const { return n_ <= 32768; }
-
   // The fused backward over (head, group) CTAs.
-  void launch_backward(const core::BackwardProblem& problem, const BackwardArgs& args, const void* pre,
-                       const void* post, const void* spectrum, void* partial, cudaStream_t s) const {
+  void launch_backward(const core::BackwardProblem& problem, const BackwardArgs& args, const void* spectrum,
+                       void* partial, cudaStream_t s) const {
     cuda::BwdParams p{};
     p.dy = args.dy.data;
     p.u = args.u.data;
-    p.pregate = pre;
-    p.postgate = post;
+    p.pregate = args.pregate ? args.pregate->data : nullptr;
+    p.postgate = args.postgate ? args.postgate->data : nullptr;
     p.du = problem.want_du ? args.du->data : nullptr;
     p.dpregate = problem.want_dpregate ? args.dpregate->data : nullptr;
     p.dpostgate = problem.want_dpostgate ? args.dpostgate->data : nullptr;

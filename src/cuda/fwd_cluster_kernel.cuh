@@ -290,7 +290,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (row + C::kWarps < 16) load_slots(k_next, spectrum + (row + C::kWarps) * 32 * 8);
         inner_row<4096, kSplit, true>(g, p.twiddles, smem_base, 0, row * 256 + lane_tile.row * 16 + lane_tile.col, row, k,
-                                      tw_inner, lane, p.conj_spectrum != 0);
+                                      tw_inner, lane);
       }
     }
     cluster.sync();
@@ -362,7 +362,6 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
             const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
             float o0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
             float o1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
-            if (p.y2 != nullptr) second_output<T, 2>(p, s, t, vector, o0, o1);
             if (post0 != nullptr) {
               const uint32_t g0 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(0, f, a, ml));
               const uint32_t g1 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(1, f, a, ml));

@@ -407,26 +407,6 @@ __device__ __forceinline__ void copy_out(const FwdParams& p, const SlotRows& s, 
   }
 }
 
-// The optional second output of a pair at t .. t + kC - 1: y2 = postgate2 * v for both rows, the
-// gate read from global memory (the backward's dpregate; not on the forward's path).
-template <typename T, int kC>
-__device__ __forceinline__ void second_output(const FwdParams& p, const SlotRows& s, int64_t t, bool vector,
-                                              const float (&v0)[kC], const float (&v1)[kC]) {
-  const T* g = static_cast<const T*>(p.postgate2) + s.offset;
-  T* y = static_cast<T*>(p.y2) + s.offset;
-  float a[kC], gate[kC];
-  load_chunk<T, kC>(g, t, p.length, vector, gate);
-#pragma unroll
-  for (int j = 0; j < kC; ++j) a[j] = v0[j] * gate[j];
-  store_chunk<T, kC>(y, t, p.length, vector, a);
-  if (s.row1) {
-    load_chunk<T, kC>(g + s.row1, t, p.length, vector, gate);
-#pragma unroll
-    for (int j = 0; j < kC; ++j) a[j] = v1[j] * gate[j];
-    store_chunk<T, kC>(y + s.row1, t, p.length, vector, a);
-  }
-}
-
 // Stores two consecutive outputs as one 32-bit word.
 template <typename T>
 __device__ __forceinline__ void store_pair(T* at, const float (&o)[2]) {
@@ -549,18 +529,13 @@ __device__ __forceinline__ void inverse_inner(const CTile& c, const DftConsts& g
 }
 
 // P3 on one 256-element row: forward inner stages, times the filter slots k (stored as
-// K / (4 sigma max|K|) in this fragment order; conj(K) turns the convolution into a correlation),
-// inverse inner stages.
+// K / (4 sigma max|K|) in this fragment order), inverse inner stages.
 template <int kPlaneN, bool kSplit, bool kOuter>
 __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
                                           int q, int n, int outer_row, const float2 (&k)[8],
-                                          const float2 (&tw_inner)[8], int lane, bool conj_k) {
+                                          const float2 (&tw_inner)[8], int lane) {
   CTile c = forward_inner<kPlaneN, kSplit>(g, smem_base, q, n, tw_inner);
-  if (conj_k) {
-    multiply_conj(c, k);
-  } else {
-    multiply(c, k);
-  }
+  multiply(c, k);
   inverse_inner<kPlaneN, kSplit, kOuter>(c, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
 }
 
@@ -723,7 +698,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (unit + S::kWarps < kUnits3) load_slots(k_next, spectrum_at(unit + S::kWarps));
         inner_row<kN, kSplit, S::kOuter>(g, p.twiddles, smem_base, q, row * 256 + lane_tile.row * 16 + lane_tile.col,
-                                         row % 16, k, tw_inner, lane, p.conj_spectrum != 0);
+                                         row % 16, k, tw_inner, lane);
       }
       __syncthreads();
     }
@@ -752,13 +727,6 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         for (int k = 0; k < 4; ++k) {
           y0[k] = re[k] * out_scale;
           y1[k] = im[k] * out_scale;
-        }
-        if (p.y2 != nullptr) {
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const float v0[2] = {y0[2 * h], y0[2 * h + 1]}, v1[2] = {y1[2 * h], y1[2 * h + 1]};
-            second_output<T, 2>(p, s, ((lane >> 2) + 8 * h) * 256 + m, vector, v0, v1);
-          }
         }
         if (gated_out) {
 #pragma unroll
@@ -811,7 +779,6 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
           const int t = f * M + col;
-          if (p.y2 != nullptr) second_output<T, kC>(p, s, t, vector, o0[f], o1[f]);
           if (p.postgate != nullptr) {
             float g0[kC], g1[kC];
             load_staged_swizzled<kN, T, kC>(stage_b, 2 * q, t, g0);

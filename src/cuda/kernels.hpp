@@ -26,9 +26,9 @@ KernelEntry backward_kernel(int n, DType dtype);
 KernelEntry filter_kernel(int n, DType filter_dtype);
 // The spectrum normalization that follows the filter transform (one kernel for every size).
 KernelEntry normalize_kernel();
-// The filter-gradient kernels of size n: which = 0 spectrum accumulation (I/O dtype), 1 finish
-// (sum of the partials, inverse block transforms), 2 output (inverse radix-RS stage, dk).
-KernelEntry dk_kernels(int n, DType dtype, int which);
+// The filter-gradient kernels of size n: which = 0 finish (sum of the partials, inverse block
+// transforms), 1 output (inverse radix-RS stage, dk).
+KernelEntry dk_kernels(int n, int which);
 // Small radix of size n (CTAs per head of the filter transform).
 int small_radix(int n);
 

@@ -1,16 +1,9 @@
-// Backward-only kernels (the filter gradient) and their registry entries.
+// The filter gradient's finish and output kernels and their registry entries.
 #include "cuda/dk_kernel.cuh"
 #include "cuda/kernels.hpp"
 
 namespace ffc::cuda {
 namespace {
-
-template <int kN, typename T>
-KernelEntry dk_spectrum_entry() {
-  using D = DkShape<kN>;
-  return {reinterpret_cast<const void*>(&dk_spectrum_kernel<kN, T>), D::kThreads,
-          static_cast<std::size_t>(D::kSmemBytes), D::kCluster, 1};
-}
 
 template <int kN>
 KernelEntry dk_finish_entry() {
@@ -27,13 +20,9 @@ KernelEntry dk_output_entry() {
 
 }  // namespace
 
-KernelEntry dk_kernels(int n, DType dtype, int which) {
-#define FFC_CASE(N)                                                                          \
-  case N:                                                                                    \
-    if (which == 0) return dtype == DType::kF16 ? dk_spectrum_entry<N, __half>()             \
-                                                : dk_spectrum_entry<N, __nv_bfloat16>();     \
-    if (which == 1) return dk_finish_entry<N>();                                             \
-    return dk_output_entry<N>();
+KernelEntry dk_kernels(int n, int which) {
+#define FFC_CASE(N) \
+  case N: return which == 0 ? dk_finish_entry<N>() : dk_output_entry<N>();
   switch (n) { FFC_FOR_EACH_SIZE(FFC_CASE) default: return {}; }
 #undef FFC_CASE
 }

@@ -20,11 +20,6 @@ struct FwdParams {
   int64_t pairs_per_head;     // ceil(B / 2)
   int64_t items;              // heads * pairs_per_head
   int vector_io;              // rows are 16-byte aligned and length % 8 == 0
-  int conj_spectrum;          // multiply by conj(K): a correlation (the backward's dx)
-  // Optional second output y2 = postgate2 * conv(...) of the same convolution (the backward writes
-  // du and dpregate from one correlation); y2 null = none. postgate2 must be given with y2.
-  void* y2;
-  const void* postgate2;
 };
 
 struct FilterParams {
@@ -55,20 +50,14 @@ struct BwdParams {
   int vector_io;              // rows are 16-byte aligned and length % 8 == 0
 };
 
-// The filter gradient (dk_kernel.cuh).
+// The filter gradient's finish and output kernels (dk_kernel.cuh).
 struct DkParams {
-  const void* dy;
-  const void* u;
-  const void* pregate;   // or null
-  const void* postgate;  // or null
-  int64_t batch, heads, length;
-  int64_t pairs_per_head;
+  int64_t heads;
   int groups;              // G
   float2* partial;         // [H][G][N], block-major positions
   float* dk;               // (H, dk_length)
   int64_t dk_length;
   const float2* twiddles;  // FwdTableLayout
-  int vector_io;           // rows are 16-byte aligned and length % 8 == 0
 };
 
 }  // namespace ffc::cuda

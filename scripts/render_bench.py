@@ -71,18 +71,21 @@ ANALYSIS = """## What limits the figures
   persistent grid is sized by the driver's cluster occupancy: sized as blocks per SM x SMs it
   overstated what fits in the GPCs for 4- and 8-CTA clusters, the surplus clusters waited for a
   whole resident one, and 16K / 32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16).
-- **Backward**: two passes of the forward kernel family (dpostgate; du with dpregate as a second
-  output) plus the f32 dk kernels on CUDA cores (spectra of x and post * dy per pair, per-group
-  partial sums, a deterministic reduction). dk is the largest piece (plain backward at 16K: 14.7 ms
-  against 5.3 ms for the du pass alone). The dk spectrum kernel was L1-bound (Nsight Compute at
-  4096: L1/TEX 83 % busy, issue slots 21 %): bank-conflict-free f32 slots, three CTAs per SM and
-  per-DFT twiddles from two table loads instead of fifteen gathers took plain 4096 from 3.18 to
-  1.81 ms and gated 16K from 38.3 to 30.2 ms. Against the cuFFT f32 backward: faster at 1024-8192,
-  level at 16K, slower at 256-512 and 32K (1.14x). Against the original's gated f16 backward:
-  slower at 256-1024 (1.3-1.6x), level at 4096 (4.77 vs 4.61 ms), faster at 16K (30.4 vs 33.7)
-  and 32K (75 vs 106); the original accumulates dk in f16/bf16 partials, ours in f32 (error
-  2e-7 .. 4e-7). A tensor-core dk and one fused backward pass are the
-  open work (issue 4).
+- **Backward** (one fused pass, `bwd_kernel.cuh` / `bwd_cluster_kernel.cuh`): twice the forward's
+  transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic,
+  so it lands near the forward's efficiency: 2.5-3.0x the floor gated at 1024-4096, 3.9-4.9x at
+  8K-32K. Same limiter as the forward: instruction issue with 16 warps per SM (128 registers; the
+  f32 dk accumulators, 16-32 per thread, live across the loop), Nsight Compute at 4096 gated:
+  issue slots about 48 %, no eligible warp half the time (long scoreboard on the staged loads,
+  barrier waits). Removing per-element tensor selection, per-unit scale recomputation and per-chunk
+  address math cut the instructions per pair from 55K to 40K (4096 gated 3.16 -> 2.65 ms). The
+  cluster kernel adds cluster barriers (14 % of the stall samples at 16K) and spills at 8K-32K;
+  DSMEM through 32-bit `mapa` addresses instead of generic pointers halved its stack frame, and the
+  gates of its outputs now load into the freed staging region during P2/P3 (8K gated 11.5 ->
+  7.3 ms). Against the cuFFT f32 backward: 0.31-0.64 of its time. Against the original's gated f16
+  backward: 256 0.24 vs 0.45 ms, 1024 0.65 vs 1.08, 4096 2.85 vs 4.61, 16K 16.3 vs 33.7, 32K 41.9
+  vs 106. The f32 dk of the earlier composed backward (error 3.7e-7) cost more than the rest of
+  the pass; dk now comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
 """
 
 

@@ -260,7 +260,7 @@ __device__ __forceinline__ void accumulate_dk(float2 (&acc)[8], const CTile& cz,
 template <int kN, typename T, bool kSplit>
 __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBlocks)
     bwd_kernel(const BwdParams p) {
-  static_assert(kN <= 4096, "larger sizes use the composed backward");
+  static_assert(kN <= 4096, "larger sizes use bwd_cluster_kernel");
   using S = BwdShape<kN>;
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, C = S::kCouples;
   extern __shared__ __align__(128) unsigned char smem[];

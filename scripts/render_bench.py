@@ -67,13 +67,15 @@ ANALYSIS = """## What limits the figures
   3-9x for the same reason in reverse.
 - **8K-32K, forward** (a cluster of 2-8 CTAs per pair, exchanging through distributed shared
   memory): about 1.2x the instructions per element of N = 4096 but lower IPC: four cluster
-  barriers per pair (membar stalls), DSMEM latency, 12 warps per SM, register spills at 32K. The
-  persistent grid is sized by the driver's cluster occupancy: sized as blocks per SM x SMs it
-  overstated what fits in the GPCs for 4- and 8-CTA clusters, the surplus clusters waited for a
-  whole resident one, and 16K / 32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16).
+  barriers per pair (membar stalls), DSMEM latency, 12 warps per SM. The persistent grid is sized
+  by the driver's cluster occupancy: sized as blocks per SM x SMs it overstated what fits in the
+  GPCs for 4- and 8-CTA clusters, the surplus clusters waited for a whole resident one, and 16K /
+  32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16). DSMEM through 32-bit `mapa`
+  addresses instead of cooperative_groups' generic pointers removed the register spills at 16K and
+  32K (f16 gated 32K 15.1 -> 13.4 ms).
 - **Backward** (one fused pass, `bwd_kernel.cuh` / `bwd_cluster_kernel.cuh`): twice the forward's
   transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic,
-  so it lands near the forward's efficiency: 2.5-3.0x the floor gated at 1024-4096, 3.9-4.9x at
+  so it lands near the forward's efficiency: 2.5-2.8x the floor gated at 1024-4096, 3.9-4.8x at
   8K-32K. Same limiter as the forward: instruction issue with 16 warps per SM (128 registers; the
   f32 dk accumulators, 16-32 per thread, live across the loop), Nsight Compute at 4096 gated:
   issue slots about 48 %, no eligible warp half the time (long scoreboard on the staged loads,
@@ -82,8 +84,8 @@ ANALYSIS = """## What limits the figures
   cluster kernel adds cluster barriers (14 % of the stall samples at 16K) and spills at 8K-32K;
   DSMEM through 32-bit `mapa` addresses instead of generic pointers halved its stack frame, and the
   gates of its outputs now load into the freed staging region during P2/P3 (8K gated 11.5 ->
-  7.3 ms). Against the cuFFT f32 backward: 0.31-0.64 of its time. Against the original's gated f16
-  backward: 256 0.24 vs 0.45 ms, 1024 0.65 vs 1.08, 4096 2.85 vs 4.61, 16K 16.3 vs 33.7, 32K 41.9
+  7.3 ms). Against the cuFFT f32 backward: 0.30-0.65 of its time. Against the original's gated f16
+  backward: 256 0.24 vs 0.45 ms, 1024 0.64 vs 1.08, 4096 2.88 vs 4.61, 16K 16.5 vs 33.7, 32K 42.7
   vs 106. The f32 dk of the earlier composed backward (error 3.7e-7) cost more than the rest of
   the pass; dk now comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
 """

@@ -181,23 +181,11 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         const int row = value + i / (4096 / 8);
         if (!((mask >> row) & 1)) continue;
         const unsigned char* at = stage + row * 4096 * 2 + 16 * (i % (4096 / 8));
-        const uint4 vv = *reinterpret_cast<const uint4*>(at);
-        const typename PK::T2* ev = reinterpret_cast<const typename PK::T2*>(&vv);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) mv = PK::absmax(mv, ev[j]);
-        if (gate) {
-          const uint4 vg = *reinterpret_cast<const uint4*>(at + 2 * 4096 * 2);
-          const typename PK::T2* eg = reinterpret_cast<const typename PK::T2*>(&vg);
-#pragma unroll
-          for (int j = 0; j < 4; ++j) mg = PK::absmax(mg, eg[j]);
-        }
+        fold_absmax<T>(mv, at);
+        if (gate) fold_absmax<T>(mg, at + 2 * 4096 * 2);
       }
       float fv = PK::max_of(mv), fg = PK::max_of(mg);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        fv = fmaxf(fv, __shfl_xor_sync(0xffffffffu, fv, o));
-        fg = fmaxf(fg, __shfl_xor_sync(0xffffffffu, fg, o));
-      }
+      warp_max2(fv, fg);
       if (lane == 0) {
         warp_max[warp][q][0] = fv;
         warp_max[warp][q][1] = fg;
@@ -261,35 +249,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x[0][j], x[1][j]);
       }
-      const float sc = (q ? scale[1] : scale[0]) * small_norm;
-#pragma unroll
-      for (int j = 0; j < kC; ++j) {
-        small_dft<RS, false>(z[j]);
-        float2 w[RS];
-        powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + col + j), sc);
-#pragma unroll
-        for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
-      }
-#pragma unroll
-      for (int f = 0; f < RS; ++f) {
-        uint32_t re[kC / 2], im[kC / 2];
-#pragma unroll
-        for (int j = 0; j < kC; j += 2) {
-          re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
-          im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
-        }
-        const uint32_t remote = cluster_address(smem_base, f);
-        if constexpr (kC == 8) {
-          st_cluster(remote + Plane::offset(q, 0, col), make_uint4(re[0], re[1], re[2], re[3]));
-          st_cluster(remote + Plane::offset(q, 1, col), make_uint4(im[0], im[1], im[2], im[3]));
-        } else if constexpr (kC == 4) {
-          st_cluster(remote + Plane::offset(q, 0, col), make_uint2(re[0], re[1]));
-          st_cluster(remote + Plane::offset(q, 1, col), make_uint2(im[0], im[1]));
-        } else {
-          st_cluster(remote + Plane::offset(q, 0, col), re[0]);
-          st_cluster(remote + Plane::offset(q, 1, col), im[0]);
-        }
-      }
+      cluster_small_stage_scatter<RS, kC>(z, (q ? scale[1] : scale[0]) * small_norm, p.twiddles, col, smem_base, q);
     }
     cluster.sync();
     // The input staging is consumed: the gates of this CTA's outputs load while P2 / P3 compute.
@@ -368,11 +328,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       if (q == 0 && !want_dpost) continue;
       const int region = q == 0 ? C::kPulledSlot : 1;
       float acc_re[RS][4], acc_im[RS][4];
-#pragma unroll
-      for (int f = 0; f < RS; ++f) {
-        outer_inverse_n8(g, smem_base + Plane::offset(region, lane >> 4, lane_tile.row * 256 + f * Wm + 8 * nt),
-                         acc_re[f], acc_im[f]);
-      }
+      cluster_outer_inverse<RS>(g, smem_base, region, nt, acc_re, acc_im);
       const float out_scale = spectrum_max / (q ? scale[1] : scale[0]) * kUnitary * small_norm;
       const int ml = 8 * nt + 2 * (lane & 3);  // local column
       const int m = rank * Wm + ml;
@@ -380,19 +336,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       for (int half = 0; half < 2; ++half) {
         const int a = (lane >> 2) + 8 * half;
         float2 v[2][RS];
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float2 z[RS];
-#pragma unroll
-          for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][2 * half + e], acc_im[f][2 * half + e]);
-          float2 w[RS];
-          powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
-#pragma unroll
-          for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
-          small_dft<RS, true>(z);
-#pragma unroll
-          for (int f = 0; f < RS; ++f) v[e][f] = z[f];
-        }
+        cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
           const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;

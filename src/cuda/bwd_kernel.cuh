@@ -329,23 +329,11 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
         const int row = value + (i >= kChunks ? 1 : 0), chunk = i % kChunks;
         if (!((mask >> row) & 1)) continue;
         const unsigned char* at = stage + bwd_stage_row(c, row) * S::kRowBytes + 16 * chunk;
-        const uint4 vv = *reinterpret_cast<const uint4*>(at);
-        const typename PK::T2* ev = reinterpret_cast<const typename PK::T2*>(&vv);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) mv = PK::absmax(mv, ev[j]);
-        if (gate) {
-          const uint4 vg = *reinterpret_cast<const uint4*>(at + 2 * S::kRowBytes);
-          const typename PK::T2* eg = reinterpret_cast<const typename PK::T2*>(&vg);
-#pragma unroll
-          for (int j = 0; j < 4; ++j) mg = PK::absmax(mg, eg[j]);
-        }
+        fold_absmax<T>(mv, at);
+        if (gate) fold_absmax<T>(mg, at + 2 * S::kRowBytes);
       }
       float fv = PK::max_of(mv), fg = PK::max_of(mg);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        fv = fmaxf(fv, __shfl_xor_sync(0xffffffffu, fv, o));
-        fg = fmaxf(fg, __shfl_xor_sync(0xffffffffu, fg, o));
-      }
+      warp_max2(fv, fg);
       if (lane == 0 && fv > 0.0f) atomicMax(&max_bits[q][0], __float_as_uint(fv));
       if (lane == 0 && fg > 0.0f) atomicMax(&max_bits[q][1], __float_as_uint(fg));
     }

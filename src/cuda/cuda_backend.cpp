@@ -278,14 +278,10 @@ class CudaBackend final : public BackendImpl {
     }
   }
 
-  // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k).
-  void launch_forward(const core::ConvProblem& problem, const void* u, const void* pre, const void* post,
-                      void* y, const void* spectrum, cudaStream_t s) const {
-    cuda::FwdParams p{};
-    p.u = u;
-    p.pregate = pre;
-    p.postgate = post;
-    p.y = y;
+  // The fields the forward and backward kernels' parameters share: the filter spectrum (and its
+  // per-head maxima after it), the tables, the shape.
+  template <typename Params>
+  void set_shared_fields(Params& p, const core::ConvProblem& problem, const void* spectrum) const {
     p.spectrum = static_cast<const float2*>(spectrum);
     p.spectrum_max = reinterpret_cast<const float*>(static_cast<const char*>(spectrum) +
                                                     static_cast<std::size_t>(problem.heads) * n_ * sizeof(float2));
@@ -295,6 +291,17 @@ class CudaBackend final : public BackendImpl {
     p.heads = problem.heads;
     p.length = problem.length;
     p.pairs_per_head = (problem.batch + 1) / 2;
+  }
+
+  // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k).
+  void launch_forward(const core::ConvProblem& problem, const void* u, const void* pre, const void* post,
+                      void* y, const void* spectrum, cudaStream_t s) const {
+    cuda::FwdParams p{};
+    p.u = u;
+    p.pregate = pre;
+    p.postgate = post;
+    p.y = y;
+    set_shared_fields(p, problem, spectrum);
     p.items = p.pairs_per_head * problem.heads;
     auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
     p.vector_io = problem.length % 8 == 0 && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate) &&
@@ -360,15 +367,7 @@ class CudaBackend final : public BackendImpl {
     p.dpregate = problem.want_dpregate ? args.dpregate->data : nullptr;
     p.dpostgate = problem.want_dpostgate ? args.dpostgate->data : nullptr;
     p.dk_partial = static_cast<float2*>(partial);
-    p.spectrum = static_cast<const float2*>(spectrum);
-    p.spectrum_max = reinterpret_cast<const float*>(static_cast<const char*>(spectrum) +
-                                                    static_cast<std::size_t>(problem.heads) * n_ * sizeof(float2));
-    p.twiddles = twiddles_;
-    p.frags = frags_;
-    p.batch = problem.batch;
-    p.heads = problem.heads;
-    p.length = problem.length;
-    p.pairs_per_head = (problem.batch + 1) / 2;
+    set_shared_fields(p, problem, spectrum);
     p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
     auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
     p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) &&

@@ -15,7 +15,8 @@
 //       8-column tile does the inverse outer stage of every block on the tensor cores and the
 //       inverse radix-RS stage in f32 on the accumulators, times the output scale and the staged
 //       postgate, and stores y.
-// Cluster barriers: after the maxima, after the scattered stage, after P3, after the pull.
+// Cluster barriers: after the maxima, after the scattered stage, after P3, after the pull. DSMEM goes
+// through 32-bit shared::cluster addresses (ptx.cuh).
 #pragma once
 
 #include <cooperative_groups.h>
@@ -113,6 +114,81 @@ __device__ __forceinline__ void cluster_stage_post(const FwdParams& p, const Slo
   cp_async_commit();
 }
 
+// P1b of the cluster kernels: the radix-RS stage on columns col .. col + kC - 1 (z[j][f] = element
+// f 4096 + col + j), twiddled by w_N^{(col + j) f} and scaled by sc; output row f goes as f16 into
+// region `slot` of CTA f's planes (DSMEM).
+template <int RS, int kC>
+__device__ __forceinline__ void cluster_small_stage_scatter(float2 (&z)[kC][RS], float sc, const float2* twiddles,
+                                                            int col, uint32_t smem_base, int slot) {
+  using Plane = FwdSmem<4096>;
+#pragma unroll
+  for (int j = 0; j < kC; ++j) {
+    small_dft<RS, false>(z[j]);
+    float2 w[RS];
+    powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + col + j), sc);
+#pragma unroll
+    for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+  }
+#pragma unroll
+  for (int f = 0; f < RS; ++f) {
+    uint32_t re[kC / 2], im[kC / 2];
+#pragma unroll
+    for (int j = 0; j < kC; j += 2) {
+      re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
+      im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
+    }
+    const uint32_t remote = cluster_address(smem_base, f);
+    if constexpr (kC == 8) {
+      st_cluster(remote + Plane::offset(slot, 0, col), make_uint4(re[0], re[1], re[2], re[3]));
+      st_cluster(remote + Plane::offset(slot, 1, col), make_uint4(im[0], im[1], im[2], im[3]));
+    } else if constexpr (kC == 4) {
+      st_cluster(remote + Plane::offset(slot, 0, col), make_uint2(re[0], re[1]));
+      st_cluster(remote + Plane::offset(slot, 1, col), make_uint2(im[0], im[1]));
+    } else {
+      st_cluster(remote + Plane::offset(slot, 0, col), re[0]);
+      st_cluster(remote + Plane::offset(slot, 1, col), im[0]);
+    }
+  }
+}
+
+// P4 of the cluster kernels on 8-column tile nt of this CTA's pulled columns (region `slot` of
+// FwdSmem<4096>, block f' at columns f' Wm .. f' Wm + Wm - 1): the inverse outer stage of every
+// block on the tensor cores (outer_inverse_n8 layout per block).
+template <int RS>
+__device__ __forceinline__ void cluster_outer_inverse(const DftConsts& g, uint32_t smem_base, int slot, int nt,
+                                                      float (&acc_re)[RS][4], float (&acc_im)[RS][4]) {
+  constexpr int Wm = 256 / RS;
+  const int lane = threadIdx.x & 31;
+  const TileLane lane_tile(lane);
+#pragma unroll
+  for (int f = 0; f < RS; ++f) {
+    outer_inverse_n8(g, smem_base + FwdSmem<4096>::offset(slot, lane >> 4, lane_tile.row * 256 + f * Wm + 8 * nt),
+                     acc_re[f], acc_im[f]);
+  }
+}
+
+// Then the inverse radix-RS stage across blocks in f32 (not scaled) for row a = lane / 4 + 8 half:
+// v[e][f'] is output position f' 4096 + a 256 + m + e (m = rank Wm + 8 nt + 2 (lane % 4)).
+template <int RS>
+__device__ __forceinline__ void cluster_small_inverse(const float2* twiddles, const float (&acc_re)[RS][4],
+                                                      const float (&acc_im)[RS][4], int half, int m,
+                                                      float2 (&v)[2][RS]) {
+  const int a = ((threadIdx.x & 31) >> 2) + 8 * half;
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    float2 z[RS];
+#pragma unroll
+    for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][2 * half + e], acc_im[f][2 * half + e]);
+    float2 w[RS];
+    powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
+#pragma unroll
+    for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
+    small_dft<RS, true>(z);
+#pragma unroll
+    for (int f = 0; f < RS; ++f) v[e][f] = z[f];
+  }
+}
+
 template <int kN, typename T, bool kSplit>
 __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(128, 3)
     fwd_cluster_kernel(const FwdParams p) {
@@ -162,22 +238,11 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
       using PK = Packed<T>;
       typename PK::T2 mu = {}, mp = {};
       for (int i = tid; i < 2 * 4096 / 8; i += C::kThreads) {  // rows u0, u1 (and pregate0, 1)
-        const uint4 vu = *reinterpret_cast<const uint4*>(stage + 16 * i);
-        const uint4 vp = *reinterpret_cast<const uint4*>(stage + 2 * 4096 * 2 + 16 * i);
-        const typename PK::T2* eu = reinterpret_cast<const typename PK::T2*>(&vu);
-        const typename PK::T2* ep = reinterpret_cast<const typename PK::T2*>(&vp);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          mu = PK::absmax(mu, eu[j]);
-          mp = PK::absmax(mp, ep[j]);
-        }
+        fold_absmax<T>(mu, stage + 16 * i);
+        fold_absmax<T>(mp, stage + 2 * 4096 * 2 + 16 * i);  // zero when ungated
       }
       float fu = PK::max_of(mu), fp = PK::max_of(mp);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        fu = fmaxf(fu, __shfl_xor_sync(0xffffffffu, fu, o));
-        fp = fmaxf(fp, __shfl_xor_sync(0xffffffffu, fp, o));
-      }
+      warp_max2(fu, fp);
       __shared__ float warp_max[4][2];
       if (lane == 0) {
         warp_max[warp][0] = fu;
@@ -190,9 +255,9 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
           mu4 = fmaxf(mu4, warp_max[w][0]);
           mp4 = fmaxf(mp4, warp_max[w][1]);
         }
-        float* remote = cluster.map_shared_rank(&cluster_max[parity][rank][0], tid);
-        remote[0] = mu4;
-        remote[1] = mp4;
+        const uint32_t remote = cluster_address(smem_address(&cluster_max[parity][rank][0]), tid);
+        st_cluster(remote, mu4);
+        st_cluster(remote + 4, mp4);
       }
     }
     if (tid == 0) slot[parity ^ 1] = slot_rows(p, it + clusters);
@@ -238,34 +303,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
 #pragma unroll
           for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
         }
-#pragma unroll
-        for (int j = 0; j < kC; ++j) {
-          small_dft<RS, false>(z[j]);
-          float2 w[RS];
-          powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + col + j), sc);
-#pragma unroll
-          for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
-        }
-#pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          uint32_t re[kC / 2], im[kC / 2];
-#pragma unroll
-          for (int j = 0; j < kC; j += 2) {
-            re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
-            im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
-          }
-          unsigned char* remote = cluster.map_shared_rank(smem, f);
-          if constexpr (kC == 8) {
-            *reinterpret_cast<uint4*>(remote + Plane::offset(0, 0, col)) = make_uint4(re[0], re[1], re[2], re[3]);
-            *reinterpret_cast<uint4*>(remote + Plane::offset(0, 1, col)) = make_uint4(im[0], im[1], im[2], im[3]);
-          } else if constexpr (kC == 4) {
-            *reinterpret_cast<uint2*>(remote + Plane::offset(0, 0, col)) = make_uint2(re[0], re[1]);
-            *reinterpret_cast<uint2*>(remote + Plane::offset(0, 1, col)) = make_uint2(im[0], im[1]);
-          } else {
-            *reinterpret_cast<uint32_t*>(remote + Plane::offset(0, 0, col)) = re[0];
-            *reinterpret_cast<uint32_t*>(remote + Plane::offset(0, 1, col)) = im[0];
-          }
-        }
+        cluster_small_stage_scatter<RS, kC>(z, sc, p.twiddles, col, smem_base, 0);
       }
     }
     cluster.sync();
@@ -305,8 +343,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
         const int i = tid + k * C::kThreads;
         const int c = i % kChunks, a = (i / kChunks) % 16, plane = (i / (kChunks * 16)) % 2;
         const int block = i / (kChunks * 32);
-        const unsigned char* remote = cluster.map_shared_rank(smem, block);
-        pulled[k] = *reinterpret_cast<const uint4*>(remote + Plane::offset(0, plane, a * 256 + rank * Wm + 8 * c));
+        pulled[k] = ld_cluster_v4(cluster_address(smem_base, block) + Plane::offset(0, plane, a * 256 + rank * Wm + 8 * c));
       }
       cluster.sync();  // every CTA has its columns: the planes may be overwritten
 #pragma unroll
@@ -323,40 +360,17 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
       T* y0 = static_cast<T*>(p.y) + s.offset;
       T* y1 = s.row1 ? y0 + s.row1 : nullptr;
       const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale * kUnitary * small_norm;
-      const int plane = lane >> 4;
 #pragma unroll 1
       for (int nt = warp; nt < Wm / 8; nt += C::kWarps) {
         float acc_re[RS][4], acc_im[RS][4];
-#pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          uint32_t r[4];
-          ldmatrix_x4_trans(r, smem_base + Plane::offset(0, plane, lane_tile.row * 256 + f * Wm + 8 * nt));
-#pragma unroll
-          for (int k = 0; k < 4; ++k) acc_re[f][k] = acc_im[f][k] = 0.0f;
-          mma_16816(acc_re[f], g.a[0], r[0], r[1]);
-          mma_16816(acc_re[f], g.a[1], r[2], r[3]);
-          mma_16816(acc_im[f], g.a[0], r[2], r[3]);
-          mma_16816(acc_im[f], g.a[2], r[0], r[1]);
-        }
+        cluster_outer_inverse<RS>(g, smem_base, 0, nt, acc_re, acc_im);
         const int ml = 8 * nt + 2 * (lane & 3);  // local column
         const int m = rank * Wm + ml;
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
           const int a = (lane >> 2) + 8 * half;
           float2 v[2][RS];
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float2 z[RS];
-#pragma unroll
-            for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][2 * half + e], acc_im[f][2 * half + e]);
-            float2 w[RS];
-            powers<RS>(w, __ldg(p.twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
-#pragma unroll
-            for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
-            small_dft<RS, true>(z);
-#pragma unroll
-            for (int f = 0; f < RS; ++f) v[e][f] = z[f];
-          }
+          cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
             const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;

@@ -251,6 +251,24 @@ struct Packed<__nv_bfloat16> {
   __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
 };
 
+// Folds the eight 16-bit values of the 16-byte chunk at `at` into the packed running |max| m.
+template <typename T>
+__device__ __forceinline__ void fold_absmax(typename Packed<T>::T2& m, const unsigned char* at) {
+  const uint4 v = *reinterpret_cast<const uint4*>(at);
+  const typename Packed<T>::T2* e = reinterpret_cast<const typename Packed<T>::T2*>(&v);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) m = Packed<T>::absmax(m, e[j]);
+}
+
+// Both values become their maximum over the warp.
+__device__ __forceinline__ void warp_max2(float& a, float& b) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, o));
+    b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
+  }
+}
+
 template <int kN, int kC>
 __device__ __forceinline__ void zero(float (&x)[kC]) {
 #pragma unroll
@@ -603,23 +621,10 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         const int q = i / (2 * kChunks), c = i % (2 * kChunks);
         const int row = c / kChunks, chunk = c % kChunks;  // row 0: u0 | pre0, row 1: u1 | pre1
         typename PK::T2 mu = {}, mp = {};
-        const uint4 vu = *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, row) * S::kStageRowBytes + 16 * chunk);
-        const typename PK::T2* eu = reinterpret_cast<const typename PK::T2*>(&vu);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) mu = PK::absmax(mu, eu[j]);
-        if (gated) {
-          const uint4 vp =
-              *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, 2 + row) * S::kStageRowBytes + 16 * chunk);
-          const typename PK::T2* ep = reinterpret_cast<const typename PK::T2*>(&vp);
-#pragma unroll
-          for (int j = 0; j < 4; ++j) mp = PK::absmax(mp, ep[j]);
-        }
+        fold_absmax<T>(mu, stage + stage_row<kN>(q, row) * S::kStageRowBytes + 16 * chunk);
+        if (gated) fold_absmax<T>(mp, stage + stage_row<kN>(q, 2 + row) * S::kStageRowBytes + 16 * chunk);
         float fu = PK::max_of(mu), fp = PK::max_of(mp);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-          fu = fmaxf(fu, __shfl_xor_sync(0xffffffffu, fu, o));
-          fp = fmaxf(fp, __shfl_xor_sync(0xffffffffu, fp, o));
-        }
+        warp_max2(fu, fp);
         if (lane == 0) {
           atomicMax(&max_bits[parity][q], __float_as_uint(fu));
           if (p.pregate != nullptr) atomicMax(&pre_bits[parity][q], __float_as_uint(fp));

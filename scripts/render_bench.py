@@ -72,22 +72,24 @@ ANALYSIS = """## What limits the figures
   GPCs for 4- and 8-CTA clusters, the surplus clusters waited for a whole resident one, and 16K /
   32K took 1.7x / 1.6x longer (10.9 / 23.3 ms gated bf16). DSMEM through 32-bit `mapa`
   addresses instead of cooperative_groups' generic pointers removed the register spills at 16K and
-  32K (f16 gated 32K 15.1 -> 13.4 ms).
+  32K (f16 gated 32K 15.1 -> 13.2 ms).
 - **Backward** (one fused pass, `bwd_kernel.cuh` / `bwd_cluster_kernel.cuh`): twice the forward's
   transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic,
-  so it lands near the forward's efficiency: 2.5-2.8x the floor gated at 1024-4096, 3.9-4.8x at
+  so it lands near the forward's efficiency: 2.5-2.8x the floor gated at 1024-4096, 3.8-4.8x at
   8K-32K. Same limiter as the forward: instruction issue with 16 warps per SM (128 registers; the
   f32 dk accumulators, 16-32 per thread, live across the loop), Nsight Compute at 4096 gated:
   issue slots about 48 %, no eligible warp half the time (long scoreboard on the staged loads,
   barrier waits). Removing per-element tensor selection, per-unit scale recomputation and per-chunk
-  address math cut the instructions per pair from 55K to 40K (4096 gated 3.16 -> 2.65 ms). The
-  cluster kernel adds cluster barriers (14 % of the stall samples at 16K) and spills at 8K-32K;
-  DSMEM through 32-bit `mapa` addresses instead of generic pointers halved its stack frame, and the
-  gates of its outputs now load into the freed staging region during P2/P3 (8K gated 11.5 ->
-  7.3 ms). Against the cuFFT f32 backward: 0.30-0.65 of its time. Against the original's gated f16
-  backward: 256 0.24 vs 0.45 ms, 1024 0.64 vs 1.08, 4096 2.88 vs 4.61, 16K 16.5 vs 33.7, 32K 42.7
-  vs 106. The f32 dk of the earlier composed backward (error 3.7e-7) cost more than the rest of
-  the pass; dk now comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
+  address math cut the instructions per pair from 55K to 40K (4096 gated 3.16 -> 2.68 ms). The
+  cluster kernel adds cluster barriers (14 % of the stall samples at 16K; four per pair, one fewer
+  than its first version: the maxima barrier already orders a pair's remote writes after the
+  previous pair's reads) and spills at 8K-32K; DSMEM through 32-bit `mapa` addresses instead of
+  generic pointers halved its stack frame, and the gates of its outputs load into the freed
+  staging region during P2/P3 (8K gated 11.5 -> 7.2 ms). Against the cuFFT f32 backward: 0.31-0.62
+  of its time. Against the original's gated f16 backward: 256 0.24 vs 0.45 ms, 1024 0.64 vs 1.08,
+  4096 2.84 vs 4.61, 16K 16.1 vs 33.7, 32K 39.1 vs 106. The f32 dk of the earlier composed
+  backward (error 3.7e-7) cost more than the rest of the pass; dk now comes from the tensor-core
+  spectra (error 2.6e-5 .. 5.3e-4 against float64).
 """
 
 

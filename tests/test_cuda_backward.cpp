@@ -166,7 +166,7 @@ INSTANTIATE_TEST_SUITE_P(Sizes, CudaBackwardEverySize,
                            return "N" + std::to_string(param.param);
                          });
 
-TEST(CudaBackward, LargeBatchFewHeadsAndEachGradientAlone) {
+TEST(CudaBackward, LargeAndSingleBatchAndEachGradientAlone) {
   SKIP_WITHOUT_GPU();
   // 512: two pairs per iteration; 4096: the single-CTA kernel's outer stage; 8192: a cluster.
   for (int64_t n : {512, 4096, 8192}) {
@@ -180,6 +180,10 @@ TEST(CudaBackward, LargeBatchFewHeadsAndEachGradientAlone) {
     c.conv.dtype = DType::kBF16;
     c.conv.pregate = c.conv.postgate = true;
     check(plan, c, 11, "batch 37");
+    GradCase lone = c;  // one row per pair, one pair per head: row b1 is absent everywhere
+    lone.conv.batch = 1;
+    lone.conv.heads = 7;
+    check(plan, lone, 17, "batch 1");
     for (int which = 0; which < 4; ++which) {
       GradCase one = c;
       one.du = which == 0;

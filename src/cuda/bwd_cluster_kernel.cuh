@@ -18,8 +18,7 @@
 //           du and dpregate from w) multiply the gates read from global memory (L2: the cluster
 //           staged them moments before) and are stored directly.
 // After the group, CTA c writes positions c 4096 .. c 4096 + 4095 of the partial dk spectrum.
-// Cluster barriers per pair: before staging (the previous pair's pull is done), after the maxima,
-// after the scattered stage, after P3, after the pull.
+// Cluster barriers per pair: after the maxima, after the scattered stage, after P3, after the pull.
 #pragma once
 
 #include <cooperative_groups.h>
@@ -159,13 +158,15 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
   for (int i = tid; i < C::kStageBytes / 16; i += C::kThreads) reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
 
+  // Every CTA of the cluster has started before any of them touches another's shared memory. Within
+  // the loop, a CTA's remote writes of the next pair (maxima, scattered stage) come after the
+  // maxima barrier, which every CTA reaches only once it is done with the previous pair's planes.
+  cluster.sync();
 #pragma unroll 1
   for (int64_t pair = first; pair < last; ++pair) {
     const SlotRows s = pair_rows(p, head, pair, last);
     const uint32_t mask = staged_mask(p, s);
-    // Every CTA has started (first pair) or finished pulling the previous pair's columns from the
-    // others' planes before any CTA writes into them again.
-    cluster.sync();
+    __syncthreads();  // the previous pair's reads of the staging region (gates, pulled slot) are done
     bwd_cluster_stage<kN, T>(p, s, mask, rank, stage);
     cp_async_wait_all();
     __syncthreads();

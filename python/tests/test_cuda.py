@@ -51,8 +51,9 @@ def test_module_and_spectrum_on_cuda():
     assert rel_l2(y2, y) <= CUDA_FORWARD_TOL[torch.bfloat16]
 
 
-def test_backward_on_cuda():
-    N = cuda_sizes()[0]
+@pytest.mark.parametrize("which", [0, -1], ids=["smallest", "largest"])
+def test_backward_on_cuda(which):
+    N = cuda_sizes()[which]  # the single-CTA and (on sm_90a) the cluster kernel
     dtype = torch.bfloat16
     u, k, pre, post = make_inputs(2, 4, N // 2, N // 2, dtype, (True, True), device="cuda")
     leaves = [t.clone().requires_grad_() for t in (u, k, pre, post)]
@@ -64,10 +65,12 @@ def test_backward_on_cuda():
         pytest.skip(f"the CUDA backend of this build has no backward yet: {e}")
     ref_leaves = [t.detach().double().requires_grad_() for t in (u, k, pre, post)]
     fftconv_ref(*ref_leaves[:2], N, *ref_leaves[2:]).backward(dy.double())
-    # Provisional bound until docs/numerics.md states the CUDA backward's: twice the forward's.
+    # docs/numerics.md: du and the gate gradients keep the forward's bound; dk is 1e-3 in f32, and
+    # here it is rounded to k's dtype as well (the forward's bound covers one such rounding).
     for name, a, b in zip(("du", "dk", "dpregate", "dpostgate"), leaves, ref_leaves):
         assert a.grad.device == a.device and a.grad.dtype == a.dtype
-        assert rel_l2(a.grad, b.grad) <= 2 * CUDA_FORWARD_TOL[dtype], name
+        bound = CUDA_FORWARD_TOL[dtype] + (1e-3 if name == "dk" else 0.0)
+        assert rel_l2(a.grad, b.grad) <= bound, name
 
 
 def test_respects_the_current_stream():

@@ -243,5 +243,53 @@ TEST(CudaBackward, EmptyBatchGivesZeroDk) {
   for (double v : got.g.dk) ASSERT_EQ(v, 0.0);
 }
 
+// du of a tensor with more than 2^31 elements (64-bit row offsets in both fused kernels): only the
+// last three heads carry data (u and dy zero elsewhere), checked against float64 on those heads.
+TEST(CudaBackward, TensorsBeyond2To31Elements) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t n : {4096, 32768}) {  // the single-CTA and the cluster kernel
+    Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCuda});
+    const int64_t heads = (int64_t{1} << 31) / n + 3, lk = 64;
+    const size_t tensor_bytes = static_cast<size_t>(heads * n) * 2;
+    const size_t ws_bytes = plan.backward_workspace_bytes(1, heads);
+    size_t free_bytes = 0, total = 0;
+    cudaMemGetInfo(&free_bytes, &total);
+    if (free_bytes < 3 * tensor_bytes + ws_bytes + (size_t{1} << 30)) {
+      GTEST_SKIP() << "needs " << 3 * tensor_bytes + ws_bytes << " bytes of GPU memory";
+    }
+    std::mt19937_64 rng(21);
+    HostTensor tail_u(DType::kF16, {1, 3, n}), tail_dy(DType::kF16, {1, 3, n}), k(DType::kF32, {heads, lk});
+    tail_u.fill(Distribution::kRandn, rng);
+    tail_dy.fill(Distribution::kRandn, rng);
+    k.fill(Distribution::kRandn, rng);
+    const size_t tail_at = static_cast<size_t>(heads - 3) * n * 2;
+    MemorySpace mem(plan.info().device);
+    Buffer u(plan.info().device, tensor_bytes), dy(plan.info().device, tensor_bytes), du(plan.info().device, tensor_bytes);
+    for (const Buffer* b : {&u, &dy}) ASSERT_EQ(cudaMemset(b->data(), 0, tensor_bytes), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(static_cast<char*>(u.data()) + tail_at, tail_u.data(), tail_u.bytes(), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(static_cast<char*>(dy.data()) + tail_at, tail_dy.data(), tail_dy.bytes(), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    Buffer k_dev = mem.upload(k), ws = mem.allocate(ws_bytes);
+    BackwardArgs a;
+    a.dy = Tensor::contiguous(dy.data(), DType::kF16, {1, heads, n});
+    a.u = Tensor::contiguous(u.data(), DType::kF16, {1, heads, n});
+    a.du = Tensor::contiguous(du.data(), DType::kF16, {1, heads, n});
+    a.k = k_dev.view(k);
+    a.workspace = ws.data();
+    a.workspace_bytes = ws.bytes();
+    plan.backward(a);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    HostTensor tail_du(DType::kF16, {1, 3, n});
+    ASSERT_EQ(cudaMemcpy(tail_du.data(), static_cast<char*>(du.data()) + tail_at, tail_du.bytes(), cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    const std::vector<double> k_tail(k.values().end() - 3 * lk, k.values().end());
+    static const std::vector<double> kNone;
+    const ConvGradients ref =
+        reference_backward({1, 3, n, lk, n}, lk, tail_u.values(), k_tail, kNone, kNone, tail_dy.values());
+    EXPECT_LE(relative_l2(tail_du.read_back(), ref.du), forward_tolerance(Backend::kCuda, DType::kF16)) << n;
+  }
+}
+
 }  // namespace
 }  // namespace ffc::testing

@@ -30,16 +30,16 @@ namespace ffc::cuda {
 
 template <int kN>
 struct BwdClusterShape {
+  // The forward cluster's block geometry: RS CTAs = small radix, W input columns n' and Wm output
+  // columns m per CTA, kCols columns per P1b unit.
+  using F = ClusterShape<kN>;
   static constexpr int N = kN;
-  static constexpr int RS = kN / 4096;  // CTAs per cluster = small radix
+  static constexpr int RS = F::RS, W = F::W, Wm = F::Wm, kCols = F::kCols;
   static constexpr int kWarps = 8;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kCouples = 1;
   static constexpr int kRows = 16;                   // inner rows of the local block
   static constexpr int kAccUnits = kRows / kWarps;   // P3 units (and dk accumulators) per warp
-  static constexpr int W = 4096 / RS;                // input columns n' per CTA
-  static constexpr int Wm = 256 / RS;                // output columns m per CTA
-  static constexpr int kCols = 16 / RS;              // columns per P1b unit
   static constexpr int kPlaneBytes = 2 * 4 * 4096;   // f16 planes of both slots' local blocks
   static constexpr int kStageBytes = 8 * 4096 * 2;   // 8 rows x RS segments of W columns
   static constexpr int kSmemBytes = kPlaneBytes + kStageBytes;
@@ -48,7 +48,6 @@ struct BwdClusterShape {
   static constexpr int kPulledSlot = kPlaneBytes / (4 * 4096);
   static constexpr int kGateOffset = 4 * 4096;
   static_assert(kGateOffset + 6 * 4096 * 2 <= kStageBytes, "P4's data fit the staging region");
-  static_assert(RS == 2 || RS == 4 || RS == 8, "cluster sizes are 8192, 16384, 32768");
   static_assert((2 * W / kCols) % kThreads == 0, "P1b units divide evenly");
   static_assert((2 * 16 * (Wm / 8) * RS) % kThreads == 0, "pulled chunks divide evenly");
   static_assert(kWarps * kAccUnits * 256 * 8 <= kPlaneBytes, "the dk reduction reuses the planes");
@@ -69,7 +68,7 @@ __device__ __forceinline__ void bwd_cluster_stage(const BwdParams& p, const Slot
 #pragma unroll 1
   for (int tensor = 0; tensor < 8; ++tensor) {
     if (!((mask >> tensor) & 1)) continue;
-    const T* src = bwd_tensor<T>(p, tensor) + s.offset + ((tensor & 1) ? s.row1 : 0);
+    const T* src = bwd_row<T>(p, s, tensor);
 #pragma unroll 1
     for (int f = 0; f < C::RS; ++f) {
       const int64_t first = static_cast<int64_t>(f) * 4096 + rank * C::W;
@@ -99,7 +98,7 @@ __device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, cons
 #pragma unroll 1
   for (int gr = 0; gr < 6; ++gr) {
     if (!((rows >> gr) & 1)) continue;
-    const T* src = bwd_tensor<T>(p, gate_tensor(gr)) + s.offset + ((gr & 1) ? s.row1 : 0);
+    const T* src = bwd_row<T>(p, s, gate_tensor(gr));
     constexpr int kChunks = C::Wm / 8;
     for (int i = threadIdx.x; i < C::RS * 16 * kChunks; i += C::kThreads) {
       const int run = i / kChunks, c = i % kChunks;

@@ -73,6 +73,12 @@ __device__ __forceinline__ const T* bwd_tensor(const BwdParams& p, int tensor) {
   return static_cast<const T*>(t);
 }
 
+// Row `tensor` (0 u0 .. 7 post1: odd tensors are row b1) of a pair in global memory.
+template <typename T>
+__device__ __forceinline__ const T* bwd_row(const BwdParams& p, const SlotRows& s, int tensor) {
+  return bwd_tensor<T>(p, tensor) + s.offset + ((tensor & 1) ? s.row1 : 0);
+}
+
 // The rows of couple (pair) `pair` of head `head`; invalid past `last`.
 __device__ __forceinline__ SlotRows pair_rows(const BwdParams& p, int64_t head, int64_t pair, int64_t last) {
   SlotRows r{};
@@ -120,7 +126,7 @@ __device__ __forceinline__ void stage_couples(const BwdParams& p, const SlotRows
     const int c = i >> 3, tensor = i & 7;
     if (!((masks[c] >> tensor) & 1)) continue;
     const SlotRows& s = rows[c];
-    const T* src = bwd_tensor<T>(p, tensor) + s.offset + ((tensor & 1) ? s.row1 : 0);
+    const T* src = bwd_row<T>(p, s, tensor);
     if (p.vector_io) {
       const uint32_t dst = stage_base + i * S::kRowBytes;
 #pragma unroll

@@ -101,42 +101,98 @@ __device__ __forceinline__ uint32_t staged_mask(const BwdParams& p, const SlotRo
   return mask;
 }
 
-// 16-byte chunks of a staged row each thread copies (chunk k = tid + j kThreads), and their
-// swizzled byte offsets within a row (the same in every row; computed once per kernel).
-template <int kN>
-struct StageChunks {
-  static constexpr int kPerThread = (kN / 8 + BwdShape<kN>::kThreads - 1) / BwdShape<kN>::kThreads;
-  uint32_t offset[kPerThread];
-  __device__ __forceinline__ StageChunks() {
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) offset[j] = swizzled(8 * (threadIdx.x + j * BwdShape<kN>::kThreads));
-  }
+// Where one iteration's staging rows come from (row i = 8 couple + tensor) and, at N = 4096, where
+// its result rows go; written by warp 0 at the top of each iteration.
+template <int kStageRows>
+struct StagePlan {
+  const unsigned char* src[kStageRows];  // the global row, or (row absent) its tensor: a valid address
+  unsigned char* out[6];                 // dpostgate, du, dpregate rows b0, b1 (N = 4096), or null
+  uint32_t used;                         // bit i: row i's tensor exists (others are never staged)
+  uint32_t data;                         // bit i: row i exists this iteration (else staged as zeros)
 };
 
-// cp.async (or plain copies) of every couple's rows into the swizzled staging rows. Positions at or
-// past the length are never written: they stay zero from the kernel's start.
+// Warp 0 plans the iteration of couples base .. base + kCouples - 1 (and sets their rows).
 template <int kN, typename T>
-__device__ __forceinline__ void stage_couples(const BwdParams& p, const SlotRows* rows, const uint32_t* masks,
-                                              unsigned char* stage, const StageChunks<kN>& chunks) {
+__device__ __forceinline__ void plan_iteration(const BwdParams& p, int64_t head, int64_t base, int64_t last,
+                                               StagePlan<BwdShape<kN>::kStageRows>& plan, SlotRows* rows) {
   using S = BwdShape<kN>;
-  const int length = static_cast<int>(p.length);
-  const uint32_t stage_base = smem_address(stage);
-#pragma unroll 1
-  for (int i = 0; i < S::kStageRows; ++i) {
+  static_assert(S::kStageRows <= 32, "one lane per staged row");
+  const int i = threadIdx.x;
+  bool used = false, data = false;
+  if (i < S::kStageRows) {
     const int c = i >> 3, tensor = i & 7;
-    if (!((masks[c] >> tensor) & 1)) continue;
-    const SlotRows& s = rows[c];
-    const T* src = bwd_row<T>(p, s, tensor);
-    if (p.vector_io) {
-      const uint32_t dst = stage_base + i * S::kRowBytes;
+    const SlotRows s = pair_rows(p, head, base + c, last);
+    if (tensor == 0) rows[c] = s;
+    const T* t = bwd_tensor<T>(p, tensor);
+    used = t != nullptr;
+    data = used && s.valid && !((tensor & 1) && s.row1 == 0);
+    plan.src[i] = reinterpret_cast<const unsigned char*>(data ? bwd_row<T>(p, s, tensor) : t);
+  }
+  if (i < 6) {  // result row o = 2 kind + r (kind 0 dpostgate, 1 du, 2 dpregate)
+    const SlotRows s = pair_rows(p, head, base, last);
+    void* t = i < 2 ? p.dpostgate : i < 4 ? p.du : p.dpregate;
+    const bool has = t != nullptr && s.valid && !((i & 1) && s.row1 == 0);
+    plan.out[i] = has ? reinterpret_cast<unsigned char*>(static_cast<T*>(t) + s.offset + ((i & 1) ? s.row1 : 0))
+                      : nullptr;
+  }
+  const uint32_t used_bits = __ballot_sync(0xffffffffu, used), data_bits = __ballot_sync(0xffffffffu, data);
+  if (i == 0) {
+    plan.used = used_bits;
+    plan.data = data_bits;
+  }
+}
+
+// The swizzled byte offsets (within a row) of the 16-byte chunks a thread copies: chunk index
+// (tid + j kThreads) mod N / 8 takes kDistinct values (computed once per kernel).
+template <int kN>
+struct StageChunks {
+  static constexpr int kChunks = kN / 8;
+  static constexpr int kThreads = BwdShape<kN>::kThreads;
+  static constexpr int kDistinct = kChunks >= kThreads ? kChunks / kThreads : 1;
+  uint32_t offset[kDistinct];
+  __device__ __forceinline__ StageChunks() {
 #pragma unroll
-      for (int j = 0; j < StageChunks<kN>::kPerThread; ++j) {
-        const int k = threadIdx.x + j * S::kThreads;
-        if (k < (length >> 3)) cp_async_16(dst + chunks.offset[j], src + 8 * k);
+    for (int d = 0; d < kDistinct; ++d) offset[d] = swizzled(8 * (threadIdx.x % kChunks + d * kThreads));
+  }
+  __device__ __forceinline__ uint32_t at(int j) const { return offset[j % kDistinct]; }
+};
+
+// Stages every row of the plan whose tensor exists, whole: data below the length, zeros elsewhere
+// (past the length, absent rows), so no later phase needs bounds or presence checks and the
+// output phase may overwrite staged rows freely. cp.async on aligned rows (zero fill by source
+// size 0), element copies otherwise.
+template <int kN, typename T>
+__device__ __forceinline__ void stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
+                                           unsigned char* stage, const StageChunks<kN>& chunks) {
+  using S = BwdShape<kN>;
+  constexpr int kChunks = kN / 8;
+  const uint32_t used = plan.used, data = plan.data;
+  if (p.vector_io) {
+    // Chunk index (tid + j kThreads) mod N / 8 repeats every kDistinct values of j; the outer loop
+    // stays rolled (unrolled, the hoisted addresses spill).
+    constexpr int kPer = S::kStageRows * kChunks / S::kThreads, kDistinct = StageChunks<kN>::kDistinct;
+    const int len8 = static_cast<int>(p.length >> 3);
+    const uint32_t stage_base = smem_address(stage);
+#pragma unroll 1
+    for (int jr = 0; jr < kPer; jr += kDistinct) {
+#pragma unroll
+      for (int d = 0; d < kDistinct; ++d) {
+        const int idx = threadIdx.x + (jr + d) * S::kThreads;
+        const int row = idx / kChunks, k = idx % kChunks;
+        if (!((used >> row) & 1)) continue;
+        const bool copy = ((data >> row) & 1) && k < len8;
+        cp_async_16_zfill(stage_base + row * S::kRowBytes + chunks.at(d), plan.src[row] + (copy ? 16 * k : 0),
+                          copy ? 16u : 0u);
       }
-    } else {
-      unsigned char* dst = stage + i * S::kRowBytes;
-      for (int n = threadIdx.x; n < length; n += S::kThreads) *reinterpret_cast<T*>(dst + swizzled(n)) = src[n];
+    }
+  } else {
+    const int length = static_cast<int>(p.length);
+    for (int i = threadIdx.x; i < S::kStageRows * kN; i += S::kThreads) {
+      const int row = i / kN, n = i % kN;
+      if (!((used >> row) & 1)) continue;
+      const bool copy = ((data >> row) & 1) && n < length;
+      *reinterpret_cast<uint16_t*>(stage + row * S::kRowBytes + swizzled(n)) =
+          copy ? reinterpret_cast<const uint16_t*>(plan.src[row])[n] : uint16_t{0};
     }
   }
   cp_async_commit();
@@ -148,18 +204,11 @@ __device__ __forceinline__ void load_staged_row(const unsigned char* stage, int 
   load_staged_swizzled<kN, T, kC>(stage, bwd_stage_row(c, tensor), n, out);
 }
 
-// The sequence of slot side `side` of couple c at n .. n + kC - 1: values times gates, rows b0 and
-// b1 (zero where a row is absent or stale).
-// The sequence of one row of a slot at n .. n + kC - 1: staged value row `value` times its gate
-// row (value + 2) when gated; zero when the row is absent (its staging may be stale).
+// One row of a slot's sequence at n .. n + kC - 1: staged value row `value` times its gate row
+// (value + 2) when gated (absent rows are staged as zeros).
 template <int kN, typename T, int kC>
-__device__ __forceinline__ void load_slot_row(const unsigned char* stage, int c, int value, bool present, bool gated,
-                                              int n, float (&x)[kC]) {
-  if (!present) {
-#pragma unroll
-    for (int j = 0; j < kC; ++j) x[j] = 0.0f;
-    return;
-  }
+__device__ __forceinline__ void load_slot_row(const unsigned char* stage, int c, int value, bool gated, int n,
+                                              float (&x)[kC]) {
   load_staged_row<kN, T, kC>(stage, c, value, n, x);
   if (gated) {
     float g[kC];
@@ -177,42 +226,38 @@ __device__ __forceinline__ float2 staged_pair(const unsigned char* at) {
   return make_float2(IoTraits<T>::to_float(e[0]), IoTraits<T>::to_float(e[1]));
 }
 
-// Writes a result pair over a staged pair, only the `in_length` (0, 1 or 2) positions below the
-// length: the rest must stay zero for the next iteration's inputs.
-template <typename T>
-__device__ __forceinline__ void overwrite_pair(unsigned char* at, int in_length, float a, float b) {
-  if (in_length == 2) {
-    *reinterpret_cast<uint32_t*>(at) = pack_io<T>(a, b);
-  } else if (in_length == 1) {
-    *reinterpret_cast<T*>(at) = IoTraits<T>::from_float(a);
-  }
+// Byte offset, within a staged row, of positions a 256 + 8 nt + 2 (lane % 4) + {0, 1} for
+// a = lane / 4 (+ 8: add 4096): swizzled() of those positions, whose chunk 32 a + nt swizzles to
+// 32 a + (nt ^ (a % 8) ^ ((nt / 8) % 2)).
+__device__ __forceinline__ uint32_t output_pair_offset(int nt, int lane) {
+  const int a = lane >> 2;
+  return static_cast<uint32_t>(a * 512 + ((nt ^ a ^ ((nt >> 3) & 1)) << 4) + 4 * (lane & 3));
 }
 
 // Copies the result rows (written over the staging rows dy, pregate, u of rows b0, b1) to
 // dpostgate, du and dpregate: 16-byte accesses when rows are aligned.
 template <int kN, typename T>
-__device__ __forceinline__ void copy_rows_out(const BwdParams& p, const unsigned char* stage, const SlotRows& s,
-                                              bool want_dpost, bool want_du, bool want_dpre) {
+__device__ __forceinline__ void copy_rows_out(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
+                                              const unsigned char* stage, const StageChunks<kN>& chunks) {
   using S = BwdShape<kN>;
+  constexpr int kChunks = kN / 8;
+  static_assert(S::kCouples == 1 && kChunks % S::kThreads == 0, "the copied rows are couple 0's");
   const int length = static_cast<int>(p.length);
-  const int rows = s.row1 != 0 ? 2 : 1;
-  T* dpost = static_cast<T*>(p.dpostgate) + s.offset;
-  T* du = static_cast<T*>(p.du) + s.offset;
-  T* dpre = static_cast<T*>(p.dpregate) + s.offset;
-  const int step = p.vector_io ? 8 : 1;  // elements per access
-  for (int n = threadIdx.x * step; n < length; n += S::kThreads * step) {
-    const unsigned char* at = stage + swizzled(n);
-    for (int r = 0; r < rows; ++r) {
-      const int64_t o = n + (r ? s.row1 : 0);
-      const unsigned char* row = at + r * S::kRowBytes;  // tensor r of the row kind below
-      if (step == 8) {
-        if (want_dpost) *reinterpret_cast<uint4*>(dpost + o) = *reinterpret_cast<const uint4*>(row + 4 * S::kRowBytes);
-        if (want_du) *reinterpret_cast<uint4*>(du + o) = *reinterpret_cast<const uint4*>(row + 2 * S::kRowBytes);
-        if (want_dpre) *reinterpret_cast<uint4*>(dpre + o) = *reinterpret_cast<const uint4*>(row);
-      } else {
-        if (want_dpost) dpost[o] = *reinterpret_cast<const T*>(row + 4 * S::kRowBytes);
-        if (want_du) du[o] = *reinterpret_cast<const T*>(row + 2 * S::kRowBytes);
-        if (want_dpre) dpre[o] = *reinterpret_cast<const T*>(row);
+#pragma unroll
+  for (int o = 0; o < 6; ++o) {
+    unsigned char* dst = plan.out[o];
+    if (dst == nullptr) continue;
+    // dpostgate lies over dy (row 4 + r), du over pregate (2 + r), dpregate over u (r).
+    const unsigned char* row = stage + ((o < 2 ? 4 : o < 4 ? 2 : 0) + (o & 1)) * S::kRowBytes;
+    if (p.vector_io) {
+#pragma unroll
+      for (int j = 0; j < kChunks / S::kThreads; ++j) {
+        const int k = threadIdx.x + j * S::kThreads;
+        if (8 * k < length) *reinterpret_cast<uint4*>(dst + 16 * k) = *reinterpret_cast<const uint4*>(row + chunks.at(j));
+      }
+    } else {
+      for (int n = threadIdx.x; n < length; n += S::kThreads) {
+        reinterpret_cast<uint16_t*>(dst)[n] = *reinterpret_cast<const uint16_t*>(row + swizzled(n));
       }
     }
   }
@@ -270,9 +315,8 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
   using S = BwdShape<kN>;
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, C = S::kCouples;
   extern __shared__ __align__(128) unsigned char smem[];
-  unsigned char* stage = smem + S::kPlaneBytes;
   __shared__ SlotRows rows[C];
-  __shared__ uint32_t masks[C];                    // staged_mask per couple
+  __shared__ StagePlan<S::kStageRows> plan;
   __shared__ unsigned int max_bits[S::kSlots][2];  // per slot: max |value|, max |gate|
   __shared__ float scales[S::kSlots];              // per slot: the power-of-two input scale
 
@@ -291,7 +335,6 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
   const bool want_dk = p.dk_partial != nullptr;
   const bool want_dpost = p.dpostgate != nullptr;
   const bool want_du = p.du != nullptr, want_dpre = p.dpregate != nullptr;
-  const int length = static_cast<int>(p.length);
   const bool pre_gated = p.pregate != nullptr, post_gated = p.postgate != nullptr;
   auto gated = [&](int side) { return side ? post_gated : pre_gated; };  // slot side z: pregate, w: postgate
 
@@ -302,46 +345,52 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
 
-  for (int i = tid; i < S::kStageRows * S::kRowBytes / 16; i += S::kThreads) {
-    reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
-  }
-
 #pragma unroll 1
   for (int64_t base = first; base < last; base += C) {
-    // The barrier orders the previous iteration's reads (rows, scales, staging, planes) before
-    // this iteration's writes.
+    // The barrier orders the previous iteration's reads (plan, rows, scales, staging, planes)
+    // before this iteration's writes.
+    unsigned char* stage = smem + opaque(S::kPlaneBytes);  // staging addresses are not loop invariants
     __syncthreads();
-    if (tid < C) {
-      rows[tid] = pair_rows(p, head, base + tid, last);
-      masks[tid] = staged_mask(p, rows[tid]);
-    }
+    if (warp == 0) plan_iteration<kN, T>(p, head, base, last, plan, rows);
     if (tid < 2 * S::kSlots) max_bits[tid >> 1][tid & 1] = 0u;
     __syncthreads();
-    stage_couples<kN, T>(p, rows, masks, stage, chunks);
+    stage_rows<kN, T>(p, plan, stage, chunks);
     cp_async_wait_all();
     __syncthreads();
 
     // ---- P1, pass A: max |value| and max |gate| per slot ------------------------------------------
-    // Packed 16-bit maxima over the slot's two value rows (and gate rows), one warp reduction per slot.
-#pragma unroll 1
-    for (int q = 0; q < S::kSlots; ++q) {
+    // Whole warps per couple; packed 16-bit maxima of the kinds u, pregate, dy, postgate over rows
+    // b0 and b1 (the maxima are values of T: exact through the packed warp reduction).
+    {
       using PK = Packed<T>;
-      constexpr int kChunks = kN / 8;  // 16-byte chunks per row
-      const int c = q >> 1, value = 4 * (q & 1);
-      const uint32_t mask = masks[c];
-      const bool gate = gated(q & 1);
-      typename PK::T2 mv = {}, mg = {};
-      for (int i = tid; i < 2 * kChunks; i += S::kThreads) {
-        const int row = value + (i >= kChunks ? 1 : 0), chunk = i % kChunks;
-        if (!((mask >> row) & 1)) continue;
-        const unsigned char* at = stage + bwd_stage_row(c, row) * S::kRowBytes + 16 * chunk;
-        fold_absmax<T>(mv, at);
-        if (gate) fold_absmax<T>(mg, at + 2 * S::kRowBytes);
+      constexpr int kPerCouple = S::kThreads / C;   // threads per couple
+      constexpr int kPer = (kN / 8) / kPerCouple;   // chunks per thread and row
+      static_assert(kPerCouple % 32 == 0 && kPer >= 1 && (kN / 8) % kPerCouple == 0, "P1a mapping");
+      const int c = tid / kPerCouple, t = tid % kPerCouple;
+      // Bits 16 (kind % 2) of word kind / 2: the thread's max of kind (u, pregate | dy, postgate).
+      uint32_t bits[2] = {0u, 0u};
+#pragma unroll 1
+      for (int kind = 0; kind < 4; ++kind) {
+        if ((kind == 1 && !pre_gated) || (kind == 3 && !post_gated)) continue;
+        typename PK::T2 m = {};
+#pragma unroll
+        for (int b = 0; b < 2; ++b)
+#pragma unroll
+          for (int i = 0; i < kPer; ++i)
+            fold_absmax<T>(m, stage + bwd_stage_row(c, 2 * kind + b) * S::kRowBytes + 16 * (t + i * kPerCouple));
+        m = PK::fold(m, m);
+        const uint32_t folded = *reinterpret_cast<const uint32_t*>(&m) & 0xffffu;
+        if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
       }
-      float fv = PK::max_of(mv), fg = PK::max_of(mg);
-      warp_max2(fv, fg);
-      if (lane == 0 && fv > 0.0f) atomicMax(&max_bits[q][0], __float_as_uint(fv));
-      if (lane == 0 && fg > 0.0f) atomicMax(&max_bits[q][1], __float_as_uint(fg));
+      typename PK::T2 mz = *reinterpret_cast<const typename PK::T2*>(&bits[0]);  // (value, gate) of slot z
+      typename PK::T2 mw = *reinterpret_cast<const typename PK::T2*>(&bits[1]);  // and of slot w
+      warp_hmax2<T>(mz, mw);
+      if (lane == 0) {
+        atomicMax(&max_bits[2 * c][0], __float_as_uint(__low2float(mz)));
+        atomicMax(&max_bits[2 * c][1], __float_as_uint(__high2float(mz)));
+        atomicMax(&max_bits[2 * c + 1][0], __float_as_uint(__low2float(mw)));
+        atomicMax(&max_bits[2 * c + 1][1], __float_as_uint(__high2float(mw)));
+      }
     }
     __syncthreads();
     if (tid < S::kSlots) {
@@ -358,13 +407,12 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       const int q = unit / (M / kC);
       const int col = (unit % (M / kC)) * kC;
       const int c = q >> 1, value = 4 * (q & 1);
-      const uint32_t mask = masks[c];
       float2 z[kC][RS];
 #pragma unroll
       for (int f = 0; f < RS; ++f) {
         float x0[kC], x1[kC];
-        load_slot_row<kN, T, kC>(stage, c, value, (mask >> value) & 1, gated(q & 1), f * M + col, x0);
-        load_slot_row<kN, T, kC>(stage, c, value + 1, (mask >> (value + 1)) & 1, gated(q & 1), f * M + col, x1);
+        load_slot_row<kN, T, kC>(stage, c, value, gated(q & 1), f * M + col, x0);
+        load_slot_row<kN, T, kC>(stage, c, value + 1, gated(q & 1), f * M + col, x1);
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
       }
@@ -412,52 +460,66 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
     // ---- P4 / P5: inverse outer / small stages, gates, outputs -------------------------------------
     const float spectrum_max = __ldg(p.spectrum_max + head);
     if constexpr (S::kOuter) {
-      // P4 (N = 4096): per (slot, 8-column tile): results over the staging rows they replace
-      // (dpostgate over dy, du over pregate, dpregate over u), then 16-byte copies out.
+      // P4 (N = 4096): per (slot, 8-column tile): results written over the staging rows they
+      // replace (dpostgate over dy, du over pregate, dpregate over u; whole rows: the next
+      // staging rewrites them), then 16-byte copies out.
       static_assert(C == 1 && RS == 1, "the staged outer path is N = 4096");
-      const SlotRows s = rows[0];
-      const bool has1 = s.row1 != 0;
-#pragma unroll 1
-      for (int unit = warp; unit < 2 * 32; unit += S::kWarps) {
-        const int q = unit / 32, nt = unit % 32;
-        if (q == 0 && !want_dpost) continue;
-        const float out_scale = spectrum_max / scales[q] * kUnitary;
-        float re[4], im[4];
+      // Registers 2 h, 2 h + 1 of outer_inverse_n8 hold positions (lane / 4 + 8 h) 256 + 8 nt +
+      // 2 (lane % 4) + {0, 1}.
+      auto inverse_tile = [&](int q, int nt, float (&re)[4], float (&im)[4]) {
         outer_inverse_n8(g, smem_base + FwdSmem<kN>::offset(q, lane >> 4, lane_tile.row * 256 + 8 * nt), re, im);
-        const int m = 8 * nt + 2 * (lane & 3);
+        const float out_scale = spectrum_max / scales[q] * kUnitary;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          re[k] *= out_scale;
+          im[k] *= out_scale;
+        }
+      };
+      // result = v * gate over the staged pair at `at` (the gate's row, or any row with gate = 1).
+      auto put = [&](unsigned char* to, const unsigned char* gate_at, float a, float b) {
+        const float2 gv = staged_pair<T>(gate_at);
+        *reinterpret_cast<uint32_t*>(to) = pack_io<T>(a * gv.x, b * gv.y);
+      };
+      if (want_dpost) {
+#pragma unroll 1
+        for (int nt = warp; nt < 32; nt += S::kWarps) {  // slot z: dpostgate = dy * conv(x, k)
+          float re[4], im[4];
+          inverse_tile(0, nt, re, im);
+          unsigned char* at = stage + output_pair_offset(nt, lane);
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            unsigned char* dy0 = at + 4096 * h + 4 * S::kRowBytes;
+            put(dy0, dy0, re[2 * h], re[2 * h + 1]);
+            put(dy0 + S::kRowBytes, dy0 + S::kRowBytes, im[2 * h], im[2 * h + 1]);
+          }
+        }
+      }
+#pragma unroll 1
+      for (int nt = warp; nt < 32; nt += S::kWarps) {  // slot w: du = pregate * corr, dpregate = u * corr
+        float re[4], im[4];
+        inverse_tile(1, nt, re, im);
+        unsigned char* at = stage + output_pair_offset(nt, lane);
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int t = ((lane >> 2) + 8 * h) * 256 + m;
-          const int in_length = min(max(length - t, 0), 2);  // how many of t, t + 1 are below the length
-          unsigned char* at = stage + swizzled(t);           // + row * kRowBytes: every row swizzles alike
 #pragma unroll
           for (int r = 0; r < 2; ++r) {
-            if (r == 1 && !has1) break;
-            const float a = (r ? im[2 * h] : re[2 * h]) * out_scale;
-            const float b = (r ? im[2 * h + 1] : re[2 * h + 1]) * out_scale;
-            if (q == 0) {
-              unsigned char* dy = at + bwd_stage_row(0, 4 + r) * S::kRowBytes;
-              const float2 d = staged_pair<T>(dy);
-              overwrite_pair<T>(dy, in_length, a * d.x, b * d.y);
-            } else {
-              unsigned char* u_at = at + bwd_stage_row(0, r) * S::kRowBytes;
-              unsigned char* pre_at = at + bwd_stage_row(0, 2 + r) * S::kRowBytes;
-              if (pre_gated) {
-                const float2 pre = staged_pair<T>(pre_at);
+            const float a = r ? im[2 * h] : re[2 * h], b = r ? im[2 * h + 1] : re[2 * h + 1];
+            unsigned char* u_at = at + 4096 * h + r * S::kRowBytes;
+            unsigned char* pre_at = u_at + 2 * S::kRowBytes;
+            if (pre_gated) {
+              if (want_dpre) {
                 const float2 u = staged_pair<T>(u_at);
-                if (want_du) overwrite_pair<T>(pre_at, in_length, a * pre.x, b * pre.y);
-                if (want_dpre) overwrite_pair<T>(u_at, in_length, a * u.x, b * u.y);
-              } else if (want_du) {
-                overwrite_pair<T>(pre_at, in_length, a, b);  // the unused pregate row holds du
+                *reinterpret_cast<uint32_t*>(u_at) = pack_io<T>(a * u.x, b * u.y);
               }
+              put(pre_at, pre_at, a, b);  // du over pregate
+            } else {
+              *reinterpret_cast<uint32_t*>(pre_at) = pack_io<T>(a, b);  // the unused pregate row holds du
             }
           }
         }
       }
       __syncthreads();
-      if (s.valid) {
-        copy_rows_out<kN, T>(p, stage, s, want_dpost, want_du, want_dpre);
-      }
+      copy_rows_out<kN, T>(p, plan, stage, chunks);
     } else {
       // P5 (N <= 2048): inverse radix-RS stage in f32 from the planes, output scale, staged gates,
       // stores from registers.

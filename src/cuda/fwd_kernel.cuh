@@ -238,17 +238,22 @@ __device__ __forceinline__ void zero_stage(unsigned char* stage, int bytes) {
 // Packed |v| max of two 16-bit lanes.
 template <typename T>
 struct Packed;
+// fold(a, b) = (max of a's halves, max of b's halves).
 template <>
 struct Packed<__half> {
   using T2 = __half2;
   __device__ __forceinline__ static T2 absmax(T2 a, T2 b) { return __hmax2(a, __habs2(b)); }
   __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
+  __device__ __forceinline__ static T2 fold(T2 a, T2 b) { return __hmax2(__lows2half2(a, b), __highs2half2(a, b)); }
 };
 template <>
 struct Packed<__nv_bfloat16> {
   using T2 = __nv_bfloat162;
   __device__ __forceinline__ static T2 absmax(T2 a, T2 b) { return __hmax2(a, __habs2(b)); }
   __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
+  __device__ __forceinline__ static T2 fold(T2 a, T2 b) {
+    return __hmax2(__lows2bfloat162(a, b), __highs2bfloat162(a, b));
+  }
 };
 
 // Folds the eight 16-bit values of the 16-byte chunk at `at` into the packed running |max| m.
@@ -266,6 +271,19 @@ __device__ __forceinline__ void warp_max2(float& a, float& b) {
   for (int o = 16; o > 0; o >>= 1) {
     a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, o));
     b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
+  }
+}
+
+// Both packed values become their lane-wise maximum over the warp.
+template <typename T>
+__device__ __forceinline__ void warp_hmax2(typename Packed<T>::T2& a, typename Packed<T>::T2& b) {
+  using T2 = typename Packed<T>::T2;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const uint32_t ra = __shfl_xor_sync(0xffffffffu, *reinterpret_cast<const uint32_t*>(&a), o);
+    const uint32_t rb = __shfl_xor_sync(0xffffffffu, *reinterpret_cast<const uint32_t*>(&b), o);
+    a = __hmax2(a, *reinterpret_cast<const T2*>(&ra));
+    b = __hmax2(b, *reinterpret_cast<const T2*>(&rb));
   }
 }
 

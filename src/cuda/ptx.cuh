@@ -57,6 +57,12 @@ __device__ __forceinline__ void stmatrix_x4(uint32_t address, const uint32_t (&r
 __device__ __forceinline__ void cp_async_16(uint32_t smem_dst, const void* global_src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_dst), "l"(global_src) : "memory");
 }
+// The same with a source size: `bytes` = 16 copies, 0 writes 16 zero bytes without reading the
+// source (which must still be a valid address).
+__device__ __forceinline__ void cp_async_16_zfill(uint32_t smem_dst, const void* global_src, uint32_t bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_dst), "l"(global_src), "r"(bytes)
+               : "memory");
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
@@ -89,6 +95,13 @@ __device__ __forceinline__ uint4 ld_cluster_v4(uint32_t address) {
                : "r"(address)
                : "memory");
   return v;
+}
+
+// x, opaque to the optimizer: what is computed from it stays inside the loop that calls this,
+// instead of being hoisted out as loop invariants that then spill (registers are the limit).
+__device__ __forceinline__ uint32_t opaque(uint32_t x) {
+  asm volatile("" : "+r"(x));
+  return x;
 }
 
 // Transposes an 8x8 b16 tile held in the fragment layout (row g, columns 2t..2t+1).

@@ -51,7 +51,11 @@ struct BwdShape {
   static constexpr int kMinBlocks = 16 / kWarps;  // caps registers at 128
   static constexpr int kUnits3 = kCouples * kRows;    // P3 units (couple, row)
   static constexpr int kAccUnits = kUnits3 / kWarps;  // P3 units (and dk accumulators) per warp
-  static constexpr int kRowBytes = 2 * kN;            // one staged 16-bit row
+  // Staged 16-bit rows: at N = 4096, P4 addresses them in tile fragments (positions 256 apart in
+  // one access), so their 16-byte chunks are swizzled (fwd_kernel.cuh swizzled()) and they are
+  // staged by cp.async; smaller sizes stage whole linear rows with one bulk copy each.
+  static constexpr bool kBulkStage = !kOuter;
+  static constexpr int kRowBytes = 2 * kN;
   static constexpr int kStageRows = 8 * kCouples;     // u0 u1 pre0 pre1 dy0 dy1 post0 post1 per couple
   static constexpr int kPlaneBytes = kSlots * 4 * kN;
   static constexpr int kSmemBytes = kPlaneBytes + kStageRows * kRowBytes;
@@ -101,11 +105,17 @@ __device__ __forceinline__ uint32_t staged_mask(const BwdParams& p, const SlotRo
   return mask;
 }
 
+// Byte offset of element n within a staged row.
+template <int kN>
+__device__ __forceinline__ uint32_t stage_byte(int n) {
+  return BwdShape<kN>::kBulkStage ? static_cast<uint32_t>(2 * n) : swizzled(n);
+}
+
 // Where one iteration's staging rows come from (row i = 8 couple + tensor) and, at N = 4096, where
 // its result rows go; written by warp 0 at the top of each iteration.
 template <int kStageRows>
 struct StagePlan {
-  const unsigned char* src[kStageRows];  // the global row, or (row absent) its tensor: a valid address
+  const unsigned char* src[kStageRows];  // the global row (or, absent, its tensor)
   unsigned char* out[6];                 // dpostgate, du, dpregate rows b0, b1 (N = 4096), or null
   uint32_t used;                         // bit i: row i's tensor exists (others are never staged)
   uint32_t data;                         // bit i: row i exists this iteration (else staged as zeros)
@@ -140,68 +150,89 @@ __device__ __forceinline__ void plan_iteration(const BwdParams& p, int64_t head,
     plan.used = used_bits;
     plan.data = data_bits;
   }
+  __syncwarp();
 }
 
-// The swizzled byte offsets (within a row) of the 16-byte chunks a thread copies: chunk index
-// (tid + j kThreads) mod N / 8 takes kDistinct values (computed once per kernel).
+// Warp 0, N < 4096, 16-byte aligned rows: one bulk copy per row with data (its positions below the
+// length), completing on the mbarrier `bar`. Positions at or past the length stay zero (kernel
+// start, absent-row fill): no phase of these sizes writes staged rows.
 template <int kN>
-struct StageChunks {
-  static constexpr int kChunks = kN / 8;
-  static constexpr int kThreads = BwdShape<kN>::kThreads;
-  static constexpr int kDistinct = kChunks >= kThreads ? kChunks / kThreads : 1;
-  uint32_t offset[kDistinct];
-  __device__ __forceinline__ StageChunks() {
-#pragma unroll
-    for (int d = 0; d < kDistinct; ++d) offset[d] = swizzled(8 * (threadIdx.x % kChunks + d * kThreads));
-  }
-  __device__ __forceinline__ uint32_t at(int j) const { return offset[j % kDistinct]; }
-};
-
-// Stages every row of the plan whose tensor exists, whole: data below the length, zeros elsewhere
-// (past the length, absent rows), so no later phase needs bounds or presence checks and the
-// output phase may overwrite staged rows freely. cp.async on aligned rows (zero fill by source
-// size 0), element copies otherwise.
-template <int kN, typename T>
-__device__ __forceinline__ void stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
-                                           unsigned char* stage, const StageChunks<kN>& chunks) {
+__device__ __forceinline__ void bulk_stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
+                                                uint32_t stage_base, uint32_t bar) {
   using S = BwdShape<kN>;
-  constexpr int kChunks = kN / 8;
-  const uint32_t used = plan.used, data = plan.data;
-  if (p.vector_io) {
-    // Chunk index (tid + j kThreads) mod N / 8 repeats every kDistinct values of j; the outer loop
-    // stays rolled (unrolled, the hoisted addresses spill).
-    constexpr int kPer = S::kStageRows * kChunks / S::kThreads, kDistinct = StageChunks<kN>::kDistinct;
-    const int len8 = static_cast<int>(p.length >> 3);
-    const uint32_t stage_base = smem_address(stage);
-#pragma unroll 1
-    for (int jr = 0; jr < kPer; jr += kDistinct) {
+  static_assert(S::kBulkStage && S::kStageRows <= 32, "one lane per row");
+  const int lane = threadIdx.x & 31;
+  const uint32_t rows = plan.used & plan.data, bytes = 2 * static_cast<uint32_t>(p.length);
+  if (lane == 0) mbarrier_arrive_expect_tx(bar, __popc(rows) * bytes);
+  if ((rows >> lane) & 1) bulk_load(stage_base + lane * S::kRowBytes, plan.src[lane], bytes, bar);
+}
+
+// All threads, N = 4096, 16-byte aligned rows: cp.async of every staged row whole into swizzled
+// chunks, data below the length and zeros elsewhere (source size 0), so P4 may overwrite staged
+// rows entirely.
+template <int kN>
+__device__ __forceinline__ void cp_stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
+                                              uint32_t stage_base) {
+  using S = BwdShape<kN>;
+  constexpr int kPer = kN / 8 / S::kThreads;  // chunks per thread and row
+  static_assert(!S::kBulkStage && kPer * 8 * S::kThreads == kN, "whole rows per CTA pass");
+  const int len8 = static_cast<int>(p.length >> 3);
+  uint32_t offset[kPer];
 #pragma unroll
-      for (int d = 0; d < kDistinct; ++d) {
-        const int idx = threadIdx.x + (jr + d) * S::kThreads;
-        const int row = idx / kChunks, k = idx % kChunks;
-        if (!((used >> row) & 1)) continue;
-        const bool copy = ((data >> row) & 1) && k < len8;
-        cp_async_16_zfill(stage_base + row * S::kRowBytes + chunks.at(d), plan.src[row] + (copy ? 16 * k : 0),
-                          copy ? 16u : 0u);
-      }
-    }
-  } else {
-    const int length = static_cast<int>(p.length);
-    for (int i = threadIdx.x; i < S::kStageRows * kN; i += S::kThreads) {
-      const int row = i / kN, n = i % kN;
-      if (!((used >> row) & 1)) continue;
-      const bool copy = ((data >> row) & 1) && n < length;
-      *reinterpret_cast<uint16_t*>(stage + row * S::kRowBytes + swizzled(n)) =
-          copy ? reinterpret_cast<const uint16_t*>(plan.src[row])[n] : uint16_t{0};
+  for (int d = 0; d < kPer; ++d) offset[d] = swizzled(8 * (threadIdx.x + d * S::kThreads));
+#pragma unroll 1
+  for (int row = 0; row < S::kStageRows; ++row) {
+    if (!((plan.used >> row) & 1)) continue;
+    const unsigned char* src = plan.src[row];
+    const bool has = (plan.data >> row) & 1;
+#pragma unroll
+    for (int d = 0; d < kPer; ++d) {
+      const int k = threadIdx.x + d * S::kThreads;
+      const bool copy = has && k < len8;
+      cp_async_16_zfill(stage_base + row * S::kRowBytes + offset[d], src + (copy ? 16 * k : 0), copy ? 16u : 0u);
     }
   }
   cp_async_commit();
 }
 
+// All threads, unaligned rows: element copies of every staged row, zeros past the length and for
+// absent rows.
+template <int kN>
+__device__ __forceinline__ void copy_stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
+                                                unsigned char* stage) {
+  using S = BwdShape<kN>;
+  const int length = static_cast<int>(p.length);
+  for (int i = threadIdx.x; i < S::kStageRows * kN; i += S::kThreads) {
+    const int row = i / kN, n = i % kN;
+    if (!((plan.used >> row) & 1)) continue;
+    const bool copy = ((plan.data >> row) & 1) && n < length;
+    *reinterpret_cast<uint16_t*>(stage + row * S::kRowBytes + stage_byte<kN>(n)) =
+        copy ? reinterpret_cast<const uint16_t*>(plan.src[row])[n] : uint16_t{0};
+  }
+}
+
+// All threads: zeros over the staged rows that exist as tensors but not this iteration (row b1 of
+// an odd batch's last pair, couples past the group's end).
+template <int kN>
+__device__ __forceinline__ void zero_absent_rows(uint32_t absent, unsigned char* stage) {
+  using S = BwdShape<kN>;
+#pragma unroll 1
+  for (int row = 0; row < S::kStageRows; ++row) {
+    if (!((absent >> row) & 1)) continue;
+    for (int i = threadIdx.x; i < S::kRowBytes / 16; i += S::kThreads) {
+      reinterpret_cast<uint4*>(stage + row * S::kRowBytes)[i] = make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
 // kC staged values of row `tensor` of couple c at n (n a multiple of kC), as floats.
 template <int kN, typename T, int kC>
 __device__ __forceinline__ void load_staged_row(const unsigned char* stage, int c, int tensor, int n, float (&out)[kC]) {
-  load_staged_swizzled<kN, T, kC>(stage, bwd_stage_row(c, tensor), n, out);
+  using V = typename VecOf<kC * sizeof(T)>::type;
+  const V v = *reinterpret_cast<const V*>(stage + bwd_stage_row(c, tensor) * BwdShape<kN>::kRowBytes + stage_byte<kN>(n));
+  const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
 }
 
 // One row of a slot's sequence at n .. n + kC - 1: staged value row `value` times its gate row
@@ -218,7 +249,7 @@ __device__ __forceinline__ void load_slot_row(const unsigned char* stage, int c,
   }
 }
 
-// The staged 16-bit pair at a swizzled address (positions t, t + 1 of a row), as floats.
+// The staged 16-bit pair at `at` (positions t, t + 1 of a row), as floats.
 template <typename T>
 __device__ __forceinline__ float2 staged_pair(const unsigned char* at) {
   const uint32_t bits = *reinterpret_cast<const uint32_t*>(at);
@@ -226,24 +257,24 @@ __device__ __forceinline__ float2 staged_pair(const unsigned char* at) {
   return make_float2(IoTraits<T>::to_float(e[0]), IoTraits<T>::to_float(e[1]));
 }
 
-// Byte offset, within a staged row, of positions a 256 + 8 nt + 2 (lane % 4) + {0, 1} for
-// a = lane / 4 (+ 8: add 4096): swizzled() of those positions, whose chunk 32 a + nt swizzles to
-// 32 a + (nt ^ (a % 8) ^ ((nt / 8) % 2)).
+// Byte offset, within a staged row at N = 4096, of positions a 256 + 8 nt + 2 (lane % 4) + {0, 1}
+// for a = lane / 4 (+ 8: add 4096): swizzled() of those positions, whose chunk 32 a + nt swizzles
+// to 32 a + (nt ^ (a % 8) ^ ((nt / 8) % 2)).
 __device__ __forceinline__ uint32_t output_pair_offset(int nt, int lane) {
   const int a = lane >> 2;
   return static_cast<uint32_t>(a * 512 + ((nt ^ a ^ ((nt >> 3) & 1)) << 4) + 4 * (lane & 3));
 }
 
 // Copies the result rows (written over the staging rows dy, pregate, u of rows b0, b1) to
-// dpostgate, du and dpregate: 16-byte accesses when rows are aligned.
-template <int kN, typename T>
-__device__ __forceinline__ void copy_rows_out(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
-                                              const unsigned char* stage, const StageChunks<kN>& chunks) {
+// dpostgate, du and dpregate, positions below the length: 16-byte accesses when rows are aligned.
+template <int kN>
+__device__ __forceinline__ void copy_results(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
+                                             const unsigned char* stage) {
   using S = BwdShape<kN>;
-  constexpr int kChunks = kN / 8;
-  static_assert(S::kCouples == 1 && kChunks % S::kThreads == 0, "the copied rows are couple 0's");
+  static_assert(S::kCouples == 1, "the copied rows are couple 0's");
+  constexpr int kPer = kN / 8 / S::kThreads;
   const int length = static_cast<int>(p.length);
-#pragma unroll
+#pragma unroll 1
   for (int o = 0; o < 6; ++o) {
     unsigned char* dst = plan.out[o];
     if (dst == nullptr) continue;
@@ -251,9 +282,9 @@ __device__ __forceinline__ void copy_rows_out(const BwdParams& p, const StagePla
     const unsigned char* row = stage + ((o < 2 ? 4 : o < 4 ? 2 : 0) + (o & 1)) * S::kRowBytes;
     if (p.vector_io) {
 #pragma unroll
-      for (int j = 0; j < kChunks / S::kThreads; ++j) {
-        const int k = threadIdx.x + j * S::kThreads;
-        if (8 * k < length) *reinterpret_cast<uint4*>(dst + 16 * k) = *reinterpret_cast<const uint4*>(row + chunks.at(j));
+      for (int d = 0; d < kPer; ++d) {
+        const int k = threadIdx.x + d * S::kThreads;
+        if (8 * k < length) *reinterpret_cast<uint4*>(dst + 16 * k) = *reinterpret_cast<const uint4*>(row + swizzled(8 * k));
       }
     } else {
       for (int n = threadIdx.x; n < length; n += S::kThreads) {
@@ -338,24 +369,50 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
   const bool pre_gated = p.pregate != nullptr, post_gated = p.postgate != nullptr;
   auto gated = [&](int side) { return side ? post_gated : pre_gated; };  // slot side z: pregate, w: postgate
 
-  const StageChunks<kN> chunks;
   float2 acc[S::kAccUnits][8];
 #pragma unroll
   for (int k = 0; k < S::kAccUnits; ++k)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
 
+  // Staging starts zero (bulk-staged sizes never write positions past the length).
+  __shared__ __align__(8) uint64_t stage_bar;  // bulk copies of an iteration's rows complete here
+  const uint32_t bar = smem_address(&stage_bar);
+  for (int i = tid; i < S::kStageRows * S::kRowBytes / 16; i += S::kThreads) {
+    reinterpret_cast<uint4*>(smem + S::kPlaneBytes)[i] = make_uint4(0, 0, 0, 0);
+  }
+  if (tid == 0) mbarrier_init(bar, 1);
+  fence_proxy_async();  // the zeros precede the bulk copies' writes
+  const bool vector = p.vector_io != 0;
+  uint32_t phase = 0;
+
 #pragma unroll 1
   for (int64_t base = first; base < last; base += C) {
-    // The barrier orders the previous iteration's reads (plan, rows, scales, staging, planes)
-    // before this iteration's writes.
     unsigned char* stage = smem + opaque(S::kPlaneBytes);  // staging addresses are not loop invariants
+    // The barrier orders the previous iteration's accesses (plan, rows, scales, staging, planes)
+    // before this iteration's writes; the fence orders its generic staging accesses before this
+    // iteration's bulk copies.
+    fence_proxy_async();
     __syncthreads();
-    if (warp == 0) plan_iteration<kN, T>(p, head, base, last, plan, rows);
+    if (warp == 0) {
+      plan_iteration<kN, T>(p, head, base, last, plan, rows);
+      if constexpr (S::kBulkStage) {
+        if (vector) bulk_stage_rows<kN>(p, plan, smem_address(stage), bar);
+      }
+    }
     if (tid < 2 * S::kSlots) max_bits[tid >> 1][tid & 1] = 0u;
     __syncthreads();
-    stage_rows<kN, T>(p, plan, stage, chunks);
-    cp_async_wait_all();
+    if (!vector) {
+      copy_stage_rows<kN>(p, plan, stage);
+    } else if constexpr (S::kBulkStage) {
+      const uint32_t absent = plan.used & ~plan.data;
+      if (absent != 0) zero_absent_rows<kN>(absent, stage);  // rare: an odd batch's last pair, the group's end
+      mbarrier_wait(bar, phase);
+      phase ^= 1;
+    } else {
+      cp_stage_rows<kN>(p, plan, smem_address(stage));
+      cp_async_wait_all();
+    }
     __syncthreads();
 
     // ---- P1, pass A: max |value| and max |gate| per slot ------------------------------------------
@@ -377,7 +434,8 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
         for (int b = 0; b < 2; ++b)
 #pragma unroll
           for (int i = 0; i < kPer; ++i)
-            fold_absmax<T>(m, stage + bwd_stage_row(c, 2 * kind + b) * S::kRowBytes + 16 * (t + i * kPerCouple));
+            fold_absmax<T>(m, stage + bwd_stage_row(c, 2 * kind + b) * S::kRowBytes +
+                                  stage_byte<kN>(8 * (t + i * kPerCouple)));
         m = PK::fold(m, m);
         const uint32_t folded = *reinterpret_cast<const uint32_t*>(&m) & 0xffffu;
         if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
@@ -403,7 +461,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
     // ---- P1, pass B: radix-RS stage (f32), scale, f16 planes --------------------------------------
 #pragma unroll
     for (int k = 0; k < S::kSlots * (M / kC) / S::kThreads; ++k) {
-      const int unit = tid + k * S::kThreads;
+      const int unit = opaque(tid) + k * S::kThreads;  // (addresses from tid are not hoisted and spilled)
       const int q = unit / (M / kC);
       const int col = (unit % (M / kC)) * kC;
       const int c = q >> 1, value = 4 * (q & 1);
@@ -461,8 +519,8 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
     const float spectrum_max = __ldg(p.spectrum_max + head);
     if constexpr (S::kOuter) {
       // P4 (N = 4096): per (slot, 8-column tile): results written over the staging rows they
-      // replace (dpostgate over dy, du over pregate, dpregate over u; whole rows: the next
-      // staging rewrites them), then 16-byte copies out.
+      // replace (dpostgate over dy, du over pregate, dpregate over u; whole rows, which the next
+      // iteration stages whole again), then 16-byte copies out.
       static_assert(C == 1 && RS == 1, "the staged outer path is N = 4096");
       // Registers 2 h, 2 h + 1 of outer_inverse_n8 hold positions (lane / 4 + 8 h) 256 + 8 nt +
       // 2 (lane % 4) + {0, 1}.
@@ -475,22 +533,21 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
           im[k] *= out_scale;
         }
       };
-      // result = v * gate over the staged pair at `at` (the gate's row, or any row with gate = 1).
-      auto put = [&](unsigned char* to, const unsigned char* gate_at, float a, float b) {
-        const float2 gv = staged_pair<T>(gate_at);
-        *reinterpret_cast<uint32_t*>(to) = pack_io<T>(a * gv.x, b * gv.y);
+      // result = v * (staged value at `at`), written over it.
+      auto scale_pair = [&](unsigned char* at, float a, float b) {
+        const float2 gv = staged_pair<T>(at);
+        *reinterpret_cast<uint32_t*>(at) = pack_io<T>(a * gv.x, b * gv.y);
       };
       if (want_dpost) {
 #pragma unroll 1
         for (int nt = warp; nt < 32; nt += S::kWarps) {  // slot z: dpostgate = dy * conv(x, k)
           float re[4], im[4];
           inverse_tile(0, nt, re, im);
-          unsigned char* at = stage + output_pair_offset(nt, lane);
+          unsigned char* at = stage + output_pair_offset(nt, lane) + 4 * S::kRowBytes;
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
-            unsigned char* dy0 = at + 4096 * h + 4 * S::kRowBytes;
-            put(dy0, dy0, re[2 * h], re[2 * h + 1]);
-            put(dy0 + S::kRowBytes, dy0 + S::kRowBytes, im[2 * h], im[2 * h + 1]);
+            scale_pair(at + 4096 * h, re[2 * h], re[2 * h + 1]);
+            scale_pair(at + 4096 * h + S::kRowBytes, im[2 * h], im[2 * h + 1]);
           }
         }
       }
@@ -507,11 +564,8 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
             unsigned char* u_at = at + 4096 * h + r * S::kRowBytes;
             unsigned char* pre_at = u_at + 2 * S::kRowBytes;
             if (pre_gated) {
-              if (want_dpre) {
-                const float2 u = staged_pair<T>(u_at);
-                *reinterpret_cast<uint32_t*>(u_at) = pack_io<T>(a * u.x, b * u.y);
-              }
-              put(pre_at, pre_at, a, b);  // du over pregate
+              if (want_dpre) scale_pair(u_at, a, b);
+              scale_pair(pre_at, a, b);  // du over pregate
             } else {
               *reinterpret_cast<uint32_t*>(pre_at) = pack_io<T>(a, b);  // the unused pregate row holds du
             }
@@ -519,7 +573,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
         }
       }
       __syncthreads();
-      copy_rows_out<kN, T>(p, plan, stage, chunks);
+      copy_results<kN>(p, plan, stage);
     } else {
       // P5 (N <= 2048): inverse radix-RS stage in f32 from the planes, output scale, staged gates,
       // stores from registers.

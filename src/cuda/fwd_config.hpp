@@ -61,9 +61,9 @@ inline constexpr float kUnitary = static_cast<float>(1.0 / (4.0 * kSigma));
 // Layout of the per-plan table buffer (float2 units unless noted), built on the host in double
 // precision by build_fwd_tables (tables.cpp) from core::twiddle.
 struct FwdTableLayout {
-  // u32 words: DFT fragments, [3][32][4] A-layout then [3][32][4] B-layout; the 3 matrices are
-  // Re G, Im G and -Im G with G = round_f16(kSigma F_16).
-  static constexpr int kFragWords = 2 * 3 * 32 * 4;
+  // u32 words: DFT fragments, [3][32][4] A-layout (the B layout is the same words reordered: G
+  // is symmetric); the 3 matrices are Re G, Im G and -Im G with G = round_f16(kSigma F_16).
+  static constexpr int kFragWords = 3 * 32 * 4;
   // float2 offsets:
   static constexpr int kInner = 0;                  // [32][8]  w_256^{c f_b} / (4 kSigma)
   static constexpr int kOuterFwd = kInner + 256;    // [16 tiles][32][8]  w_4096^{m f_a} / (4 kSigma)

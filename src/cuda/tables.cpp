@@ -48,15 +48,9 @@ FwdTables build_fwd_tables(int n) {
       a[1] = pack(g_entry(part, g + 8, 2 * tq), g_entry(part, g + 8, 2 * tq + 1));
       a[2] = pack(g_entry(part, g, 2 * tq + 8), g_entry(part, g, 2 * tq + 9));
       a[3] = pack(g_entry(part, g + 8, 2 * tq + 8), g_entry(part, g + 8, 2 * tq + 9));
-      // B-layout (right products X * G: rows k = input, columns n = output), two n8 tiles.
-      uint32_t* b = &t.frags[3 * 32 * 4 + (part * 32 + lane) * 4];
-      for (int nt = 0; nt < 2; ++nt) {
-        const int col = 8 * nt + g;
-        b[2 * nt + 0] = pack(g_entry(part, 2 * tq, col), g_entry(part, 2 * tq + 1, col));
-        b[2 * nt + 1] = pack(g_entry(part, 2 * tq + 8, col), g_entry(part, 2 * tq + 9, col));
-      }
     }
   }
+  // (G is symmetric: its B-layout fragments are these A fragments reordered; DftConsts::b.)
   const double unitary = 1.0 / (4.0 * kSigma);
   auto put = [&](int index, std::complex<double> w) {
     t.twiddles[static_cast<size_t>(index)] = Float2{static_cast<float>(w.real()), static_cast<float>(w.imag())};

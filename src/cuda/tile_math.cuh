@@ -42,21 +42,22 @@ struct BFrag {  // 16x16 complex f16, B layout, [n8 tile][b0, b1]
   uint32_t im[2][2];
 };
 
-// G in both operand layouts; parts 0, 1, 2 = Re G, Im G, -Im G.
+// G in both operand layouts; parts 0, 1, 2 = Re G, Im G, -Im G. G is symmetric (G[f][a] depends on
+// f a), so its B fragments are its A fragments in another order: b0, b1 of n8 tile nt are
+// (G[2t..2t+1][8 nt + g], G[2t+8..2t+9][8 nt + g]) = (G[8 nt + g][2t..], G[8 nt + g][2t+8..]), i.e.
+// a[nt] and a[nt + 2]. Only the A fragments are held (12 registers instead of 24).
 struct DftConsts {
   uint32_t a[3][4];
-  uint32_t b[3][4];  // [part][2 * n8 tile + {0, 1}]
 
   __device__ __forceinline__ void load(const uint32_t* frags, int lane) {
 #pragma unroll
     for (int p = 0; p < 3; ++p) {
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        a[p][k] = frags[(p * 32 + lane) * 4 + k];
-        b[p][k] = frags[3 * 32 * 4 + (p * 32 + lane) * 4 + k];
-      }
+      for (int k = 0; k < 4; ++k) a[p][k] = frags[(p * 32 + lane) * 4 + k];
     }
   }
+  // B fragment i = 2 * n8 tile + {0, 1} of part p.
+  __device__ __forceinline__ uint32_t b(int p, int i) const { return a[p][(i >> 1) + 2 * (i & 1)]; }
 };
 
 // c += G x (kConj: conj(G) x).
@@ -80,10 +81,10 @@ __device__ __forceinline__ void right_product(CTile& c, const AFrag& y, const Df
     const int p_im = kConj ? 2 : 1;    // Im of (conj) G
     const int p_nim = kConj ? 1 : 2;   // -Im of (conj) G
     // Re: Yr Gr - Yi Gi;  Im: Yr Gi + Yi Gr  (with Gi of conj(G) = -Im G)
-    mma_16816(c.re[nt], y.re, g.b[0][2 * nt], g.b[0][2 * nt + 1]);
-    mma_16816(c.re[nt], y.im, g.b[p_nim][2 * nt], g.b[p_nim][2 * nt + 1]);
-    mma_16816(c.im[nt], y.re, g.b[p_im][2 * nt], g.b[p_im][2 * nt + 1]);
-    mma_16816(c.im[nt], y.im, g.b[0][2 * nt], g.b[0][2 * nt + 1]);
+    mma_16816(c.re[nt], y.re, g.b(0, 2 * nt), g.b(0, 2 * nt + 1));
+    mma_16816(c.re[nt], y.im, g.b(p_nim, 2 * nt), g.b(p_nim, 2 * nt + 1));
+    mma_16816(c.im[nt], y.re, g.b(p_im, 2 * nt), g.b(p_im, 2 * nt + 1));
+    mma_16816(c.im[nt], y.im, g.b(0, 2 * nt), g.b(0, 2 * nt + 1));
   }
 }
 

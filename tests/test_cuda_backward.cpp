@@ -195,6 +195,25 @@ TEST(CudaBackward, LargeAndSingleBatchAndEachGradientAlone) {
   }
 }
 
+// Many heads make one group per head, so each CTA (cluster) runs all pairs of its head in turn:
+// every staged row must be restaged whole (zeros past the length, zeros for the absent row b1 of
+// the odd batch's last pair) after the previous pair's outputs were written over the staging.
+TEST(CudaBackward, ManyPairsPerCtaRestageEveryRow) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t n : {1024, 4096, 8192}) {  // bulk-staged, cp.async-staged, cluster
+    Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCuda});
+    GradCase c;
+    c.conv.fft_size = n;
+    c.conv.batch = 5;
+    c.conv.heads = 1100;  // above 4 waves of resident CTAs: one group per head
+    c.conv.length = n / 2 + 8;
+    c.conv.filter_length = n / 4;
+    c.conv.dtype = DType::kBF16;
+    c.conv.pregate = c.conv.postgate = true;
+    check(plan, c, 31, "many pairs per CTA");
+  }
+}
+
 TEST(CudaBackward, DeterministicAndInPlace) {
   SKIP_WITHOUT_GPU();
   for (int64_t n : {4096, 16384}) {  // the single-CTA kernel and a cluster

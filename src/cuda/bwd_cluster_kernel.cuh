@@ -60,25 +60,42 @@ __device__ __forceinline__ unsigned char* bwd_cluster_input(unsigned char* stage
   return stage + ((tensor * C::RS + f) * C::W + j) * 2;
 }
 
-// Copies this CTA's share of the 8 rows of a pair (positions at or past the length stay zero).
+// Copies this CTA's share of the 8 rows of a pair whole: data below the length, zeros past it and
+// for absent rows (bit t of `data` clear), so no later phase needs bounds or presence checks;
+// rows of absent tensors (`used` clear) are skipped. Chunk i = tid + d kThreads of a row's share
+// is segment i / (W / 8), column chunk i % (W / 8): staged at byte 16 i of the row's 8 KB.
 template <int kN, typename T>
-__device__ __forceinline__ void bwd_cluster_stage(const BwdParams& p, const SlotRows& s, uint32_t mask, int rank,
-                                                  unsigned char* stage) {
+__device__ __forceinline__ void bwd_cluster_stage(const BwdParams& p, const SlotRows& s, uint32_t used,
+                                                  uint32_t data, int rank, unsigned char* stage) {
   using C = BwdClusterShape<kN>;
+  constexpr int kPer = 4096 / 8 / C::kThreads;  // chunks per thread and row
+  const int length = static_cast<int>(p.length);
+  int first[kPer];  // position of each of this thread's chunks
+#pragma unroll
+  for (int d = 0; d < kPer; ++d) {
+    const int i = threadIdx.x + d * C::kThreads;
+    first[d] = (i / (C::W / 8)) * 4096 + rank * C::W + 8 * (i % (C::W / 8));
+  }
+  const uint32_t stage_base = smem_address(stage);
 #pragma unroll 1
   for (int tensor = 0; tensor < 8; ++tensor) {
-    if (!((mask >> tensor) & 1)) continue;
-    const T* src = bwd_row<T>(p, s, tensor);
-#pragma unroll 1
-    for (int f = 0; f < C::RS; ++f) {
-      const int64_t first = static_cast<int64_t>(f) * 4096 + rank * C::W;
-      const int64_t avail = p.length - first;
-      const int count = avail <= 0 ? 0 : (avail < C::W ? static_cast<int>(avail) : C::W);
-      unsigned char* dst = bwd_cluster_input<kN>(stage, tensor, f, 0);
-      if (p.vector_io) {
-        for (int c = threadIdx.x; c < (count >> 3); c += C::kThreads) cp_async_16(smem_address(dst + 16 * c), src + first + 8 * c);
-      } else {
-        for (int j = threadIdx.x; j < count; j += C::kThreads) reinterpret_cast<T*>(dst)[j] = src[first + j];
+    if (!((used >> tensor) & 1)) continue;
+    const bool has = (data >> tensor) & 1;
+    const T* src = has ? bwd_row<T>(p, s, tensor) : bwd_tensor<T>(p, tensor);
+    if (p.vector_io) {
+#pragma unroll
+      for (int d = 0; d < kPer; ++d) {
+        const bool copy = has && first[d] < length;
+        cp_async_16_zfill(stage_base + tensor * 8192 + 16 * (threadIdx.x + d * C::kThreads), src + (copy ? first[d] : 0),
+                          copy ? 16u : 0u);
+      }
+    } else {
+#pragma unroll
+      for (int d = 0; d < kPer; ++d) {
+        uint16_t* dst = reinterpret_cast<uint16_t*>(stage + tensor * 8192 + 16 * (threadIdx.x + d * C::kThreads));
+        for (int j = 0; j < 8; ++j) {
+          dst[j] = has && first[d] + j < length ? reinterpret_cast<const uint16_t*>(src)[first[d] + j] : uint16_t{0};
+        }
       }
     }
   }
@@ -86,34 +103,83 @@ __device__ __forceinline__ void bwd_cluster_stage(const BwdParams& p, const Slot
 }
 
 // Gate row g of P4's outputs: 0, 1 dy (dpostgate), 2, 3 u (dpregate), 4, 5 pregate (du) of rows b0,
-// b1; output (f', a, m_local) at f' 16 Wm + a Wm + m_local, swizzled (cluster_post_offset).
-__device__ __forceinline__ int gate_tensor(int g) { return g < 2 ? 4 + g : g - 2; }  // staged_mask bit
+// b1; output (f', a, m_local) at f' 16 Wm + a Wm + m_local, swizzled (cluster_post_offset). P4
+// writes each output over its gate row; the rows are then copied out.
+__device__ __forceinline__ int gate_tensor(int g) { return g < 2 ? 4 + g : g - 2; }  // staged row
 
-// Copies the gates of this CTA's outputs (positions f' 4096 + a 256 + rank Wm + [0, Wm)) of the rows
-// in `rows` (bit g: gate row g) into the gate region.
-template <int kN, typename T>
-__device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, const SlotRows& s, uint32_t rows, int rank,
-                                                        unsigned char* gates) {
+// The 16-byte chunks of the gate rows this thread stages and copies out: chunk i = tid + d kThreads
+// is run i / (Wm / 8) = (f', a), column chunk i % (Wm / 8): position `t` and offset `at` within a
+// gate row.
+template <int kN>
+struct GateChunks {
   using C = BwdClusterShape<kN>;
+  static constexpr int kPer = C::RS * 16 * (C::Wm / 8) / C::kThreads;
+  int t[kPer];
+  uint32_t at[kPer];
+  __device__ __forceinline__ GateChunks(int rank) {
+#pragma unroll
+    for (int d = 0; d < kPer; ++d) {
+      const int i = threadIdx.x + d * C::kThreads;
+      const int run = i / (C::Wm / 8), c = i % (C::Wm / 8);
+      const int f = run / 16, a = run % 16;
+      t[d] = f * 4096 + a * 256 + rank * C::Wm + 8 * c;
+      at[d] = cluster_post_offset<kN>(0, f, a, 8 * c);
+    }
+  }
+};
+
+// Copies the gates of this CTA's outputs (rows in `rows`, bit g: gate row g) into the gate region,
+// positions below the length (P4 computes past it but stores nothing there).
+template <int kN, typename T>
+__device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, const SlotRows& s, uint32_t rows,
+                                                        const GateChunks<kN>& chunks, unsigned char* gates) {
+  const int length = static_cast<int>(p.length);
+  const uint32_t gates_base = smem_address(gates);
 #pragma unroll 1
   for (int gr = 0; gr < 6; ++gr) {
     if (!((rows >> gr) & 1)) continue;
     const T* src = bwd_row<T>(p, s, gate_tensor(gr));
-    constexpr int kChunks = C::Wm / 8;
-    for (int i = threadIdx.x; i < C::RS * 16 * kChunks; i += C::kThreads) {
-      const int run = i / kChunks, c = i % kChunks;
-      const int f = run / 16, a = run % 16;
-      const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + rank * C::Wm + 8 * c;
+#pragma unroll
+    for (int d = 0; d < GateChunks<kN>::kPer; ++d) {
+      const int t = chunks.t[d];
       if (p.vector_io) {
-        if (t < p.length) cp_async_16(smem_address(gates + cluster_post_offset<kN>(gr, f, a, 8 * c)), src + t);
+        if (t < length) cp_async_16(gates_base + gr * 8192 + chunks.at[d], src + t);
       } else {
         for (int j = 0; j < 8; ++j) {
-          if (t + j < p.length) *reinterpret_cast<T*>(gates + cluster_post_offset<kN>(gr, f, a, 8 * c + j)) = src[t + j];
+          if (t + j < length) {
+            *reinterpret_cast<T*>(gates + gr * 8192 + chunks.at[d] + 2 * j) = src[t + j];
+          }
         }
       }
     }
   }
   cp_async_commit();
+}
+
+// Copies P4's outputs (written over gate rows 0, 1 dpostgate, 2, 3 dpregate, 4, 5 du) to global
+// memory, positions below the length: 16-byte stores of each run of Wm consecutive outputs.
+template <int kN, typename T>
+__device__ __forceinline__ void bwd_cluster_copy_out(const BwdParams& p, const SlotRows& s, uint32_t rows,
+                                                     const GateChunks<kN>& chunks, const unsigned char* gates) {
+  const int length = static_cast<int>(p.length);
+#pragma unroll 1
+  for (int gr = 0; gr < 6; ++gr) {
+    if (!((rows >> gr) & 1)) continue;
+    void* tensor = gr < 2 ? p.dpostgate : gr < 4 ? p.dpregate : p.du;
+    T* dst = static_cast<T*>(tensor) + s.offset + ((gr & 1) ? s.row1 : 0);
+#pragma unroll
+    for (int d = 0; d < GateChunks<kN>::kPer; ++d) {
+      const int t = chunks.t[d];
+      const unsigned char* from = gates + gr * 8192 + chunks.at[d];
+      if (p.vector_io) {
+        if (t < length) *reinterpret_cast<uint4*>(dst + t) = *reinterpret_cast<const uint4*>(from);
+      } else {
+        for (int j = 0; j < 8; ++j) {
+          if (t + j < length) dst[t + j] = reinterpret_cast<const T*>(from)[j];
+        }
+      }
+    }
+  }
 }
 
 template <int kN, typename T, bool kSplit>
@@ -138,7 +204,6 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
   const float bound = pair_bound(kN);
   const float small_norm = rsqrtf(static_cast<float>(RS));
   const TileLane lane_tile(lane);
-  const bool vector = p.vector_io != 0;
   const int64_t item = blockIdx.x / RS;
   const int64_t head = item / p.groups;
   const int group = static_cast<int>(item % p.groups);
@@ -155,7 +220,11 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
   for (int k = 0; k < C::kAccUnits; ++k)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
-  for (int i = tid; i < C::kStageBytes / 16; i += C::kThreads) reinterpret_cast<uint4*>(stage)[i] = make_uint4(0, 0, 0, 0);
+  const GateChunks<kN> gate_chunks(rank);
+  // Staged rows: bit t, the tensor exists (the others are never staged or read).
+  uint32_t used = 0;
+#pragma unroll
+  for (int t = 0; t < 8; ++t) used |= bwd_tensor<char>(p, t) != nullptr ? 1u << t : 0u;
 
   // Every CTA of the cluster has started before any of them touches another's shared memory. Within
   // the loop, a CTA's remote writes of the next pair (maxima, scattered stage) come after the
@@ -164,31 +233,41 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
 #pragma unroll 1
   for (int64_t pair = first; pair < last; ++pair) {
     const SlotRows s = pair_rows(p, head, pair, last);
-    const uint32_t mask = staged_mask(p, s);
+    const uint32_t data = s.row1 != 0 ? used : used & 0x55u;  // rows with data this pair
+    unsigned char* stage = smem + opaque(C::kPlaneBytes);    // staging addresses are not loop invariants
+    unsigned char* gates = stage + C::kGateOffset;
     __syncthreads();  // the previous pair's reads of the staging region (gates, pulled slot) are done
-    bwd_cluster_stage<kN, T>(p, s, mask, rank, stage);
+    bwd_cluster_stage<kN, T>(p, s, used, data, rank, stage);
     cp_async_wait_all();
     __syncthreads();
 
     // ---- P1a: per-slot maxima of this CTA's share, published to the cluster ---------------------
-#pragma unroll
-    for (int q = 0; q < 2; ++q) {
+    // Packed 16-bit maxima of the kinds u, pregate, dy, postgate over rows b0 and b1 (absent rows
+    // are zeros; the maxima are values of T: exact through the packed warp reduction).
+    {
       using PK = Packed<T>;
-      const int value = 4 * q;
-      const bool gate = q ? post_gated : pre_gated;
-      typename PK::T2 mv = {}, mg = {};
-      for (int i = tid; i < 2 * 4096 / 8; i += C::kThreads) {  // rows value, value + 1
-        const int row = value + i / (4096 / 8);
-        if (!((mask >> row) & 1)) continue;
-        const unsigned char* at = stage + row * 4096 * 2 + 16 * (i % (4096 / 8));
-        fold_absmax<T>(mv, at);
-        if (gate) fold_absmax<T>(mg, at + 2 * 4096 * 2);
+      constexpr int kPer = 4096 / 8 / C::kThreads;  // chunks per thread and row
+      uint32_t bits[2] = {0u, 0u};                  // bits 16 (kind % 2) of word kind / 2
+#pragma unroll 1
+      for (int kind = 0; kind < 4; ++kind) {
+        if ((kind == 1 && !pre_gated) || (kind == 3 && !post_gated)) continue;
+        typename PK::T2 m = {};
+#pragma unroll
+        for (int b = 0; b < 2; ++b)
+#pragma unroll
+          for (int i = 0; i < kPer; ++i) fold_absmax<T>(m, stage + (2 * kind + b) * 8192 + 16 * (tid + i * C::kThreads));
+        m = PK::fold(m, m);
+        const uint32_t folded = *reinterpret_cast<const uint32_t*>(&m) & 0xffffu;
+        if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
       }
-      float fv = PK::max_of(mv), fg = PK::max_of(mg);
-      warp_max2(fv, fg);
+      typename PK::T2 mz = *reinterpret_cast<const typename PK::T2*>(&bits[0]);
+      typename PK::T2 mw = *reinterpret_cast<const typename PK::T2*>(&bits[1]);
+      warp_hmax2<T>(mz, mw);
       if (lane == 0) {
-        warp_max[warp][q][0] = fv;
-        warp_max[warp][q][1] = fg;
+        warp_max[warp][0][0] = __low2float(mz);
+        warp_max[warp][0][1] = __high2float(mz);
+        warp_max[warp][1][0] = __low2float(mw);
+        warp_max[warp][1][1] = __high2float(mw);
       }
     }
     __syncthreads();
@@ -214,7 +293,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     // ---- P1b: radix-RS stage of both slots on this CTA's columns, scattered (DSMEM) --------------
 #pragma unroll
     for (int k = 0; k < 2 * W / kC / C::kThreads; ++k) {
-      const int unit = tid + k * C::kThreads;
+      const int unit = opaque(tid) + k * C::kThreads;  // (addresses from tid are not hoisted and spilled)
       const int q = unit / (W / kC);
       const int j0 = (unit % (W / kC)) * kC;  // column offset within this CTA's share
       const int col = rank * W + j0;          // n'
@@ -233,17 +312,12 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
 #pragma unroll
             for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
           };
-          if ((mask >> (value + r)) & 1) {
-            load(value + r, x[r]);
-            if (gate) {
-              float gv[kC];
-              load(value + r + 2, gv);
+          load(value + r, x[r]);
+          if (gate) {
+            float gv[kC];
+            load(value + r + 2, gv);
 #pragma unroll
-              for (int j = 0; j < kC; ++j) x[r][j] *= gv[j];
-            }
-          } else {
-#pragma unroll
-            for (int j = 0; j < kC; ++j) x[r][j] = 0.0f;
+            for (int j = 0; j < kC; ++j) x[r][j] *= gv[j];
           }
         }
 #pragma unroll
@@ -252,10 +326,11 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       cluster_small_stage_scatter<RS, kC>(z, (q ? scale[1] : scale[0]) * small_norm, p.twiddles, col, smem_base, q);
     }
     cluster.sync();
-    // The input staging is consumed: the gates of this CTA's outputs load while P2 / P3 compute.
-    const uint32_t gate_rows = ((want_dpost ? 3u : 0u) | (want_dpre ? 12u : 0u) | (want_du && pre_gated ? 48u : 0u)) &
-                               (s.row1 != 0 ? 63u : 21u);
-    bwd_cluster_stage_gates<kN, T>(p, s, gate_rows, rank, gates);
+    // The input staging is consumed: the gates of this CTA's outputs load while P2 / P3 compute
+    // (gate rows g: bit g; P4 writes its outputs over them, the du rows even without a pregate).
+    const uint32_t out_rows = ((want_dpost ? 3u : 0u) | (want_dpre ? 12u : 0u) | (want_du ? 48u : 0u)) &
+                              (s.row1 != 0 ? 63u : 21u);
+    bwd_cluster_stage_gates<kN, T>(p, s, pre_gated ? out_rows : out_rows & 15u, gate_chunks, gates);
 
     // ---- P2, P3: the local block of both slots, as bwd_kernel at N = 4096 -----------------------
 #pragma unroll 1
@@ -321,7 +396,8 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     cp_async_wait_all();
     __syncthreads();
 
-    // ---- P4: inverse outer + radix-RS stages per (slot, 8-column tile), staged gates, outputs ----
+    // ---- P4: inverse outer + radix-RS stages per (slot, 8-column tile); each output times its
+    // staged gate, written over it (whole rows: positions past the length are not stored) ----------
 #pragma unroll 1
     for (int unit = warp; unit < 2 * (Wm / 8); unit += C::kWarps) {
       const int q = unit / (Wm / 8), nt = unit % (Wm / 8);
@@ -339,36 +415,30 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
-          const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
+          unsigned char* at = gates + cluster_post_offset<kN>(0, f, a, ml);
 #pragma unroll
           for (int r = 0; r < 2; ++r) {
-            if (r == 1 && s.row1 == 0) break;
-            const int64_t at = s.offset + (r ? s.row1 : 0);
-            float o[2] = {(r ? v[0][f].y : v[0][f].x) * out_scale, (r ? v[1][f].y : v[1][f].x) * out_scale};
-            auto gate = [&](int gr) { return staged_pair<T>(gates + cluster_post_offset<kN>(gr, f, a, ml)); };
+            const float o0 = (r ? v[0][f].y : v[0][f].x) * out_scale, o1 = (r ? v[1][f].y : v[1][f].x) * out_scale;
+            // result = (o0, o1) * the staged pair of gate row gr, written over it.
+            auto scaled = [&](int gr) {
+              unsigned char* g_at = at + gr * 8192;
+              const float2 gv = staged_pair<T>(g_at);
+              *reinterpret_cast<uint32_t*>(g_at) = pack_io<T>(o0 * gv.x, o1 * gv.y);
+            };
             if (q == 0) {
-              const float2 d = gate(r);
-              float y[2] = {o[0] * d.x, o[1] * d.y};
-              store_chunk<T, 2>(static_cast<T*>(p.dpostgate) + at, t, p.length, vector, y);
+              scaled(r);  // dpostgate over dy
+            } else if (pre_gated) {
+              if (want_dpre) scaled(2 + r);  // dpregate over u
+              scaled(4 + r);                 // du over pregate
             } else {
-              if (want_dpre) {
-                const float2 u = gate(2 + r);
-                float y[2] = {o[0] * u.x, o[1] * u.y};
-                store_chunk<T, 2>(static_cast<T*>(p.dpregate) + at, t, p.length, vector, y);
-              }
-              if (want_du) {
-                if (pre_gated) {
-                  const float2 pre = gate(4 + r);
-                  o[0] *= pre.x;
-                  o[1] *= pre.y;
-                }
-                store_chunk<T, 2>(static_cast<T*>(p.du) + at, t, p.length, vector, o);
-              }
+              *reinterpret_cast<uint32_t*>(at + (4 + r) * 8192) = pack_io<T>(o0, o1);  // du
             }
           }
         }
       }
     }
+    __syncthreads();
+    bwd_cluster_copy_out<kN, T>(p, s, out_rows, gate_chunks, gates);
   }
 
   // ---- the group's partial dk spectrum: this CTA's block ------------------------------------------

@@ -278,7 +278,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       st_cluster(cluster_address(smem_address(&cluster_max[rank][0][0]), r) + 4 * e, m);
     }
     cluster.sync();
-    float scale[2];
+    float scale[2], inv_scale[2];
 #pragma unroll
     for (int q = 0; q < 2; ++q) {
       float mv = 0.0f, mg = 0.0f;
@@ -288,6 +288,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         mg = fmaxf(mg, cluster_max[r][q][1]);
       }
       scale[q] = power_of_two_scale((q ? post_gated : pre_gated) ? mv * mg : mv, bound);
+      inv_scale[q] = 1.0f / scale[q];  // exact: a power of two
     }
 
     // ---- P1b: radix-RS stage of both slots on this CTA's columns, scattered (DSMEM) --------------
@@ -308,9 +309,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
           using V = typename VecOf<kC * sizeof(T)>::type;
           auto load = [&](int tensor, float (&out)[kC]) {
             const V v = *reinterpret_cast<const V*>(bwd_cluster_input<kN>(stage, tensor, f, j0));
-            const T* e = reinterpret_cast<const T*>(&v);
-#pragma unroll
-            for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+            unpack<T, kC>(v, out);
           };
           load(value + r, x[r]);
           if (gate) {
@@ -348,7 +347,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
       CTile cz = forward_inner<4096, kSplit>(g, smem_base, 0, n, tw_inner);
       CTile cw = forward_inner<4096, kSplit>(g, smem_base, 1, n, tw_inner);
-      if (want_dk) accumulate_dk(acc[k], cz, cw, 1.0f / scale[0], 1.0f / scale[1]);
+      if (want_dk) accumulate_dk(acc[k], cz, cw, inv_scale[0], inv_scale[1]);
       multiply_conj(cw, kk);
       AFrag w_hi, w_lo;
       to_a<kSplit>(cw, w_hi, w_lo);
@@ -396,6 +395,9 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     cp_async_wait_all();
     __syncthreads();
 
+    // The output scales (the input scales are powers of two: exact reciprocals).
+    const float out_z = spectrum_max * inv_scale[0] * kUnitary * small_norm;
+    const float out_w = spectrum_max * inv_scale[1] * kUnitary * small_norm;
     // ---- P4: inverse outer + radix-RS stages per (slot, 8-column tile); each output times its
     // staged gate, written over it (whole rows: positions past the length are not stored) ----------
 #pragma unroll 1
@@ -405,7 +407,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       const int region = q == 0 ? C::kPulledSlot : 1;
       float acc_re[RS][4], acc_im[RS][4];
       cluster_outer_inverse<RS>(g, smem_base, region, nt, acc_re, acc_im);
-      const float out_scale = spectrum_max / (q ? scale[1] : scale[0]) * kUnitary * small_norm;
+      const float out_scale = q ? out_w : out_z;
       const int ml = 8 * nt + 2 * (lane & 3);  // local column
       const int m = rank * Wm + ml;
 #pragma unroll

@@ -167,29 +167,31 @@ __device__ __forceinline__ void bulk_stage_rows(const BwdParams& p, const StageP
   if ((rows >> lane) & 1) bulk_load(stage_base + lane * S::kRowBytes, plan.src[lane], bytes, bar);
 }
 
+// Swizzled byte offset of 16-byte chunk 32 j + lane of a row (swizzled() of element 8 (32 j + lane)):
+// chunk c goes to c ^ ((c / 32) % 8) ^ ((c / 8) % 2), which for c = 32 j + lane is 32 j + (lane ^
+// ((lane / 8) % 2) ^ (j % 8)); `lane_part` = lane ^ ((lane / 8) % 2).
+__device__ __forceinline__ uint32_t row_chunk_offset(int j, int lane_part) {
+  return static_cast<uint32_t>((32 * j + (lane_part ^ (j & 7))) * 16);
+}
+
 // All threads, N = 4096, 16-byte aligned rows: cp.async of every staged row whole into swizzled
 // chunks, data below the length and zeros elsewhere (source size 0), so P4 may overwrite staged
-// rows entirely.
+// rows entirely. Warp w copies row w: chunk 32 j + lane.
 template <int kN>
 __device__ __forceinline__ void cp_stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
                                               uint32_t stage_base) {
   using S = BwdShape<kN>;
-  constexpr int kPer = kN / 8 / S::kThreads;  // chunks per thread and row
-  static_assert(!S::kBulkStage && kPer * 8 * S::kThreads == kN, "whole rows per CTA pass");
-  const int len8 = static_cast<int>(p.length >> 3);
-  uint32_t offset[kPer];
+  static_assert(!S::kBulkStage && S::kWarps == S::kStageRows, "one warp per staged row");
+  const int lane = threadIdx.x & 31, row = threadIdx.x >> 5, lane_part = lane ^ ((lane >> 3) & 1);
+  if ((plan.used >> row) & 1) {
+    const unsigned char* src = plan.src[row] + 16 * lane;
+    // Chunks 32 j + lane below the length hold data (none when the row is absent).
+    const int data_chunks = (plan.data >> row) & 1 ? static_cast<int>(p.length >> 3) - lane : 0;
+    const uint32_t dst = stage_base + row * S::kRowBytes;
 #pragma unroll
-  for (int d = 0; d < kPer; ++d) offset[d] = swizzled(8 * (threadIdx.x + d * S::kThreads));
-#pragma unroll 1
-  for (int row = 0; row < S::kStageRows; ++row) {
-    if (!((plan.used >> row) & 1)) continue;
-    const unsigned char* src = plan.src[row];
-    const bool has = (plan.data >> row) & 1;
-#pragma unroll
-    for (int d = 0; d < kPer; ++d) {
-      const int k = threadIdx.x + d * S::kThreads;
-      const bool copy = has && k < len8;
-      cp_async_16_zfill(stage_base + row * S::kRowBytes + offset[d], src + (copy ? 16 * k : 0), copy ? 16u : 0u);
+    for (int j = 0; j < kN / 8 / 32; ++j) {
+      const bool copy = 32 * j < data_chunks;
+      cp_async_16_zfill(dst + row_chunk_offset(j, lane_part), copy ? src + 512 * j : src - 16 * lane, copy ? 16u : 0u);
     }
   }
   cp_async_commit();
@@ -230,9 +232,7 @@ template <int kN, typename T, int kC>
 __device__ __forceinline__ void load_staged_row(const unsigned char* stage, int c, int tensor, int n, float (&out)[kC]) {
   using V = typename VecOf<kC * sizeof(T)>::type;
   const V v = *reinterpret_cast<const V*>(stage + bwd_stage_row(c, tensor) * BwdShape<kN>::kRowBytes + stage_byte<kN>(n));
-  const T* e = reinterpret_cast<const T*>(&v);
-#pragma unroll
-  for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+  unpack<T, kC>(v, out);
 }
 
 // One row of a slot's sequence at n .. n + kC - 1: staged value row `value` times its gate row
@@ -252,9 +252,7 @@ __device__ __forceinline__ void load_slot_row(const unsigned char* stage, int c,
 // The staged 16-bit pair at `at` (positions t, t + 1 of a row), as floats.
 template <typename T>
 __device__ __forceinline__ float2 staged_pair(const unsigned char* at) {
-  const uint32_t bits = *reinterpret_cast<const uint32_t*>(at);
-  const T* e = reinterpret_cast<const T*>(&bits);
-  return make_float2(IoTraits<T>::to_float(e[0]), IoTraits<T>::to_float(e[1]));
+  return unpack2<T>(*reinterpret_cast<const uint32_t*>(at));
 }
 
 // Byte offset, within a staged row at N = 4096, of positions a 256 + 8 nt + 2 (lane % 4) + {0, 1}
@@ -266,28 +264,33 @@ __device__ __forceinline__ uint32_t output_pair_offset(int nt, int lane) {
 }
 
 // Copies the result rows (written over the staging rows dy, pregate, u of rows b0, b1) to
-// dpostgate, du and dpregate, positions below the length: 16-byte accesses when rows are aligned.
+// dpostgate, du and dpregate, positions below the length: 16-byte accesses when rows are aligned
+// (unit = (result row, half row) per warp, chunk 32 j + lane of the half).
 template <int kN>
 __device__ __forceinline__ void copy_results(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
                                              const unsigned char* stage) {
   using S = BwdShape<kN>;
-  static_assert(S::kCouples == 1, "the copied rows are couple 0's");
-  constexpr int kPer = kN / 8 / S::kThreads;
+  static_assert(S::kCouples == 1 && kN == 4096, "the copied rows are couple 0's at N = 4096");
   const int length = static_cast<int>(p.length);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, lane_part = lane ^ ((lane >> 3) & 1);
 #pragma unroll 1
-  for (int o = 0; o < 6; ++o) {
+  for (int unit = warp; unit < 12; unit += S::kWarps) {
+    const int o = unit >> 1, half = unit & 1;
     unsigned char* dst = plan.out[o];
     if (dst == nullptr) continue;
     // dpostgate lies over dy (row 4 + r), du over pregate (2 + r), dpregate over u (r).
     const unsigned char* row = stage + ((o < 2 ? 4 : o < 4 ? 2 : 0) + (o & 1)) * S::kRowBytes;
     if (p.vector_io) {
+      const int chunks = (length >> 3) - 256 * half - lane;  // chunk 32 j + lane of the half: j below
 #pragma unroll
-      for (int d = 0; d < kPer; ++d) {
-        const int k = threadIdx.x + d * S::kThreads;
-        if (8 * k < length) *reinterpret_cast<uint4*>(dst + 16 * k) = *reinterpret_cast<const uint4*>(row + swizzled(8 * k));
+      for (int j = 0; j < 8; ++j) {
+        if (32 * j < chunks) {
+          *reinterpret_cast<uint4*>(dst + 16 * (256 * half + 32 * j + lane)) =
+              *reinterpret_cast<const uint4*>(row + 4096 * half + row_chunk_offset(j, lane_part));
+        }
       }
     } else {
-      for (int n = threadIdx.x; n < length; n += S::kThreads) {
+      for (int n = 2048 * half + lane; n < min(length, 2048 * (half + 1)); n += 32) {
         reinterpret_cast<uint16_t*>(dst)[n] = *reinterpret_cast<const uint16_t*>(row + swizzled(n));
       }
     }
@@ -350,6 +353,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
   __shared__ StagePlan<S::kStageRows> plan;
   __shared__ unsigned int max_bits[S::kSlots][2];  // per slot: max |value|, max |gate|
   __shared__ float scales[S::kSlots];              // per slot: the power-of-two input scale
+  __shared__ float inv_scales[S::kSlots];          // and its (exact) reciprocal
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const uint32_t smem_base = smem_address(smem);
@@ -455,6 +459,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       float m = __uint_as_float(max_bits[tid][0]);
       if (gated(tid & 1)) m *= __uint_as_float(max_bits[tid][1]);
       scales[tid] = power_of_two_scale(m, bound);
+      inv_scales[tid] = 1.0f / scales[tid];
     }
     __syncthreads();
 
@@ -501,7 +506,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
       CTile cz = forward_inner<kN, kSplit>(g, smem_base, qz, n, tw_inner);
       CTile cw = forward_inner<kN, kSplit>(g, smem_base, qz + 1, n, tw_inner);
-      if (want_dk && rows[c].valid) accumulate_dk(acc[k], cz, cw, 1.0f / scales[qz], 1.0f / scales[qz + 1]);
+      if (want_dk && rows[c].valid) accumulate_dk(acc[k], cz, cw, inv_scales[qz], inv_scales[qz + 1]);
       // W conj(K) goes to the A layout first (half the registers of the f32 tile while z's
       // inverse runs).
       multiply_conj(cw, kk);
@@ -524,9 +529,11 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       static_assert(C == 1 && RS == 1, "the staged outer path is N = 4096");
       // Registers 2 h, 2 h + 1 of outer_inverse_n8 hold positions (lane / 4 + 8 h) 256 + 8 nt +
       // 2 (lane % 4) + {0, 1}.
+      // The output scales (the input scales are powers of two: exact reciprocals).
+      const float out_z = spectrum_max * inv_scales[0] * kUnitary, out_w = spectrum_max * inv_scales[1] * kUnitary;
       auto inverse_tile = [&](int q, int nt, float (&re)[4], float (&im)[4]) {
         outer_inverse_n8(g, smem_base + FwdSmem<kN>::offset(q, lane >> 4, lane_tile.row * 256 + 8 * nt), re, im);
-        const float out_scale = spectrum_max / scales[q] * kUnitary;
+        const float out_scale = q ? out_w : out_z;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
           re[k] *= out_scale;
@@ -588,7 +595,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
         if (!s.valid || (side == 0 && !want_dpost)) continue;
         float2 z[kC][RS];
         small_stage_inverse<kN, kC>(z, p.twiddles, smem, q, col);
-        const float out_scale = spectrum_max / scales[q] * small_norm;
+        const float out_scale = spectrum_max * inv_scales[q] * small_norm;
 #pragma unroll
         for (int f = 0; f < RS; ++f) {
           const int t = f * M + col;

@@ -284,9 +284,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
           using V = typename VecOf<kC * sizeof(T)>::type;
           auto load = [&](int r, float (&out)[kC]) {
             const V v = *reinterpret_cast<const V*>(cluster_input<kN>(stage, r, f, j0));
-            const T* e = reinterpret_cast<const T*>(&v);
-#pragma unroll
-            for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+            unpack<T, kC>(v, out);
           };
           load(0, x0);
           load(1, x1);

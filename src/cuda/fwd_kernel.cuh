@@ -220,9 +220,7 @@ __device__ __forceinline__ void load_staged(const unsigned char* stage, int q, i
   const T* row = reinterpret_cast<const T*>(stage + stage_row<kN>(q, tensor) * FwdShape<kN>::kStageRowBytes);
   using V = typename VecOf<kC * sizeof(T)>::type;
   const V v = *reinterpret_cast<const V*>(row + n);
-  const T* e = reinterpret_cast<const T*>(&v);
-#pragma unroll
-  for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+  unpack<T, kC>(v, out);
 }
 
 // Zero-fills the staging buffer once per kernel: the copies never write positions at or past the
@@ -415,9 +413,7 @@ __device__ __forceinline__ void load_staged_swizzled(const unsigned char* stage_
                                                      float (&out)[kC]) {
   using V = typename VecOf<kC * sizeof(T)>::type;
   const V v = *reinterpret_cast<const V*>(stage_b + row * FwdShape<kN>::kStageRowBytes + swizzled(t));
-  const T* e = reinterpret_cast<const T*>(&v);
-#pragma unroll
-  for (int j = 0; j < kC; ++j) out[j] = IoTraits<T>::to_float(e[j]);
+  unpack<T, kC>(v, out);
 }
 
 // Copies rows y0 (real plane) and y1 (imaginary plane) of slot 0, already in the I/O dtype, to

@@ -57,6 +57,32 @@ struct VecOf<32> {
   };
 };
 
+// Two packed 16-bit values (low half first) as floats: exact bit moves for bf16 (one instruction
+// each), the hardware conversion for f16.
+template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t bits);
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t bits) {
+  return make_float2(__uint_as_float(bits << 16), __uint_as_float(bits & 0xffff0000u));
+}
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(uint32_t bits) {
+  return __half22float2(*reinterpret_cast<const __half2*>(&bits));
+}
+
+// The kC (even) 16-bit values of a loaded vector as floats.
+template <typename T, int kC, typename V>
+__device__ __forceinline__ void unpack(const V& v, float (&out)[kC]) {
+  static_assert(kC % 2 == 0 && sizeof(V) == 2 * kC, "whole 32-bit words of 16-bit values");
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(&v);
+#pragma unroll
+  for (int j = 0; j < kC / 2; ++j) {
+    const float2 f = unpack2<T>(w[j]);
+    out[2 * j] = f.x;
+    out[2 * j + 1] = f.y;
+  }
+}
+
 // out[j] = row[n + j] for n + j < length, else 0. `row` may be null (an absent row: zeros).
 template <typename T, int kC>
 __device__ __forceinline__ void load_chunk(const T* row, int64_t n, int64_t length, bool vector,

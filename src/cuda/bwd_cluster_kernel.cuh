@@ -62,40 +62,38 @@ __device__ __forceinline__ unsigned char* bwd_cluster_input(unsigned char* stage
 
 // Copies this CTA's share of the 8 rows of a pair whole: data below the length, zeros past it and
 // for absent rows (bit t of `data` clear), so no later phase needs bounds or presence checks;
-// rows of absent tensors (`used` clear) are skipped. Chunk i = tid + d kThreads of a row's share
-// is segment i / (W / 8), column chunk i % (W / 8): staged at byte 16 i of the row's 8 KB.
+// rows of absent tensors (`used` clear) are skipped. Warp t copies row t: chunk i = 32 j + lane of
+// its share is segment i / (W / 8), column chunk i % (W / 8), staged at byte 16 i of the row's
+// 8 KB.
 template <int kN, typename T>
 __device__ __forceinline__ void bwd_cluster_stage(const BwdParams& p, const SlotRows& s, uint32_t used,
                                                   uint32_t data, int rank, unsigned char* stage) {
   using C = BwdClusterShape<kN>;
-  constexpr int kPer = 4096 / 8 / C::kThreads;  // chunks per thread and row
-  const int length = static_cast<int>(p.length);
-  int first[kPer];  // position of each of this thread's chunks
+  static_assert(C::kWarps == 8 && (C::W / 8) % 32 == 0, "one warp per row, whole warps per segment");
+  constexpr int kSegJ = C::W / 8 / 32;  // j steps per segment
+  const int lane = threadIdx.x & 31, tensor = threadIdx.x >> 5;
+  if (!((used >> tensor) & 1)) return;
+  const bool has = (data >> tensor) & 1;
+  const T* src = has ? bwd_row<T>(p, s, tensor) : bwd_tensor<T>(p, tensor);
+  const int lane_first = rank * C::W + 8 * lane;  // position of chunk lane of segment 0
+  const int room = has ? static_cast<int>(p.length) - lane_first : 0;  // data where position - lane_first < room
+  unsigned char* dst = stage + tensor * 8192 + 16 * lane;
+  if (p.vector_io) {
+    const uint32_t dst_base = smem_address(dst);
+    const T* lane_src = src + lane_first;
 #pragma unroll
-  for (int d = 0; d < kPer; ++d) {
-    const int i = threadIdx.x + d * C::kThreads;
-    first[d] = (i / (C::W / 8)) * 4096 + rank * C::W + 8 * (i % (C::W / 8));
-  }
-  const uint32_t stage_base = smem_address(stage);
+    for (int j = 0; j < 4096 / 8 / 32; ++j) {
+      const int offset = (j / kSegJ) * 4096 + 8 * 32 * (j % kSegJ);  // position - lane_first
+      const bool copy = offset < room;
+      cp_async_16_zfill(dst_base + 512 * j, copy ? lane_src + offset : src, copy ? 16u : 0u);
+    }
+  } else {
 #pragma unroll 1
-  for (int tensor = 0; tensor < 8; ++tensor) {
-    if (!((used >> tensor) & 1)) continue;
-    const bool has = (data >> tensor) & 1;
-    const T* src = has ? bwd_row<T>(p, s, tensor) : bwd_tensor<T>(p, tensor);
-    if (p.vector_io) {
-#pragma unroll
-      for (int d = 0; d < kPer; ++d) {
-        const bool copy = has && first[d] < length;
-        cp_async_16_zfill(stage_base + tensor * 8192 + 16 * (threadIdx.x + d * C::kThreads), src + (copy ? first[d] : 0),
-                          copy ? 16u : 0u);
-      }
-    } else {
-#pragma unroll
-      for (int d = 0; d < kPer; ++d) {
-        uint16_t* dst = reinterpret_cast<uint16_t*>(stage + tensor * 8192 + 16 * (threadIdx.x + d * C::kThreads));
-        for (int j = 0; j < 8; ++j) {
-          dst[j] = has && first[d] + j < length ? reinterpret_cast<const uint16_t*>(src)[first[d] + j] : uint16_t{0};
-        }
+    for (int j = 0; j < 4096 / 8 / 32; ++j) {
+      const int offset = (j / kSegJ) * 4096 + 8 * 32 * (j % kSegJ);
+      for (int e = 0; e < 8; ++e) {
+        reinterpret_cast<uint16_t*>(dst + 512 * j)[e] =
+            offset + e < room ? reinterpret_cast<const uint16_t*>(src)[lane_first + offset + e] : uint16_t{0};
       }
     }
   }
@@ -107,48 +105,51 @@ __device__ __forceinline__ void bwd_cluster_stage(const BwdParams& p, const Slot
 // writes each output over its gate row; the rows are then copied out.
 __device__ __forceinline__ int gate_tensor(int g) { return g < 2 ? 4 + g : g - 2; }  // staged row
 
-// The 16-byte chunks of the gate rows this thread stages and copies out: chunk i = tid + d kThreads
-// is run i / (Wm / 8) = (f', a), column chunk i % (Wm / 8): position `t` and offset `at` within a
-// gate row.
+// The chunks of a gate row, in units (gate row, half row) of one warp: chunk i = 32 j + lane is run
+// i / K = (f', a) (K = Wm / 8 chunks per run), column chunk i % K, at position f' 4096 + a 256 +
+// rank Wm + 8 (i % K) and at swizzled chunk i of the row. With R = 32 / K runs per j step, chunk
+// 32 j + lane is position lane_t + (j R / 16) 4096 + (j R % 16) 256.
 template <int kN>
-struct GateChunks {
+struct GateLanes {
   using C = BwdClusterShape<kN>;
-  static constexpr int kPer = C::RS * 16 * (C::Wm / 8) / C::kThreads;
-  int t[kPer];
-  uint32_t at[kPer];
-  __device__ __forceinline__ GateChunks(int rank) {
-#pragma unroll
-    for (int d = 0; d < kPer; ++d) {
-      const int i = threadIdx.x + d * C::kThreads;
-      const int run = i / (C::Wm / 8), c = i % (C::Wm / 8);
-      const int f = run / 16, a = run % 16;
-      t[d] = f * 4096 + a * 256 + rank * C::Wm + 8 * c;
-      at[d] = cluster_post_offset<kN>(0, f, a, 8 * c);
-    }
+  static constexpr int K = C::Wm / 8, R = 32 / K;
+  static_assert(K >= 1 && K <= 32 && 16 % R == 0, "runs tile the warp");
+  int lane_t;     // position of chunk `lane` (j = 0)
+  int lane_part;  // lane ^ ((lane / 8) % 2): row_chunk_offset's lane term
+  __device__ __forceinline__ explicit GateLanes(int rank) {
+    const int lane = threadIdx.x & 31;
+    lane_t = (lane / K) * 256 + rank * C::Wm + 8 * (lane % K);
+    lane_part = lane ^ ((lane >> 3) & 1);
   }
+  __device__ __forceinline__ static constexpr int offset(int j) { return (j * R / 16) * 4096 + (j * R % 16) * 256; }
 };
 
 // Copies the gates of this CTA's outputs (rows in `rows`, bit g: gate row g) into the gate region,
 // positions below the length (P4 computes past it but stores nothing there).
 template <int kN, typename T>
 __device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, const SlotRows& s, uint32_t rows,
-                                                        const GateChunks<kN>& chunks, unsigned char* gates) {
-  const int length = static_cast<int>(p.length);
-  const uint32_t gates_base = smem_address(gates);
+                                                        const GateLanes<kN>& lanes, unsigned char* gates) {
+  using C = BwdClusterShape<kN>;
+  const int room = static_cast<int>(p.length) - lanes.lane_t;
 #pragma unroll 1
-  for (int gr = 0; gr < 6; ++gr) {
+  for (int unit = threadIdx.x >> 5; unit < 12; unit += C::kWarps) {
+    const int gr = unit >> 1, half = unit & 1;
     if (!((rows >> gr) & 1)) continue;
-    const T* src = bwd_row<T>(p, s, gate_tensor(gr));
+    const T* src = bwd_row<T>(p, s, gate_tensor(gr)) + lanes.lane_t;
+    unsigned char* row = gates + gr * 8192 + 4096 * half;
+    if (p.vector_io) {
+      const uint32_t row_base = smem_address(row);
 #pragma unroll
-    for (int d = 0; d < GateChunks<kN>::kPer; ++d) {
-      const int t = chunks.t[d];
-      if (p.vector_io) {
-        if (t < length) cp_async_16(gates_base + gr * 8192 + chunks.at[d], src + t);
-      } else {
-        for (int j = 0; j < 8; ++j) {
-          if (t + j < length) {
-            *reinterpret_cast<T*>(gates + gr * 8192 + chunks.at[d] + 2 * j) = src[t + j];
-          }
+      for (int j = 0; j < 8; ++j) {
+        const int offset = GateLanes<kN>::offset(8 * half + j);
+        if (offset < room) cp_async_16(row_base + row_chunk_offset(j, lanes.lane_part), src + offset);
+      }
+    } else {
+#pragma unroll 1
+      for (int j = 0; j < 8; ++j) {
+        const int offset = GateLanes<kN>::offset(8 * half + j);
+        for (int e = 0; e < 8; ++e) {
+          if (offset + e < room) *reinterpret_cast<T*>(row + row_chunk_offset(j, lanes.lane_part) + 2 * e) = src[offset + e];
         }
       }
     }
@@ -160,22 +161,25 @@ __device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, cons
 // memory, positions below the length: 16-byte stores of each run of Wm consecutive outputs.
 template <int kN, typename T>
 __device__ __forceinline__ void bwd_cluster_copy_out(const BwdParams& p, const SlotRows& s, uint32_t rows,
-                                                     const GateChunks<kN>& chunks, const unsigned char* gates) {
-  const int length = static_cast<int>(p.length);
+                                                     const GateLanes<kN>& lanes, const unsigned char* gates) {
+  using C = BwdClusterShape<kN>;
+  const int room = static_cast<int>(p.length) - lanes.lane_t;
 #pragma unroll 1
-  for (int gr = 0; gr < 6; ++gr) {
+  for (int unit = threadIdx.x >> 5; unit < 12; unit += C::kWarps) {
+    const int gr = unit >> 1, half = unit & 1;
     if (!((rows >> gr) & 1)) continue;
     void* tensor = gr < 2 ? p.dpostgate : gr < 4 ? p.dpregate : p.du;
-    T* dst = static_cast<T*>(tensor) + s.offset + ((gr & 1) ? s.row1 : 0);
+    T* dst = static_cast<T*>(tensor) + s.offset + ((gr & 1) ? s.row1 : 0) + lanes.lane_t;
+    const unsigned char* row = gates + gr * 8192 + 4096 * half;
 #pragma unroll
-    for (int d = 0; d < GateChunks<kN>::kPer; ++d) {
-      const int t = chunks.t[d];
-      const unsigned char* from = gates + gr * 8192 + chunks.at[d];
+    for (int j = 0; j < 8; ++j) {
+      const int offset = GateLanes<kN>::offset(8 * half + j);
+      const unsigned char* from = row + row_chunk_offset(j, lanes.lane_part);
       if (p.vector_io) {
-        if (t < length) *reinterpret_cast<uint4*>(dst + t) = *reinterpret_cast<const uint4*>(from);
+        if (offset < room) *reinterpret_cast<uint4*>(dst + offset) = *reinterpret_cast<const uint4*>(from);
       } else {
-        for (int j = 0; j < 8; ++j) {
-          if (t + j < length) dst[t + j] = reinterpret_cast<const T*>(from)[j];
+        for (int e = 0; e < 8; ++e) {
+          if (offset + e < room) dst[offset + e] = reinterpret_cast<const T*>(from)[e];
         }
       }
     }
@@ -220,7 +224,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
   for (int k = 0; k < C::kAccUnits; ++k)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
-  const GateChunks<kN> gate_chunks(rank);
+  const GateLanes<kN> gate_lanes(rank);
   // Staged rows: bit t, the tensor exists (the others are never staged or read).
   uint32_t used = 0;
 #pragma unroll
@@ -329,7 +333,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     // (gate rows g: bit g; P4 writes its outputs over them, the du rows even without a pregate).
     const uint32_t out_rows = ((want_dpost ? 3u : 0u) | (want_dpre ? 12u : 0u) | (want_du ? 48u : 0u)) &
                               (s.row1 != 0 ? 63u : 21u);
-    bwd_cluster_stage_gates<kN, T>(p, s, pre_gated ? out_rows : out_rows & 15u, gate_chunks, gates);
+    bwd_cluster_stage_gates<kN, T>(p, s, pre_gated ? out_rows : out_rows & 15u, gate_lanes, gates);
 
     // ---- P2, P3: the local block of both slots, as bwd_kernel at N = 4096 -----------------------
 #pragma unroll 1
@@ -440,7 +444,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       }
     }
     __syncthreads();
-    bwd_cluster_copy_out<kN, T>(p, s, out_rows, gate_chunks, gates);
+    bwd_cluster_copy_out<kN, T>(p, s, out_rows, gate_lanes, gates);
   }
 
   // ---- the group's partial dk spectrum: this CTA's block ------------------------------------------

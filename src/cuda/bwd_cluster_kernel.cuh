@@ -404,44 +404,35 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     const float out_w = spectrum_max * inv_scale[1] * kUnitary * small_norm;
     // ---- P4: inverse outer + radix-RS stages per (slot, 8-column tile); each output times its
     // staged gate, written over it (whole rows: positions past the length are not stored) ----------
+    const int w_mode = !pre_gated ? kDuPlain : want_dpre ? kDuDpre : kDuGated;
 #pragma unroll 1
     for (int unit = warp; unit < 2 * (Wm / 8); unit += C::kWarps) {
       const int q = unit / (Wm / 8), nt = unit % (Wm / 8);
       if (q == 0 && !want_dpost) continue;
-      const int region = q == 0 ? C::kPulledSlot : 1;
-      float acc_re[RS][4], acc_im[RS][4];
-      cluster_outer_inverse<RS>(g, smem_base, region, nt, acc_re, acc_im);
-      const float out_scale = q ? out_w : out_z;
-      const int ml = 8 * nt + 2 * (lane & 3);  // local column
-      const int m = rank * Wm + ml;
+      with_output_mode(q == 0 ? int{kDpost} : w_mode, [&](auto mode) {
+        constexpr int kMode = decltype(mode)::value;
+        float acc_re[RS][4], acc_im[RS][4];
+        cluster_outer_inverse<RS>(g, smem_base, kMode == kDpost ? C::kPulledSlot : 1, nt, acc_re, acc_im);
+        const float out_scale = kMode == kDpost ? out_z : out_w;
+        const int ml = 8 * nt + 2 * (lane & 3);  // local column
+        const int m = rank * Wm + ml;
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int a = (lane >> 2) + 8 * half;
-        float2 v[2][RS];
-        cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
+        for (int half = 0; half < 2; ++half) {
+          const int a = (lane >> 2) + 8 * half;
+          float2 v[2][RS];
+          cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
 #pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          unsigned char* at = gates + cluster_post_offset<kN>(0, f, a, ml);
+          for (int f = 0; f < RS; ++f) {
+            unsigned char* at = gates + cluster_post_offset<kN>(0, f, a, ml);
 #pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const float o0 = (r ? v[0][f].y : v[0][f].x) * out_scale, o1 = (r ? v[1][f].y : v[1][f].x) * out_scale;
-            // result = (o0, o1) * the staged pair of gate row gr, written over it.
-            auto scaled = [&](int gr) {
-              unsigned char* g_at = at + gr * 8192;
-              const float2 gv = staged_pair<T>(g_at);
-              *reinterpret_cast<uint32_t*>(g_at) = pack_io<T>(o0 * gv.x, o1 * gv.y);
-            };
-            if (q == 0) {
-              scaled(r);  // dpostgate over dy
-            } else if (pre_gated) {
-              if (want_dpre) scaled(2 + r);  // dpregate over u
-              scaled(4 + r);                 // du over pregate
-            } else {
-              *reinterpret_cast<uint32_t*>(at + (4 + r) * 8192) = pack_io<T>(o0, o1);  // du
+            for (int r = 0; r < 2; ++r) {
+              // Gate rows r (dy: dpostgate), 2 + r (u: dpregate), 4 + r (pregate: du).
+              put_outputs<kMode, T>(at + ((kMode == kDpost ? 0 : 2) + r) * 8192, at + (4 + r) * 8192,
+                                    (r ? v[0][f].y : v[0][f].x) * out_scale, (r ? v[1][f].y : v[1][f].x) * out_scale);
             }
           }
         }
-      }
+      });
     }
     __syncthreads();
     bwd_cluster_copy_out<kN, T>(p, s, out_rows, gate_lanes, gates);

@@ -255,6 +255,34 @@ __device__ __forceinline__ float2 staged_pair(const unsigned char* at) {
   return unpack2<T>(*reinterpret_cast<const uint32_t*>(at));
 }
 
+// What the output phase makes of a slot's inverse at a pair of positions (results a, b): slot z
+// gives dpostgate over the staged dy pair; slot w gives du over the pregate pair and dpregate
+// over the u pair, du alone over the pregate pair, or (no pregate) du alone into the unused
+// pregate row. A compile-time mode keeps the per-element code free of branches.
+enum OutputMode : int { kDpost, kDuDpre, kDuGated, kDuPlain };
+
+template <int kMode, typename T>
+__device__ __forceinline__ void put_outputs(unsigned char* value_at, unsigned char* pre_at, float a, float b) {
+  auto scaled = [&](unsigned char* at) {  // (a, b) times the staged pair at `at`, written over it
+    const float2 g = staged_pair<T>(at);
+    *reinterpret_cast<uint32_t*>(at) = pack_io<T>(a * g.x, b * g.y);
+  };
+  if constexpr (kMode == kDpost || kMode == kDuDpre) scaled(value_at);
+  if constexpr (kMode == kDuDpre || kMode == kDuGated) scaled(pre_at);
+  if constexpr (kMode == kDuPlain) *reinterpret_cast<uint32_t*>(pre_at) = pack_io<T>(a, b);
+}
+
+// Calls f(std::integral_constant<int, mode>) for a runtime mode.
+template <typename F>
+__device__ __forceinline__ void with_output_mode(int mode, F&& f) {
+  switch (mode) {
+    case kDpost: f(std::integral_constant<int, kDpost>{}); break;
+    case kDuDpre: f(std::integral_constant<int, kDuDpre>{}); break;
+    case kDuGated: f(std::integral_constant<int, kDuGated>{}); break;
+    default: f(std::integral_constant<int, kDuPlain>{}); break;
+  }
+}
+
 // Byte offset, within a staged row at N = 4096, of positions a 256 + 8 nt + 2 (lane % 4) + {0, 1}
 // for a = lane / 4 (+ 8: add 4096): swizzled() of those positions, whose chunk 32 a + nt swizzles
 // to 32 a + (nt ^ (a % 8) ^ ((nt / 8) % 2)).
@@ -540,44 +568,28 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
           im[k] *= out_scale;
         }
       };
-      // result = v * (staged value at `at`), written over it.
-      auto scale_pair = [&](unsigned char* at, float a, float b) {
-        const float2 gv = staged_pair<T>(at);
-        *reinterpret_cast<uint32_t*>(at) = pack_io<T>(a * gv.x, b * gv.y);
-      };
-      if (want_dpost) {
+      // Slot z (dpostgate) then slot w (du, dpregate), each tile loop in its output mode.
+      const int w_mode = !pre_gated ? kDuPlain : want_dpre ? kDuDpre : kDuGated;
 #pragma unroll 1
-        for (int nt = warp; nt < 32; nt += S::kWarps) {  // slot z: dpostgate = dy * conv(x, k)
-          float re[4], im[4];
-          inverse_tile(0, nt, re, im);
-          unsigned char* at = stage + output_pair_offset(nt, lane) + 4 * S::kRowBytes;
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            scale_pair(at + 4096 * h, re[2 * h], re[2 * h + 1]);
-            scale_pair(at + 4096 * h + S::kRowBytes, im[2 * h], im[2 * h + 1]);
-          }
-        }
-      }
+      for (int q = want_dpost ? 0 : 1; q < 2; ++q) {
+        with_output_mode(q == 0 ? int{kDpost} : w_mode, [&](auto mode) {
 #pragma unroll 1
-      for (int nt = warp; nt < 32; nt += S::kWarps) {  // slot w: du = pregate * corr, dpregate = u * corr
-        float re[4], im[4];
-        inverse_tile(1, nt, re, im);
-        unsigned char* at = stage + output_pair_offset(nt, lane);
+          for (int nt = warp; nt < 32; nt += S::kWarps) {
+            float re[4], im[4];
+            inverse_tile(q, nt, re, im);
+            unsigned char* at = stage + output_pair_offset(nt, lane);
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
+            for (int h = 0; h < 2; ++h) {
 #pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const float a = r ? im[2 * h] : re[2 * h], b = r ? im[2 * h + 1] : re[2 * h + 1];
-            unsigned char* u_at = at + 4096 * h + r * S::kRowBytes;
-            unsigned char* pre_at = u_at + 2 * S::kRowBytes;
-            if (pre_gated) {
-              if (want_dpre) scale_pair(u_at, a, b);
-              scale_pair(pre_at, a, b);  // du over pregate
-            } else {
-              *reinterpret_cast<uint32_t*>(pre_at) = pack_io<T>(a, b);  // the unused pregate row holds du
+              for (int r = 0; r < 2; ++r) {
+                // Rows r of dy (slot z) or u (slot w), and of pregate.
+                unsigned char* value_at = at + 4096 * h + ((decltype(mode)::value == kDpost ? 4 : 0) + r) * S::kRowBytes;
+                put_outputs<decltype(mode)::value, T>(value_at, at + 4096 * h + (2 + r) * S::kRowBytes,
+                                                      r ? im[2 * h] : re[2 * h], r ? im[2 * h + 1] : re[2 * h + 1]);
+              }
             }
           }
-        }
+        });
       }
       __syncthreads();
       copy_results<kN>(p, plan, stage);

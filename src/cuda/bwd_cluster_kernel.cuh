@@ -260,18 +260,16 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         for (int b = 0; b < 2; ++b)
 #pragma unroll
           for (int i = 0; i < kPer; ++i) fold_absmax<T>(m, stage + (2 * kind + b) * 8192 + 16 * (tid + i * C::kThreads));
-        m = PK::fold(m, m);
-        const uint32_t folded = *reinterpret_cast<const uint32_t*>(&m) & 0xffffu;
+        const uint32_t folded = PK::fold(m, m) & 0xffffu;
         if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
       }
-      typename PK::T2 mz = *reinterpret_cast<const typename PK::T2*>(&bits[0]);
-      typename PK::T2 mw = *reinterpret_cast<const typename PK::T2*>(&bits[1]);
-      warp_hmax2<T>(mz, mw);
+      uint32_t mz = bits[0], mw = bits[1];  // (value, gate) maxima of slots z and w
+      warp_hmax2(mz, mw);
       if (lane == 0) {
-        warp_max[warp][0][0] = __low2float(mz);
-        warp_max[warp][0][1] = __high2float(mz);
-        warp_max[warp][1][0] = __low2float(mw);
-        warp_max[warp][1][1] = __high2float(mw);
+        warp_max[warp][0][0] = PK::low(mz);
+        warp_max[warp][0][1] = PK::high(mz);
+        warp_max[warp][1][0] = PK::low(mw);
+        warp_max[warp][1][1] = PK::high(mw);
       }
     }
     __syncthreads();

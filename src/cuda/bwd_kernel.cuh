@@ -468,18 +468,16 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
           for (int i = 0; i < kPer; ++i)
             fold_absmax<T>(m, stage + bwd_stage_row(c, 2 * kind + b) * S::kRowBytes +
                                   stage_byte<kN>(8 * (t + i * kPerCouple)));
-        m = PK::fold(m, m);
-        const uint32_t folded = *reinterpret_cast<const uint32_t*>(&m) & 0xffffu;
+        const uint32_t folded = PK::fold(m, m) & 0xffffu;
         if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
       }
-      typename PK::T2 mz = *reinterpret_cast<const typename PK::T2*>(&bits[0]);  // (value, gate) of slot z
-      typename PK::T2 mw = *reinterpret_cast<const typename PK::T2*>(&bits[1]);  // and of slot w
-      warp_hmax2<T>(mz, mw);
+      uint32_t mz = bits[0], mw = bits[1];  // (value, gate) maxima of slots z and w
+      warp_hmax2(mz, mw);
       if (lane == 0) {
-        atomicMax(&max_bits[2 * c][0], __float_as_uint(__low2float(mz)));
-        atomicMax(&max_bits[2 * c][1], __float_as_uint(__high2float(mz)));
-        atomicMax(&max_bits[2 * c + 1][0], __float_as_uint(__low2float(mw)));
-        atomicMax(&max_bits[2 * c + 1][1], __float_as_uint(__high2float(mw)));
+        atomicMax(&max_bits[2 * c][0], __float_as_uint(PK::low(mz)));
+        atomicMax(&max_bits[2 * c][1], __float_as_uint(PK::high(mz)));
+        atomicMax(&max_bits[2 * c + 1][0], __float_as_uint(PK::low(mw)));
+        atomicMax(&max_bits[2 * c + 1][1], __float_as_uint(PK::high(mw)));
       }
     }
     __syncthreads();

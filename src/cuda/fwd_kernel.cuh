@@ -233,34 +233,33 @@ __device__ __forceinline__ void zero_stage(unsigned char* stage, int bytes) {
   }
 }
 
-// Packed |v| max of two 16-bit lanes.
+// Running maxima of |v| over 16-bit values, two per 32-bit word, as bit patterns: with the sign
+// bit cleared, f16 and bf16 values (and +inf, NaN above them) order as unsigned integers, so one
+// unsigned per-halfword max (and one AND) folds in a word of two values.
 template <typename T>
-struct Packed;
-// fold(a, b) = (max of a's halves, max of b's halves).
-template <>
-struct Packed<__half> {
-  using T2 = __half2;
-  __device__ __forceinline__ static T2 absmax(T2 a, T2 b) { return __hmax2(a, __habs2(b)); }
-  __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
-  __device__ __forceinline__ static T2 fold(T2 a, T2 b) { return __hmax2(__lows2half2(a, b), __highs2half2(a, b)); }
-};
-template <>
-struct Packed<__nv_bfloat16> {
-  using T2 = __nv_bfloat162;
-  __device__ __forceinline__ static T2 absmax(T2 a, T2 b) { return __hmax2(a, __habs2(b)); }
-  __device__ __forceinline__ static float max_of(T2 a) { return fmaxf(__low2float(a), __high2float(a)); }
-  __device__ __forceinline__ static T2 fold(T2 a, T2 b) {
-    return __hmax2(__lows2bfloat162(a, b), __highs2bfloat162(a, b));
+struct Packed {
+  using T2 = uint32_t;
+  __device__ __forceinline__ static T2 absmax(T2 m, T2 v) { return __vmaxu2(m, v & 0x7fff7fffu); }
+  __device__ __forceinline__ static float max_of(T2 a) {
+    const float2 f = unpack2<T>(a);
+    return fmaxf(f.x, f.y);
   }
+  // (max of a's halves, max of b's halves).
+  __device__ __forceinline__ static T2 fold(T2 a, T2 b) {
+    return __vmaxu2(__byte_perm(a, b, 0x5410), __byte_perm(a, b, 0x7632));
+  }
+  __device__ __forceinline__ static float low(T2 a) { return unpack2<T>(a).x; }
+  __device__ __forceinline__ static float high(T2 a) { return unpack2<T>(a).y; }
 };
 
 // Folds the eight 16-bit values of the 16-byte chunk at `at` into the packed running |max| m.
 template <typename T>
 __device__ __forceinline__ void fold_absmax(typename Packed<T>::T2& m, const unsigned char* at) {
   const uint4 v = *reinterpret_cast<const uint4*>(at);
-  const typename Packed<T>::T2* e = reinterpret_cast<const typename Packed<T>::T2*>(&v);
-#pragma unroll
-  for (int j = 0; j < 4; ++j) m = Packed<T>::absmax(m, e[j]);
+  m = Packed<T>::absmax(m, v.x);
+  m = Packed<T>::absmax(m, v.y);
+  m = Packed<T>::absmax(m, v.z);
+  m = Packed<T>::absmax(m, v.w);
 }
 
 // Both values become their maximum over the warp.
@@ -272,16 +271,12 @@ __device__ __forceinline__ void warp_max2(float& a, float& b) {
   }
 }
 
-// Both packed values become their lane-wise maximum over the warp.
-template <typename T>
-__device__ __forceinline__ void warp_hmax2(typename Packed<T>::T2& a, typename Packed<T>::T2& b) {
-  using T2 = typename Packed<T>::T2;
+// Both packed maxima become their lane-wise maximum over the warp.
+__device__ __forceinline__ void warp_hmax2(uint32_t& a, uint32_t& b) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
-    const uint32_t ra = __shfl_xor_sync(0xffffffffu, *reinterpret_cast<const uint32_t*>(&a), o);
-    const uint32_t rb = __shfl_xor_sync(0xffffffffu, *reinterpret_cast<const uint32_t*>(&b), o);
-    a = __hmax2(a, *reinterpret_cast<const T2*>(&ra));
-    b = __hmax2(b, *reinterpret_cast<const T2*>(&rb));
+    a = __vmaxu2(a, __shfl_xor_sync(0xffffffffu, a, o));
+    b = __vmaxu2(b, __shfl_xor_sync(0xffffffffu, b, o));
   }
 }
 

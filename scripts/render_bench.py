@@ -74,22 +74,27 @@ ANALYSIS = """## What limits the figures
   addresses instead of cooperative_groups' generic pointers removed the register spills at 16K and
   32K (f16 gated 32K 15.1 -> 13.2 ms).
 - **Backward** (one fused pass, `bwd_kernel.cuh` / `bwd_cluster_kernel.cuh`): twice the forward's
-  transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic,
-  so it lands near the forward's efficiency: 2.5-2.8x the floor gated at 1024-4096, 3.8-4.8x at
-  8K-32K. Same limiter as the forward: instruction issue with 16 warps per SM (128 registers; the
-  f32 dk accumulators, 16-32 per thread, live across the loop), Nsight Compute at 4096 gated:
-  issue slots about 48 %, no eligible warp half the time (long scoreboard on the staged loads,
-  barrier waits). Removing per-element tensor selection, per-unit scale recomputation and per-chunk
-  address math cut the instructions per pair from 55K to 40K (4096 gated 3.16 -> 2.68 ms). The
-  cluster kernel adds cluster barriers (14 % of the stall samples at 16K; four per pair, one fewer
-  than its first version: the maxima barrier already orders a pair's remote writes after the
-  previous pair's reads) and spills at 8K-32K; DSMEM through 32-bit `mapa` addresses instead of
-  generic pointers halved its stack frame, and the gates of its outputs load into the freed
-  staging region during P2/P3 (8K gated 11.5 -> 7.2 ms). Against the cuFFT f32 backward: 0.31-0.62
-  of its time. Against the original's gated f16 backward: 256 0.24 vs 0.45 ms, 1024 0.64 vs 1.08,
-  4096 2.84 vs 4.61, 16K 16.1 vs 33.7, 32K 39.1 vs 106. The f32 dk of the earlier composed
-  backward (error 3.7e-7) cost more than the rest of the pass; dk now comes from the tensor-core
-  spectra (error 2.6e-5 .. 5.3e-4 against float64).
+  transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic.
+  Gated bf16: 1.9-2.2x the floor at 1024-4096, 2.5-3.0x at 8K-32K. The limiter is instruction
+  issue with 16 warps per SM (128 registers; the f32 dk accumulators, 16-32 per thread, live
+  across the loop). Nsight Compute at 4096 gated, per pair of rows, in warp instructions:
+  the tensor-core stages P3 about 9.9K (1024 HMMA, about 5.4K f32 twiddle, filter and dk
+  operations: near what this factorization needs), the outputs P4 about 5K, the radix / scale pass
+  about 3.5K, the outer stage 2.7K, the maxima 2K, the copy-out 1.8K and the staging 1.2K; issue
+  slots about 44 % busy, stalls on long scoreboard (twiddle and spectrum loads from L2) and
+  barriers. This session cut the instructions per pair from 40K to about 27K: staging planned once
+  per iteration and done by one warp per row (bulk TMA copies below 4096, whole-row cp.async
+  with zero fill at 4096, so no phase checks bounds or presence), output phases with compile-time
+  modes instead of per-element branches, packed maxima as unsigned halfword maxima, and
+  register relief (G's B fragments are its A fragments reordered: 12 registers; loop-invariant
+  addresses kept out of registers), which cut the spills from 136-216 to 40-56 bytes
+  (4096 gated bf16 2.68 -> 1.75 ms, 32K 36.1 -> 22.4 ms). The cluster kernel keeps four cluster
+  barriers per pair and its radix-RS stages in f32 (P1b and P4 together about 45 % of its
+  instructions at 16K). The stale-staging hazard this removes (rows staged only below the length
+  were later overwritten by the gates region) is covered by a test with many pairs per CTA.
+  Against the cuFFT f32 backward: 0.23-0.41 of its time. Against the original's gated f16
+  backward: 256 0.16 vs 0.45 ms, 1024 0.60 vs 1.08, 4096 2.03 vs 4.61, 16K 11.5 vs 33.7, 32K 24.7
+  vs 106. dk comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
 """
 
 

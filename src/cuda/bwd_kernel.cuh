@@ -58,7 +58,11 @@ struct BwdShape {
   static constexpr int kRowBytes = 2 * kN;
   static constexpr int kStageRows = 8 * kCouples;     // u0 u1 pre0 pre1 dy0 dy1 post0 post1 per couple
   static constexpr int kPlaneBytes = kSlots * 4 * kN;
-  static constexpr int kSmemBytes = kPlaneBytes + kStageRows * kRowBytes;
+  static constexpr int kStageBytes = kStageRows * kRowBytes;
+  // Bulk-staged sizes double-buffer the staging where kMinBlocks CTAs still fit an SM: the next
+  // iteration's rows load while this one computes.
+  static constexpr int kBuffers = kBulkStage && kMinBlocks * (kPlaneBytes + 2 * kStageBytes) <= 200 * 1024 ? 2 : 1;
+  static constexpr int kSmemBytes = kPlaneBytes + kBuffers * kStageBytes;
 
   static_assert(kUnits3 % kWarps == 0, "P3 units must divide evenly over warps");
   static_assert((kSlots * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");
@@ -377,8 +381,8 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
   using S = BwdShape<kN>;
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, C = S::kCouples;
   extern __shared__ __align__(128) unsigned char smem[];
-  __shared__ SlotRows rows[C];
-  __shared__ StagePlan<S::kStageRows> plan;
+  __shared__ SlotRows rows_of[S::kBuffers][C];               // per staging buffer
+  __shared__ StagePlan<S::kStageRows> plan_of[S::kBuffers];
   __shared__ unsigned int max_bits[S::kSlots][2];  // per slot: max |value|, max |gate|
   __shared__ float scales[S::kSlots];              // per slot: the power-of-two input scale
   __shared__ float inv_scales[S::kSlots];          // and its (exact) reciprocal
@@ -408,44 +412,62 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
     for (int j = 0; j < 8; ++j) acc[k][j] = make_float2(0.0f, 0.0f);
 
   // Staging starts zero (bulk-staged sizes never write positions past the length).
-  __shared__ __align__(8) uint64_t stage_bar;  // bulk copies of an iteration's rows complete here
-  const uint32_t bar = smem_address(&stage_bar);
-  for (int i = tid; i < S::kStageRows * S::kRowBytes / 16; i += S::kThreads) {
+  __shared__ __align__(8) uint64_t stage_bar[S::kBuffers];  // bulk copies of a buffer's rows complete here
+  for (int i = tid; i < S::kBuffers * S::kStageBytes / 16; i += S::kThreads) {
     reinterpret_cast<uint4*>(smem + S::kPlaneBytes)[i] = make_uint4(0, 0, 0, 0);
   }
-  if (tid == 0) mbarrier_init(bar, 1);
+  if (tid < S::kBuffers) mbarrier_init(smem_address(&stage_bar[tid]), 1);
   fence_proxy_async();  // the zeros precede the bulk copies' writes
   const bool vector = p.vector_io != 0;
-  uint32_t phase = 0;
-
-#pragma unroll 1
-  for (int64_t base = first; base < last; base += C) {
-    unsigned char* stage = smem + opaque(S::kPlaneBytes);  // staging addresses are not loop invariants
-    // The barrier orders the previous iteration's accesses (plan, rows, scales, staging, planes)
-    // before this iteration's writes; the fence orders its generic staging accesses before this
-    // iteration's bulk copies.
-    fence_proxy_async();
-    __syncthreads();
-    if (warp == 0) {
-      plan_iteration<kN, T>(p, head, base, last, plan, rows);
-      if constexpr (S::kBulkStage) {
-        if (vector) bulk_stage_rows<kN>(p, plan, smem_address(stage), bar);
+  // Iteration i (couples first + i kCouples ...) uses buffer i % kBuffers. Warp 0 plans (and, bulk
+  // staged, loads) iteration i + kBuffers - 1 at the top of iteration i; with two buffers the
+  // prologue does iteration 0, so each iteration's rows load while the previous one computes.
+  auto plan_and_load = [&](int64_t i) {
+    const int b = static_cast<int>(i % S::kBuffers);
+    const int64_t base = first + i * C;
+    if (base >= last) return;
+    plan_iteration<kN, T>(p, head, base, last, plan_of[b], rows_of[b]);
+    if constexpr (S::kBulkStage) {
+      if (vector) {
+        bulk_stage_rows<kN>(p, plan_of[b], smem_address(smem + S::kPlaneBytes + b * S::kStageBytes),
+                            smem_address(&stage_bar[b]));
       }
     }
+  };
+  __syncthreads();  // the barriers are initialized, the buffers zero
+  if (S::kBuffers == 2 && warp == 0) plan_and_load(0);
+  const int64_t iterations = (last - first + C - 1) / C;
+
+#pragma unroll 1
+  for (int64_t it = 0; it < iterations; ++it) {
+    const int b = static_cast<int>(it % S::kBuffers);
+    // Staging addresses are not loop invariants (hoisted, they spill).
+    unsigned char* stage = smem + opaque(S::kPlaneBytes + b * S::kStageBytes);
+    const StagePlan<S::kStageRows>& plan = plan_of[b];
+    const SlotRows* rows = rows_of[b];
+    // The barrier orders the previous iteration's accesses (plan, rows, scales, staging, planes)
+    // before this iteration's writes; the fence orders its generic staging accesses before the
+    // bulk copies issued now.
+    fence_proxy_async();
+    __syncthreads();
+    if (warp == 0) plan_and_load(it + S::kBuffers - 1);
     if (tid < 2 * S::kSlots) max_bits[tid >> 1][tid & 1] = 0u;
     __syncthreads();
     if (!vector) {
       copy_stage_rows<kN>(p, plan, stage);
+      __syncthreads();
     } else if constexpr (S::kBulkStage) {
       const uint32_t absent = plan.used & ~plan.data;
-      if (absent != 0) zero_absent_rows<kN>(absent, stage);  // rare: an odd batch's last pair, the group's end
-      mbarrier_wait(bar, phase);
-      phase ^= 1;
+      if (absent != 0) {  // rare: an odd batch's last pair, the group's end
+        zero_absent_rows<kN>(absent, stage);
+        __syncthreads();
+      }
+      mbarrier_wait(smem_address(&stage_bar[b]), static_cast<uint32_t>(it / S::kBuffers) & 1u);
     } else {
       cp_stage_rows<kN>(p, plan, smem_address(stage));
       cp_async_wait_all();
+      __syncthreads();
     }
-    __syncthreads();
 
     // ---- P1, pass A: max |value| and max |gate| per slot ------------------------------------------
     // Whole warps per couple; packed 16-bit maxima of the kinds u, pregate, dy, postgate over rows

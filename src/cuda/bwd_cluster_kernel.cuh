@@ -5,7 +5,8 @@
 //
 // Work: cluster = (head h, group g), looping over the group's pairs. Per pair:
 //   stage : CTA c copies the input columns n' in [c W, c W + W) of every segment of the 8 raw rows
-//           (u, pregate, dy, postgate of b0 and b1; W = 4096 / RS).
+//           (u, pregate, dy, postgate of b0 and b1; W = 4096 / RS), one warp per row, whole: zeros
+//           past the length and for an absent row (cp.async source size 0).
 //   P1a   : per-slot maxima of this CTA's share, published to every CTA of the cluster (DSMEM);
 //           each CTA derives the same power-of-two scales.
 //   P1b   : radix-RS stage of both slots on this CTA's columns in f32, output row f' stored into
@@ -15,8 +16,9 @@
 //   P4    : CTA c pulls columns m in [c Wm, c Wm + Wm) (Wm = 256 / RS) of every block's rows from
 //           the cluster, then per (slot, 8-column tile) the inverse outer stage of every block on
 //           the tensor cores and the inverse radix-RS stage in f32; the outputs (dpostgate from z,
-//           du and dpregate from w) multiply the gates read from global memory (L2: the cluster
-//           staged them moments before) and are stored directly.
+//           du and dpregate from w) multiply their gates, which loaded into the freed staging
+//           region during P2 / P3, and are written over them (a compile-time OutputMode per unit);
+//           the rows then leave with 16-byte stores of each run of Wm consecutive outputs.
 // After the group, CTA c writes positions c 4096 .. c 4096 + 4095 of the partial dk spectrum.
 // Cluster barriers per pair: after the maxima, after the scattered stage, after P3, after the pull.
 #pragma once
@@ -251,20 +253,9 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     {
       using PK = Packed<T>;
       constexpr int kPer = 4096 / 8 / C::kThreads;  // chunks per thread and row
-      uint32_t bits[2] = {0u, 0u};                  // bits 16 (kind % 2) of word kind / 2
-#pragma unroll 1
-      for (int kind = 0; kind < 4; ++kind) {
-        if ((kind == 1 && !pre_gated) || (kind == 3 && !post_gated)) continue;
-        typename PK::T2 m = {};
-#pragma unroll
-        for (int b = 0; b < 2; ++b)
-#pragma unroll
-          for (int i = 0; i < kPer; ++i) fold_absmax<T>(m, stage + (2 * kind + b) * 8192 + 16 * (tid + i * C::kThreads));
-        const uint32_t folded = PK::fold(m, m) & 0xffffu;
-        if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
-      }
-      uint32_t mz = bits[0], mw = bits[1];  // (value, gate) maxima of slots z and w
-      warp_hmax2(mz, mw);
+      uint32_t mz, mw;
+      couple_maxima<T, kPer>([&](int row, int i) { return stage + row * 8192 + 16 * (tid + i * C::kThreads); },
+                             pre_gated, post_gated, mz, mw);
       if (lane == 0) {
         warp_max[warp][0][0] = PK::low(mz);
         warp_max[warp][0][1] = PK::high(mz);

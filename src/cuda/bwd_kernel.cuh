@@ -19,8 +19,11 @@
 // of the tensor-core tiles.
 //
 // Phases of one iteration (barriers between them), with the forward kernel's stages (fwd_kernel.cuh):
-//   stage : cp.async of the 8 raw rows of each couple (u, pregate, dy, postgate for b0 and b1) into
-//           swizzled staging rows, which also serve the output phase (no re-read of HBM).
+//   stage : the 8 raw rows of each couple (u, pregate, dy, postgate for b0 and b1), planned by
+//           warp 0 (StagePlan), land in staging rows that also serve the output phase (no re-read
+//           of HBM): N < 4096 one bulk (TMA) copy per linear row, double-buffered below 2048 so
+//           the next iteration's rows load during this one; N = 4096 whole swizzled rows by
+//           cp.async with zero fill, one warp per row.
 //   P1    : pass A bounds max |pregate u| and max |postgate dy| per slot and sets power-of-two
 //           scales; pass B does the radix-RS stage in f32 and stores f16 planes.
 //   P2    : (N = 4096) outer 16-point stage on the tensor cores.
@@ -28,8 +31,8 @@
 //           s_w), then Z K and W conj(K) through the inverse inner stages, back in place.
 //   P4/P5 : inverse outer (N = 4096) or radix-RS (N < 4096) stage, output scales, times the staged
 //           gates: dpostgate from slot z, du and dpregate from slot w. P4 writes the results over
-//           the staging rows they replace (dy, pregate, u) and copies them out with 16-byte stores;
-//           P5 stores from registers.
+//           the staging rows they replace (dy, pregate, u; a compile-time OutputMode per tile
+//           loop) and copies them out with 16-byte stores; P5 stores from registers.
 // After the group: the warps' accumulators are summed (couples in order) through shared memory and
 // written as the (head, group) partial spectrum in the natural block-major positions.
 #pragma once
@@ -374,6 +377,31 @@ __device__ __forceinline__ void accumulate_dk(float2 (&acc)[8], const CTile& cz,
   }
 }
 
+// A warp's packed maxima (sign-cleared bit patterns, warp-reduced) over the staged rows of one
+// couple: mz = (max |u|, max |pregate|) of slot z, mw = (max |dy|, max |postgate|) of slot w; the
+// gate kinds stay zero without their gate. chunk_at(row, i) is the address of the thread's chunk i
+// (i < kPer) of staged row `row` (0 u0, 1 u1, ..., 7 post1). The maxima are values of T, exact in
+// the packed reduction.
+template <typename T, int kPer, typename ChunkAt>
+__device__ __forceinline__ void couple_maxima(const ChunkAt& chunk_at, bool pre_gated, bool post_gated, uint32_t& mz,
+                                              uint32_t& mw) {
+  uint32_t bits[2] = {0u, 0u};  // bits 16 (kind % 2) of word kind / 2: kinds u, pregate | dy, postgate
+#pragma unroll 1
+  for (int kind = 0; kind < 4; ++kind) {
+    if ((kind == 1 && !pre_gated) || (kind == 3 && !post_gated)) continue;
+    typename Packed<T>::T2 m = {};
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) fold_absmax<T>(m, chunk_at(2 * kind + b, i));
+    const uint32_t folded = Packed<T>::fold(m, m) & 0xffffu;
+    if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
+  }
+  mz = bits[0];
+  mw = bits[1];
+  warp_hmax2(mz, mw);
+}
+
 template <int kN, typename T, bool kSplit>
 __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBlocks)
     bwd_kernel(const BwdParams p) {
@@ -478,23 +506,12 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       constexpr int kPer = (kN / 8) / kPerCouple;   // chunks per thread and row
       static_assert(kPerCouple % 32 == 0 && kPer >= 1 && (kN / 8) % kPerCouple == 0, "P1a mapping");
       const int c = tid / kPerCouple, t = tid % kPerCouple;
-      // Bits 16 (kind % 2) of word kind / 2: the thread's max of kind (u, pregate | dy, postgate).
-      uint32_t bits[2] = {0u, 0u};
-#pragma unroll 1
-      for (int kind = 0; kind < 4; ++kind) {
-        if ((kind == 1 && !pre_gated) || (kind == 3 && !post_gated)) continue;
-        typename PK::T2 m = {};
-#pragma unroll
-        for (int b = 0; b < 2; ++b)
-#pragma unroll
-          for (int i = 0; i < kPer; ++i)
-            fold_absmax<T>(m, stage + bwd_stage_row(c, 2 * kind + b) * S::kRowBytes +
-                                  stage_byte<kN>(8 * (t + i * kPerCouple)));
-        const uint32_t folded = PK::fold(m, m) & 0xffffu;
-        if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
-      }
-      uint32_t mz = bits[0], mw = bits[1];  // (value, gate) maxima of slots z and w
-      warp_hmax2(mz, mw);
+      uint32_t mz, mw;
+      couple_maxima<T, kPer>(
+          [&](int row, int i) {
+            return stage + bwd_stage_row(c, row) * S::kRowBytes + stage_byte<kN>(8 * (t + i * kPerCouple));
+          },
+          pre_gated, post_gated, mz, mw);
       if (lane == 0) {
         atomicMax(&max_bits[2 * c][0], __float_as_uint(PK::low(mz)));
         atomicMax(&max_bits[2 * c][1], __float_as_uint(PK::high(mz)));

@@ -110,15 +110,17 @@ struct TileLane {
       : row((lane & 7) + 8 * ((lane >> 3) & 1)), col(8 * (lane >> 4)) {}
 };
 
-// The largest power of two s with s * max_abs <= bound (1 for zero or non-finite max_abs).
+// The largest power of two s with s * max_abs <= bound (1 for zero or non-finite max_abs), from
+// the exponent fields: for a normal value with biased exponent E, frexp's exponent is E - 126; a
+// subnormal max_abs (E = 0, frexp exponent <= -126) clamps to the same 2^126 either way. No
+// branches: every thread of the cluster kernels evaluates it per pair.
 __device__ __forceinline__ float power_of_two_scale(float max_abs, float bound) {
-  if (!(max_abs > 0.0f) || !isfinite(max_abs)) return 1.0f;
-  int e_max, e_bound;
-  frexpf(max_abs, &e_max);  // max_abs < 2^e_max
-  frexpf(bound, &e_bound);  // 2^(e_bound - 1) <= bound
-  int e = (e_bound - 1) - e_max;
-  e = max(-126, min(126, e));
-  return ldexpf(1.0f, e);
+  const int biased = static_cast<int>((__float_as_uint(max_abs) >> 23) & 0xff);
+  const int e_max = biased - 126;
+  const int e_bound = static_cast<int>((__float_as_uint(bound) >> 23) & 0xff) - 126;  // bound: positive, normal
+  const int e = max(-126, min(126, (e_bound - 1) - e_max));
+  const bool usable = max_abs > 0.0f && biased != 0xff;  // positive and finite (NaN fails the comparison)
+  return usable ? __uint_as_float(static_cast<uint32_t>(e + 127) << 23) : 1.0f;
 }
 
 // w^0 .. w^(R-1) scaled by `s`.

@@ -205,12 +205,16 @@ TEST(CudaBackward, ManyPairsPerCtaRestageEveryRow) {
     GradCase c;
     c.conv.fft_size = n;
     c.conv.batch = 5;
-    c.conv.heads = 1100;  // above 4 waves of resident CTAs: one group per head
+    c.conv.heads = n <= 2048 ? 2200 : 1100;  // above 4 waves of resident CTAs: one group per head
     c.conv.length = n / 2 + 8;
     c.conv.filter_length = n / 4;
     c.conv.dtype = DType::kBF16;
     c.conv.pregate = c.conv.postgate = true;
     check(plan, c, 31, "many pairs per CTA");
+    GradCase odd = c;  // odd length: the element-copy staging paths
+    odd.conv.length = n / 2 + 3;
+    odd.conv.heads = c.conv.heads - 40;
+    check(plan, odd, 32, "many pairs per CTA, odd length");
   }
 }
 

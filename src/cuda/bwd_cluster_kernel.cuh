@@ -126,17 +126,23 @@ struct GateLanes {
   __device__ __forceinline__ static constexpr int offset(int j) { return (j * R / 16) * 4096 + (j * R % 16) * 256; }
 };
 
+// Calls f(gr, half) for this warp's units (gate row gr, half row) among the gate rows in `rows`.
+template <int kN, typename F>
+__device__ __forceinline__ void for_gate_units(uint32_t rows, const F& f) {
+#pragma unroll 1
+  for (int unit = threadIdx.x >> 5; unit < 12; unit += BwdClusterShape<kN>::kWarps) {
+    const int gr = unit >> 1, half = unit & 1;
+    if ((rows >> gr) & 1) f(gr, half);
+  }
+}
+
 // Copies the gates of this CTA's outputs (rows in `rows`, bit g: gate row g) into the gate region,
 // positions below the length (P4 computes past it but stores nothing there).
 template <int kN, typename T>
 __device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, const SlotRows& s, uint32_t rows,
                                                         const GateLanes<kN>& lanes, unsigned char* gates) {
-  using C = BwdClusterShape<kN>;
   const int room = static_cast<int>(p.length) - lanes.lane_t;
-#pragma unroll 1
-  for (int unit = threadIdx.x >> 5; unit < 12; unit += C::kWarps) {
-    const int gr = unit >> 1, half = unit & 1;
-    if (!((rows >> gr) & 1)) continue;
+  for_gate_units<kN>(rows, [&](int gr, int half) {
     const T* src = bwd_row<T>(p, s, gate_tensor(gr)) + lanes.lane_t;
     unsigned char* row = gates + gr * 8192 + 4096 * half;
     if (p.vector_io) {
@@ -155,7 +161,7 @@ __device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, cons
         }
       }
     }
-  }
+  });
   cp_async_commit();
 }
 
@@ -164,12 +170,8 @@ __device__ __forceinline__ void bwd_cluster_stage_gates(const BwdParams& p, cons
 template <int kN, typename T>
 __device__ __forceinline__ void bwd_cluster_copy_out(const BwdParams& p, const SlotRows& s, uint32_t rows,
                                                      const GateLanes<kN>& lanes, const unsigned char* gates) {
-  using C = BwdClusterShape<kN>;
   const int room = static_cast<int>(p.length) - lanes.lane_t;
-#pragma unroll 1
-  for (int unit = threadIdx.x >> 5; unit < 12; unit += C::kWarps) {
-    const int gr = unit >> 1, half = unit & 1;
-    if (!((rows >> gr) & 1)) continue;
+  for_gate_units<kN>(rows, [&](int gr, int half) {
     void* tensor = gr < 2 ? p.dpostgate : gr < 4 ? p.dpregate : p.du;
     T* dst = static_cast<T*>(tensor) + s.offset + ((gr & 1) ? s.row1 : 0) + lanes.lane_t;
     const unsigned char* row = gates + gr * 8192 + 4096 * half;
@@ -185,7 +187,7 @@ __device__ __forceinline__ void bwd_cluster_copy_out(const BwdParams& p, const S
         }
       }
     }
-  }
+  });
 }
 
 template <int kN, typename T, bool kSplit>

@@ -93,8 +93,10 @@ ANALYSIS = """## What limits the figures
   0.48 ms); at 4096 a 16-warp CTA per SM with double-buffered staging was slower (1.97 ms: one
   CTA per SM loses the overlap of two CTAs in different phases) and was not kept. The cluster kernel keeps four cluster
   barriers per pair and its radix-RS stages in f32 (P1b and P4 together about 45 % of its
-  instructions at 16K). The stale-staging hazard this removes (rows staged only below the length
-  were later overwritten by the gates region) is covered by a test with many pairs per CTA.
+  instructions at 16K). Every pair now restages its rows whole, so the cluster kernel's correctness
+  no longer rests on a subtle argument (rows staged only below the length, later overwritten by the
+  pulled slot and the gates, left stale values past the length that happened to be multiplied only
+  by zero gate positions); a test with many pairs per CTA covers it (the old code passes it too).
   Against the cuFFT f32 backward: 0.23-0.42 of its time. Against the original's gated f16
   backward: 256 0.16 vs 0.45 ms, 1024 0.58 vs 1.08, 4096 2.07 vs 4.61, 16K 11.4 vs 33.7, 32K 24.4
   vs 106. dk comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).

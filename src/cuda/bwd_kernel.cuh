@@ -634,6 +634,7 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
       // P5 (N <= 2048): inverse radix-RS stage in f32 from the planes, output scale, staged gates,
       // stores from registers.
       const bool vector = p.vector_io != 0;
+      const int w_mode = !pre_gated ? kDuPlain : want_dpre ? kDuDpre : kDuGated;
 #pragma unroll 1
       for (int k = 0; k < S::kSlots * (M / kC) / S::kThreads; ++k) {
         const int unit = tid + k * S::kThreads;
@@ -645,42 +646,41 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
         float2 z[kC][RS];
         small_stage_inverse<kN, kC>(z, p.twiddles, smem, q, col);
         const float out_scale = spectrum_max * inv_scales[q] * small_norm;
+        with_output_mode(side == 0 ? int{kDpost} : w_mode, [&](auto mode) {
+          constexpr int kMode = decltype(mode)::value;
+          // v times the staged row `tensor` of couple c at t, stored to `out` (row offset `at`).
+          auto put = [&](const float (&v)[kC], int tensor, void* out, int64_t at, int t) {
+            float g[kC];
+            load_staged_row<kN, T, kC>(stage, c, tensor, t, g);
 #pragma unroll
-        for (int f = 0; f < RS; ++f) {
-          const int t = f * M + col;
+            for (int j = 0; j < kC; ++j) g[j] *= v[j];
+            store_chunk<T, kC>(static_cast<T*>(out) + at, t, p.length, vector, g);
+          };
 #pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            if (r == 1 && s.row1 == 0) break;
-            const int64_t at = s.offset + (r ? s.row1 : 0);
-            float v[kC];
+          for (int f = 0; f < RS; ++f) {
+            const int t = f * M + col;
 #pragma unroll
-            for (int j = 0; j < kC; ++j) v[j] = (r ? z[j][f].y : z[j][f].x) * out_scale;
-            if (side == 0) {
-              float d[kC];
-              load_staged_row<kN, T, kC>(stage, c, 4 + r, t, d);
+            for (int r = 0; r < 2; ++r) {
+              if (r == 1 && s.row1 == 0) break;
+              const int64_t at = s.offset + (r ? s.row1 : 0);
+              float v[kC];
 #pragma unroll
-              for (int j = 0; j < kC; ++j) d[j] *= v[j];
-              store_chunk<T, kC>(static_cast<T*>(p.dpostgate) + at, t, p.length, vector, d);
-            } else {
-              if (want_dpre) {
-                float u[kC];
-                load_staged_row<kN, T, kC>(stage, c, r, t, u);
-#pragma unroll
-                for (int j = 0; j < kC; ++j) u[j] *= v[j];
-                store_chunk<T, kC>(static_cast<T*>(p.dpregate) + at, t, p.length, vector, u);
-              }
-              if (want_du) {
-                if (pre_gated) {
-                  float pre[kC];
-                  load_staged_row<kN, T, kC>(stage, c, 2 + r, t, pre);
-#pragma unroll
-                  for (int j = 0; j < kC; ++j) v[j] *= pre[j];
+              for (int j = 0; j < kC; ++j) v[j] = (r ? z[j][f].y : z[j][f].x) * out_scale;
+              if constexpr (kMode == kDpost) {
+                put(v, 4 + r, p.dpostgate, at, t);  // dpostgate = dy * conv
+              } else {
+                if constexpr (kMode == kDuDpre) put(v, r, p.dpregate, at, t);  // dpregate = u * corr
+                if (want_du) {
+                  if constexpr (kMode == kDuPlain) {
+                    store_chunk<T, kC>(static_cast<T*>(p.du) + at, t, p.length, vector, v);
+                  } else {
+                    put(v, 2 + r, p.du, at, t);  // du = pregate * corr
+                  }
                 }
-                store_chunk<T, kC>(static_cast<T*>(p.du) + at, t, p.length, vector, v);
               }
             }
           }
-        }
+        });
       }
     }
   }

@@ -75,7 +75,7 @@ ANALYSIS = """## What limits the figures
   32K (f16 gated 32K 15.1 -> 13.2 ms).
 - **Backward** (one fused pass, `bwd_kernel.cuh` / `bwd_cluster_kernel.cuh`): twice the forward's
   transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic.
-  Gated bf16: 1.9-2.3x the floor at 1024-4096, 2.5-2.9x at 8K-32K. The limiter is instruction
+  Gated bf16: 1.9-2.1x the floor at 1024-4096, 2.5-2.9x at 8K-32K. The limiter is instruction
   issue with 16 warps per SM (128 registers; the f32 dk accumulators, 16-32 per thread, live
   across the loop). Nsight Compute at 4096 gated, per pair of rows, in warp instructions:
   the tensor-core stages P3 about 9.9K (1024 HMMA, about 5.4K f32 twiddle, filter and dk
@@ -88,17 +88,18 @@ ANALYSIS = """## What limits the figures
   modes instead of per-element branches, packed maxima as unsigned halfword maxima, and
   register relief (G's B fragments are its A fragments reordered: 12 registers; loop-invariant
   addresses kept out of registers), which cut the spills from 136-216 to 40-56 bytes
-  (4096 gated bf16 2.68 -> 1.76 ms, 32K 36.1 -> 22.2 ms). Below 2048 the staging is
+  (4096 gated bf16 2.68 -> 1.76 ms, 32K 36.1 -> 22.3 ms). Below 2048 the staging is
   double-buffered (the next iteration's bulk copies land while this one computes: 1024 0.50 ->
-  0.48 ms); at 4096 a 16-warp CTA per SM with double-buffered staging was slower (1.97 ms: one
+  0.48 ms), and the P5 outputs of N <= 2048 got the same compile-time modes (1024 gated 0.48 ->
+  0.46 ms, plain 0.38 -> 0.32 ms); at 4096 a 16-warp CTA per SM with double-buffered staging was slower (1.97 ms: one
   CTA per SM loses the overlap of two CTAs in different phases) and was not kept. The cluster kernel keeps four cluster
   barriers per pair and its radix-RS stages in f32 (P1b and P4 together about 45 % of its
   instructions at 16K). Every pair now restages its rows whole, so the cluster kernel's correctness
   no longer rests on a subtle argument (rows staged only below the length, later overwritten by the
   pulled slot and the gates, left stale values past the length that happened to be multiplied only
   by zero gate positions); a test with many pairs per CTA covers it (the old code passes it too).
-  Against the cuFFT f32 backward: 0.23-0.42 of its time. Against the original's gated f16
-  backward: 256 0.16 vs 0.45 ms, 1024 0.58 vs 1.08, 4096 2.07 vs 4.61, 16K 11.4 vs 33.7, 32K 24.4
+  Against the cuFFT f32 backward: 0.23-0.41 of its time. Against the original's gated f16
+  backward: 256 0.16 vs 0.45 ms, 1024 0.58 vs 1.08, 4096 2.05 vs 4.61, 16K 11.4 vs 33.7, 32K 24.5
   vs 106. dk comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
 """
 

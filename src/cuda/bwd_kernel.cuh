@@ -102,16 +102,6 @@ __device__ __forceinline__ SlotRows pair_rows(const BwdParams& p, int64_t head, 
   return r;
 }
 
-// Bit t: staged row `tensor` t of a couple holds data this iteration (computed once per iteration).
-__device__ __forceinline__ uint32_t staged_mask(const BwdParams& p, const SlotRows& s) {
-  uint32_t mask = 0;
-  if (!s.valid) return mask;
-  for (int t = 0; t < 8; ++t) {
-    if (bwd_tensor<char>(p, t) != nullptr && !((t & 1) && s.row1 == 0)) mask |= 1u << t;
-  }
-  return mask;
-}
-
 // Byte offset of element n within a staged row.
 template <int kN>
 __device__ __forceinline__ uint32_t stage_byte(int n) {

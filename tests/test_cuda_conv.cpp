@@ -124,6 +124,29 @@ TEST_P(CudaEverySize, HugeAndTinyMagnitudes) {
   }
 }
 
+// f16 I/O with large inputs and small gates: the pair's scale s bounds s |u pregate|, not s |u|, so
+// s u alone may leave the f16 range (u = 1e4, pregate = 1e-3 give s u > 65504 at every N). The
+// packed f16 product of the forward's radix-1 sizes (256, 4096) must not overflow there.
+TEST_P(CudaEverySize, F16LargeInputsSmallGates) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = GetParam();
+  Plan plan = cuda_plan(n);
+  ConvCase c;
+  c.fft_size = n;
+  c.batch = 2;
+  c.heads = 3;
+  c.length = n;
+  c.filter_length = n / 4;
+  c.dtype = DType::kF16;
+  c.pregate = c.postgate = true;
+  ConvInputs in = ConvInputs::make(c, 91);
+  std::mt19937_64 rng(9);
+  in.u.fill(Distribution::kRandn, rng, 1e4);
+  in.pre.fill(Distribution::kRandn, rng, 1e-3);
+  const std::vector<double> y = run_library(plan, c, in);
+  EXPECT_LE(relative_l2(y, run_oracle(c, in)), forward_tolerance(Backend::kCuda, DType::kF16));
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, CudaEverySize, ::testing::ValuesIn(kSizes),
                          [](const ::testing::TestParamInfo<int>& param) {
                            return "N" + std::to_string(param.param);

@@ -652,9 +652,11 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       const int col = (unit % (M / kC)) * kC;
       if constexpr (RS == 1 && std::is_same<T, __half>::value) {
         // f16 I/O without a small stage: (u s) pre in packed f16 is x s rounded once, exactly as
-        // the f32 path would round it (u s is exact for a power of two s in the f16 range).
+        // the f32 path would round it, when u s is exact: s a power of two >= 1 (no subnormal
+        // loss) with s max |u| in the f16 range (s bounds s |u pre|, not s |u|: large inputs with
+        // small gates take the f32 path).
         const float sc = pair_scale(q);
-        if (sc >= 0x1p-14f && sc <= 0x1p15f) {
+        if (sc >= 1.0f && sc * __uint_as_float(max_bits[parity][q]) <= 65504.0f) {
           p1_packed_f16<kN>(stage, smem + Smem::offset(q, 0, col), smem + Smem::offset(q, 1, col), cur[q], q,
                             col, p.pregate != nullptr, __float2half2_rn(sc));
           continue;

@@ -131,23 +131,10 @@ __device__ __forceinline__ void cluster_small_stage_scatter(float2 (&z)[kC][RS],
   }
 #pragma unroll
   for (int f = 0; f < RS; ++f) {
-    uint32_t re[kC / 2], im[kC / 2];
-#pragma unroll
-    for (int j = 0; j < kC; j += 2) {
-      re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
-      im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
-    }
+    const PackedRow<kC, RS> row(z, f);
     const uint32_t remote = cluster_address(smem_base, f);
-    if constexpr (kC == 8) {
-      st_cluster(remote + Plane::offset(slot, 0, col), make_uint4(re[0], re[1], re[2], re[3]));
-      st_cluster(remote + Plane::offset(slot, 1, col), make_uint4(im[0], im[1], im[2], im[3]));
-    } else if constexpr (kC == 4) {
-      st_cluster(remote + Plane::offset(slot, 0, col), make_uint2(re[0], re[1]));
-      st_cluster(remote + Plane::offset(slot, 1, col), make_uint2(im[0], im[1]));
-    } else {
-      st_cluster(remote + Plane::offset(slot, 0, col), re[0]);
-      st_cluster(remote + Plane::offset(slot, 1, col), im[0]);
-    }
+    st_cluster(remote + Plane::offset(slot, 0, col), row.re);
+    st_cluster(remote + Plane::offset(slot, 1, col), row.im);
   }
 }
 

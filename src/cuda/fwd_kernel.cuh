@@ -134,6 +134,23 @@ __device__ __forceinline__ void powers(float2 (&out)[R], float2 w, float s) {
   }
 }
 
+// Output row f of a radix-RS stage on kC columns (z[j][f], j < kC) as f16 real and imaginary plane
+// vectors of kC values each (kC * 2 bytes: uint4, uint2 or one word).
+template <int kC, int RS>
+struct PackedRow {
+  using V = typename VecOf<2 * kC>::type;
+  V re, im;
+  __device__ __forceinline__ PackedRow(const float2 (&z)[kC][RS], int f) {
+    uint32_t* r = reinterpret_cast<uint32_t*>(&re);
+    uint32_t* i = reinterpret_cast<uint32_t*>(&im);
+#pragma unroll
+    for (int j = 0; j < kC; j += 2) {
+      r[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
+      i[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
+    }
+  }
+};
+
 // P1's radix-RS stage on columns col .. col + kC - 1 of slot q: z[j][f] holds element f M + col + j;
 // output f, twiddled by w_N^{(col + j) f} and scaled by s, is rounded to f16 at position
 // f M + col + j of the slot's planes.
@@ -155,24 +172,9 @@ __device__ __forceinline__ void small_stage_store(float2 (&z)[kC][FwdShape<kN>::
   }
 #pragma unroll
   for (int f = 0; f < RS; ++f) {
-    uint32_t out_re[kC / 2], out_im[kC / 2];
-#pragma unroll
-    for (int j = 0; j < kC; j += 2) {
-      out_re[j / 2] = pack_half2(z[j][f].x, z[j + 1][f].x);
-      out_im[j / 2] = pack_half2(z[j][f].y, z[j + 1][f].y);
-    }
-    unsigned char* re = smem + FwdSmem<kN>::offset(q, 0, f * M + col);
-    unsigned char* im = smem + FwdSmem<kN>::offset(q, 1, f * M + col);
-    if constexpr (kC == 8) {
-      *reinterpret_cast<uint4*>(re) = make_uint4(out_re[0], out_re[1], out_re[2], out_re[3]);
-      *reinterpret_cast<uint4*>(im) = make_uint4(out_im[0], out_im[1], out_im[2], out_im[3]);
-    } else if constexpr (kC == 4) {
-      *reinterpret_cast<uint2*>(re) = make_uint2(out_re[0], out_re[1]);
-      *reinterpret_cast<uint2*>(im) = make_uint2(out_im[0], out_im[1]);
-    } else {
-      *reinterpret_cast<uint32_t*>(re) = out_re[0];
-      *reinterpret_cast<uint32_t*>(im) = out_im[0];
-    }
+    const PackedRow<kC, RS> row(z, f);
+    *reinterpret_cast<typename PackedRow<kC, RS>::V*>(smem + FwdSmem<kN>::offset(q, 0, f * M + col)) = row.re;
+    *reinterpret_cast<typename PackedRow<kC, RS>::V*>(smem + FwdSmem<kN>::offset(q, 1, f * M + col)) = row.im;
   }
 }
 

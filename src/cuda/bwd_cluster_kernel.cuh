@@ -328,9 +328,8 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
 
     // ---- P2, P3: the local block of both slots, as bwd_kernel at N = 4096 -----------------------
 #pragma unroll 1
-    for (int unit = warp; unit < 2 * 16; unit += C::kWarps) {
-      const int q = unit / 16, ct = unit % 16;
-      outer_tile<4096>(g, p.twiddles, smem_base, q, lane_tile.row * 256 + 16 * ct + lane_tile.col, ct, lane);
+    for (int ct = warp; ct < 16; ct += C::kWarps) {  // both slots' tiles, one twiddle load
+      outer_tile<4096, 2>(g, p.twiddles, smem_base, 0, lane_tile.row * 256 + 16 * ct + lane_tile.col, ct, lane);
     }
     __syncthreads();
 #pragma unroll

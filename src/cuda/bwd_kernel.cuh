@@ -69,7 +69,7 @@ struct BwdShape {
 
   static_assert(kUnits3 % kWarps == 0, "P3 units must divide evenly over warps");
   static_assert((kSlots * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");
-  static_assert(!kOuter || (kSlots * RS * 16) % kWarps == 0, "outer tiles must divide evenly");
+  static_assert(!kOuter || (RS * 16) % kWarps == 0, "outer tiles must divide evenly");
   static_assert(kWarps * kAccUnits * 256 * 8 <= kPlaneBytes, "the dk reduction reuses the planes");
 };
 
@@ -540,11 +540,12 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
 
     // ---- P2: outer 16-point stage (tensor cores) ----------------------------------------------------
     if constexpr (S::kOuter) {
+      // Per (block, column tile): every slot's tile, with one twiddle load.
 #pragma unroll 1
-      for (int unit = warp; unit < S::kSlots * RS * 16; unit += S::kWarps) {
-        const int q = unit / (RS * 16), block = (unit / 16) % RS, ct = unit % 16;
-        outer_tile<kN>(g, p.twiddles, smem_base, q, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col, ct,
-                       lane);
+      for (int unit = warp; unit < RS * 16; unit += S::kWarps) {
+        const int block = unit / 16, ct = unit % 16;
+        outer_tile<kN, S::kSlots>(g, p.twiddles, smem_base, 0, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col,
+                                  ct, lane);
       }
       __syncthreads();
     }

@@ -464,21 +464,25 @@ __device__ __forceinline__ void store_tile(const CTile& c, uint32_t smem_base, i
   stmatrix_x4(smem_base + FwdSmem<kN>::offset(q, 1, n), a.im);
 }
 
-// P2 on one 16x16 tile: the outer 16-point stage (rows 256 elements apart, column tile ct of a
-// 4096-block) on the tensor cores, twiddled in f32 and stored back in place. kPlaneN is the number
-// of elements per shared-memory plane (the layout of FwdSmem<kPlaneN>).
-template <int kPlaneN>
+// P2 on one 16x16 tile of each of the kQ slots q0 .. q0 + kQ - 1: the outer 16-point stage (rows
+// 256 elements apart, column tile ct of a 4096-block) on the tensor cores, twiddled in f32 and
+// stored back in place. The slots share the tile's twiddles (one load for all of them). kPlaneN is
+// the number of elements per shared-memory plane (the layout of FwdSmem<kPlaneN>).
+template <int kPlaneN, int kQ = 1>
 __device__ __forceinline__ void outer_tile(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
-                                           int q, int n, int ct, int lane) {
+                                           int q0, int n, int ct, int lane) {
   float2 w[8];
   load_slots(w, twiddles + FwdTableLayout::kOuterFwd + (ct * 32 + lane) * 8);
-  BFrag x;
-  load_b_tile<kPlaneN>(x, smem_base, q, n);
-  CTile c;
-  c.zero();
-  left_product<false>(c, g, x);
-  multiply(c, w);
-  store_tile<kPlaneN>(c, smem_base, q, n);
+#pragma unroll
+  for (int i = 0; i < kQ; ++i) {
+    BFrag x;
+    load_b_tile<kPlaneN>(x, smem_base, q0 + i, n);
+    CTile c;
+    c.zero();
+    left_product<false>(c, g, x);
+    multiply(c, w);
+    store_tile<kPlaneN>(c, smem_base, q0 + i, n);
+  }
 }
 
 // The inverse outer 16-point stage on one n8 column tile of a 4096-block (rows 256 elements apart;

@@ -365,19 +365,27 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         plane = (i / (kChunks * 16)) % 2;
         block = i / (kChunks * 32);
       };
+      // Slot z's chunks are all loaded before the first store waits on one (one exposed DSMEM
+      // latency), then slot w's (held in registers across the barrier).
       uint4 pulled[kPull];
-#pragma unroll
-      for (int k = 0; k < kPull; ++k) {
+      auto remote_chunk = [&](int k, int slot) {
         int c, a, plane, block;
         chunk_of(k, c, a, plane, block);
-        const uint32_t remote = cluster_address(smem_base, block);
-        const uint32_t from = a * 256 + rank * Wm + 8 * c, to = a * 256 + block * Wm + 8 * c;
-        if (want_dpost) {
-          *reinterpret_cast<uint4*>(smem + Plane::offset(C::kPulledSlot, plane, to)) =
-              ld_cluster_v4(remote + Plane::offset(0, plane, from));
+        return cluster_address(smem_base, block) + Plane::offset(slot, plane, a * 256 + rank * Wm + 8 * c);
+      };
+      if (want_dpost) {
+#pragma unroll
+        for (int k = 0; k < kPull; ++k) pulled[k] = ld_cluster_v4(remote_chunk(k, 0));
+#pragma unroll
+        for (int k = 0; k < kPull; ++k) {
+          int c, a, plane, block;
+          chunk_of(k, c, a, plane, block);
+          *reinterpret_cast<uint4*>(smem + Plane::offset(C::kPulledSlot, plane, a * 256 + block * Wm + 8 * c)) =
+              pulled[k];
         }
-        pulled[k] = ld_cluster_v4(remote + Plane::offset(1, plane, from));
       }
+#pragma unroll
+      for (int k = 0; k < kPull; ++k) pulled[k] = ld_cluster_v4(remote_chunk(k, 1));
       cluster.sync();  // every CTA has its columns: the planes may be overwritten
 #pragma unroll
       for (int k = 0; k < kPull; ++k) {

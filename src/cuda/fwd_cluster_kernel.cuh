@@ -124,10 +124,7 @@ __device__ __forceinline__ void cluster_small_stage_scatter(float2 (&z)[kC][RS],
 #pragma unroll
   for (int j = 0; j < kC; ++j) {
     small_dft<RS, false>(z[j]);
-    float2 w[RS];
-    powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + col + j), sc);
-#pragma unroll
-    for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+    twiddle_by_powers<RS, false>(z[j], __ldg(twiddles + FwdTableLayout::kSmall + col + j), sc);
   }
 #pragma unroll
   for (int f = 0; f < RS; ++f) {
@@ -166,10 +163,7 @@ __device__ __forceinline__ void cluster_small_inverse(const float2* twiddles, co
     float2 z[RS];
 #pragma unroll
     for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][2 * half + e], acc_im[f][2 * half + e]);
-    float2 w[RS];
-    powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
-#pragma unroll
-    for (int f = 0; f < RS; ++f) z[f] = cmul_conj(z[f], w[f]);
+    twiddle_by_powers<RS, true>(z, __ldg(twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
     small_dft<RS, true>(z);
 #pragma unroll
     for (int f = 0; f < RS; ++f) v[e][f] = z[f];

@@ -123,14 +123,17 @@ __device__ __forceinline__ float power_of_two_scale(float max_abs, float bound) 
   return usable ? __uint_as_float(static_cast<uint32_t>(e + 127) << 23) : 1.0f;
 }
 
-// w^0 .. w^(R-1) scaled by `s`.
-template <int R>
-__device__ __forceinline__ void powers(float2 (&out)[R], float2 w, float s) {
-  float2 cur = make_float2(s, 0.0f);
+// z[f] *= s w^f (kConj: s conj(w)^f) for f = 0 .. R - 1. The f = 0 factor is the real s alone: a
+// complex product with a zero imaginary part costs the full four operations (IEEE arithmetic
+// cannot drop the products with zero).
+template <int R, bool kConj>
+__device__ __forceinline__ void twiddle_by_powers(float2 (&z)[R], float2 w, float s) {
+  z[0] = make_float2(z[0].x * s, z[0].y * s);
+  float2 cur = make_float2(w.x * s, w.y * s);
 #pragma unroll
-  for (int f = 0; f < R; ++f) {
-    out[f] = cur;
-    cur = cmul(cur, w);
+  for (int f = 1; f < R; ++f) {
+    z[f] = kConj ? cmul_conj(z[f], cur) : cmul(z[f], cur);
+    if (f + 1 < R) cur = cmul(cur, w);
   }
 }
 
@@ -161,11 +164,8 @@ __device__ __forceinline__ void small_stage_store(float2 (&z)[kC][FwdShape<kN>::
 #pragma unroll
   for (int j = 0; j < kC; ++j) {
     if constexpr (RS > 1) {
-      float2 w[RS];
       small_dft<RS, false>(z[j]);
-      powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + col + j), s);
-#pragma unroll
-      for (int f = 0; f < RS; ++f) z[j][f] = cmul(z[j][f], w[f]);
+      twiddle_by_powers<RS, false>(z[j], __ldg(twiddles + FwdTableLayout::kSmall + col + j), s);
     } else {
       z[j][0] = make_float2(z[j][0].x * s, z[j][0].y * s);
     }
@@ -199,10 +199,7 @@ __device__ __forceinline__ void small_stage_inverse(float2 (&z)[kC][FwdShape<kN>
   if constexpr (RS > 1) {
 #pragma unroll
     for (int j = 0; j < kC; ++j) {
-      float2 w[RS];
-      powers<RS>(w, __ldg(twiddles + FwdTableLayout::kSmall + col + j), 1.0f);
-#pragma unroll
-      for (int f = 0; f < RS; ++f) z[j][f] = cmul_conj(z[j][f], w[f]);
+      twiddle_by_powers<RS, true>(z[j], __ldg(twiddles + FwdTableLayout::kSmall + col + j), 1.0f);
       small_dft<RS, true>(z[j]);
     }
   }

@@ -41,7 +41,15 @@
 
 namespace ffc::cuda {
 
+// kW: warps per CTA. The default is 8 at N = 4096 and 4 below. Gated launches at N = 2048 take
+// kBwdStagedWarps (8: two CTAs per SM instead of four, with room for double-buffered staging of
+// their eight rows per pair; plain launches, compute-bound, keep the default).
 template <int kN>
+inline constexpr int kBwdWarps = kN >= 4096 ? 8 : 4;
+template <int kN>
+inline constexpr int kBwdStagedWarps = kN == 2048 ? 8 : kBwdWarps<kN>;
+
+template <int kN, int kW = kBwdWarps<kN>>
 struct BwdShape {
   using F = FwdShape<kN>;
   static constexpr int N = kN;
@@ -49,7 +57,7 @@ struct BwdShape {
   static constexpr bool kOuter = F::kOuter;
   static constexpr int kCouples = kN >= 1024 ? 1 : 1024 / kN;  // pairs per iteration
   static constexpr int kSlots = 2 * kCouples;                  // complex sequences per iteration
-  static constexpr int kWarps = kN >= 4096 ? 8 : 4;
+  static constexpr int kWarps = kW;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kMinBlocks = 16 / kWarps;  // caps registers at 128
   static constexpr int kUnits3 = kCouples * kRows;    // P3 units (couple, row)
@@ -196,12 +204,12 @@ __device__ __forceinline__ void cp_stage_rows(const BwdParams& p, const StagePla
 
 // All threads, unaligned rows: element copies of every staged row, zeros past the length and for
 // absent rows.
-template <int kN>
+template <int kN, int kThreads>
 __device__ __forceinline__ void copy_stage_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
                                                 unsigned char* stage) {
   using S = BwdShape<kN>;
   const int length = static_cast<int>(p.length);
-  for (int i = threadIdx.x; i < S::kStageRows * kN; i += S::kThreads) {
+  for (int i = threadIdx.x; i < S::kStageRows * kN; i += kThreads) {
     const int row = i / kN, n = i % kN;
     if (!((plan.used >> row) & 1)) continue;
     const bool copy = ((plan.data >> row) & 1) && n < length;
@@ -212,13 +220,13 @@ __device__ __forceinline__ void copy_stage_rows(const BwdParams& p, const StageP
 
 // All threads: zeros over the staged rows that exist as tensors but not this iteration (row b1 of
 // an odd batch's last pair, couples past the group's end).
-template <int kN>
+template <int kN, int kThreads>
 __device__ __forceinline__ void zero_absent_rows(uint32_t absent, unsigned char* stage) {
   using S = BwdShape<kN>;
 #pragma unroll 1
   for (int row = 0; row < S::kStageRows; ++row) {
     if (!((absent >> row) & 1)) continue;
-    for (int i = threadIdx.x; i < S::kRowBytes / 16; i += S::kThreads) {
+    for (int i = threadIdx.x; i < S::kRowBytes / 16; i += kThreads) {
       reinterpret_cast<uint4*>(stage + row * S::kRowBytes)[i] = make_uint4(0, 0, 0, 0);
     }
   }
@@ -392,11 +400,11 @@ __device__ __forceinline__ void couple_maxima(const ChunkAt& chunk_at, bool pre_
   warp_hmax2(mz, mw);
 }
 
-template <int kN, typename T, bool kSplit>
-__global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBlocks)
+template <int kN, typename T, bool kSplit, int kW = kBwdWarps<kN>>
+__global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::kMinBlocks)
     bwd_kernel(const BwdParams p) {
   static_assert(kN <= 4096, "larger sizes use bwd_cluster_kernel");
-  using S = BwdShape<kN>;
+  using S = BwdShape<kN, kW>;
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, C = S::kCouples;
   extern __shared__ __align__(128) unsigned char smem[];
   __shared__ SlotRows rows_of[S::kBuffers][C];               // per staging buffer
@@ -472,12 +480,12 @@ __global__ void __launch_bounds__(BwdShape<kN>::kThreads, BwdShape<kN>::kMinBloc
     if (tid < 2 * S::kSlots) max_bits[tid >> 1][tid & 1] = 0u;
     __syncthreads();
     if (!vector) {
-      copy_stage_rows<kN>(p, plan, stage);
+      copy_stage_rows<kN, S::kThreads>(p, plan, stage);
       __syncthreads();
     } else if constexpr (S::kBulkStage) {
       const uint32_t absent = plan.used & ~plan.data;
       if (absent != 0) {  // rare: an odd batch's last pair, the group's end
-        zero_absent_rows<kN>(absent, stage);
+        zero_absent_rows<kN, S::kThreads>(absent, stage);
         __syncthreads();
       }
       mbarrier_wait(smem_address(&stage_bar[b]), static_cast<uint32_t>(it / S::kBuffers) & 1u);

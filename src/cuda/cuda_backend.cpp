@@ -108,12 +108,15 @@ class CudaBackend final : public BackendImpl {
       }
     }
     for (DType dtype : {DType::kF16, DType::kBF16}) {
-      const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), dtype);
-      if (e.function == nullptr) continue;
-      check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(e.smem_bytes)),
-                 "cudaFuncSetAttribute");
-      bwd_resident_[dtype == DType::kF16 ? 0 : 1] = resident_grid(e, e.smem_bytes) / e.cluster;
+      for (bool both_gates : {false, true}) {
+        const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), dtype, both_gates);
+        if (e.function == nullptr) continue;
+        check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(e.smem_bytes)),
+                   "cudaFuncSetAttribute");
+        int& resident = bwd_resident_[dtype == DType::kF16 ? 0 : 1];
+        resident = std::max(resident, resident_grid(e, e.smem_bytes) / e.cluster);
+      }
     }
     {
       const KernelEntry finish = cuda::dk_kernels(static_cast<int>(n_), 0);
@@ -372,7 +375,8 @@ class CudaBackend final : public BackendImpl {
     auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
     p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) &&
                   aligned(p.postgate) && aligned(p.du) && aligned(p.dpregate) && aligned(p.dpostgate);
-    const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), problem.dtype);
+    const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), problem.dtype,
+                                                p.pregate != nullptr && p.postgate != nullptr);
     const int64_t blocks = problem.heads * p.groups * e.cluster;
     if (blocks > 0x7fffffff) core::throw_invalid("dy: too many heads for one launch");
     void* kernel_args[] = {&p};
@@ -419,7 +423,7 @@ class CudaBackend final : public BackendImpl {
   int device_ = 0;
   int sm_count_ = 0;
   int max_grid_[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}};  // [dtype][pregate + 2 postgate]
-  int bwd_resident_[2] = {1, 1};                       // [dtype] resident fused-backward CTAs or clusters
+  int bwd_resident_[2] = {1, 1};  // [dtype] resident fused-backward CTAs or clusters (the larger variant)
   void* tables_ = nullptr;
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;

@@ -20,8 +20,9 @@ struct KernelEntry {
 KernelEntry forward_kernel(int n, DType dtype);
 // Dynamic shared memory of the single-CTA forward kernel (n <= 4096) for a gate combination.
 std::size_t forward_smem_bytes(int n, bool pregate, bool postgate);
-// Fused backward kernel for FFT size n (n <= 4096; none above: function null) and I/O dtype.
-KernelEntry backward_kernel(int n, DType dtype);
+// Fused backward kernel for FFT size n and I/O dtype; `both_gates`: the launch has a pregate and a
+// postgate (eight staged rows per pair: at N = 2048 a wider CTA with double-buffered staging).
+KernelEntry backward_kernel(int n, DType dtype, bool both_gates);
 // f32 filter transform for FFT size n and filter dtype.
 KernelEntry filter_kernel(int n, DType filter_dtype);
 // The spectrum normalization that follows the filter transform (one kernel for every size).

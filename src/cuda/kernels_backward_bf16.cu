@@ -2,5 +2,7 @@
 #include "cuda/kernels_backward.cuh"
 
 namespace ffc::cuda {
-KernelEntry backward_kernel_bf16(int n) { return backward_entry_for<__nv_bfloat16, false>(n); }
+KernelEntry backward_kernel_bf16(int n, bool both_gates) {
+  return backward_entry_for<__nv_bfloat16, false>(n, both_gates);
+}
 }  // namespace ffc::cuda

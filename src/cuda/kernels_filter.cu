@@ -6,8 +6,8 @@ namespace ffc::cuda {
 
 KernelEntry forward_kernel_f16(int n);
 KernelEntry forward_kernel_bf16(int n);
-KernelEntry backward_kernel_f16(int n);
-KernelEntry backward_kernel_bf16(int n);
+KernelEntry backward_kernel_f16(int n, bool both_gates);
+KernelEntry backward_kernel_bf16(int n, bool both_gates);
 
 namespace {
 
@@ -42,10 +42,10 @@ KernelEntry forward_kernel(int n, DType dtype) {
   }
 }
 
-KernelEntry backward_kernel(int n, DType dtype) {
+KernelEntry backward_kernel(int n, DType dtype, bool both_gates) {
   switch (dtype) {
-    case DType::kF16: return backward_kernel_f16(n);
-    case DType::kBF16: return backward_kernel_bf16(n);
+    case DType::kF16: return backward_kernel_f16(n, both_gates);
+    case DType::kBF16: return backward_kernel_bf16(n, both_gates);
     default: return {};
   }
 }

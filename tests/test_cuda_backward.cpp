@@ -104,11 +104,14 @@ ConvGradients reference(const GradCase& c, const ConvInputs& in, const HostTenso
                             dy.values());
 }
 
-void check(const Plan& plan, const GradCase& c, uint64_t seed, const char* mode) {
+// u and dy are standard normal times u_scale and dy_scale.
+void check(const Plan& plan, const GradCase& c, uint64_t seed, const char* mode, double u_scale = 1.0,
+           double dy_scale = 1.0) {
   ConvInputs in = ConvInputs::make(c.conv, seed);
   std::mt19937_64 rng(seed * 7 + 1);
+  if (u_scale != 1.0) in.u.fill(Distribution::kRandn, rng, u_scale);
   HostTensor dy(c.conv.dtype, {c.conv.batch, c.conv.heads, c.conv.length});
-  dy.fill(Distribution::kRandn, rng);
+  dy.fill(Distribution::kRandn, rng, dy_scale);
   const ConvGradients ref = reference(c, in, dy);
   const DeviceGradients got = run_device_backward(plan, c, in, dy);
   const double tol = forward_tolerance(Backend::kCuda, c.conv.dtype);
@@ -215,6 +218,28 @@ TEST(CudaBackward, ManyPairsPerCtaRestageEveryRow) {
     odd.conv.length = n / 2 + 3;
     odd.conv.heads = c.conv.heads - 40;
     check(plan, odd, 32, "many pairs per CTA, odd length");
+  }
+}
+
+// Inputs far from unit scale, at both ends of bf16's (f32's) exponent range: the power-of-two
+// input scales and their reciprocals, and the dk accumulation's separately unscaled path (taken
+// when the joint factor 1 / (s_z s_w) leaves [2^-60, 2^60]): tiny u and dy (dk about 1e-34), huge
+// ones (dk about 1e32), and one of each (the joint path at an unusual scale).
+TEST(CudaBackward, ExtremeMagnitudes) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t n : {1024, 4096, 16384}) {  // single CTA (bulk, cp.async staging), cluster
+    Plan plan = Plan::create({.fft_size = n, .backend = Backend::kCuda});
+    GradCase c;
+    c.conv.fft_size = n;
+    c.conv.batch = 3;
+    c.conv.heads = 2;
+    c.conv.length = n;
+    c.conv.filter_length = n / 2;
+    c.conv.dtype = DType::kBF16;
+    c.conv.pregate = c.conv.postgate = true;
+    check(plan, c, 41, "tiny u and dy", 1e-18, 1e-18);
+    check(plan, c, 42, "huge u and dy", 1e15, 1e15);
+    check(plan, c, 43, "tiny u, huge dy", 1e-18, 1e15);
   }
 }
 

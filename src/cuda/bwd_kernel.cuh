@@ -362,16 +362,32 @@ __device__ __forceinline__ void write_dk_partial(float2* red, const float2 (&acc
   }
 }
 
-// conj(Z) W of one row's spectrum slots, added to acc with the slots' scales undone (two
-// power-of-two factors: no f32 overflow where the true product is representable).
+// conj(Z) W of one row's spectrum slots, added to acc with the slots' scales undone: 4 FMAs per
+// slot on Z s and W, with s = inv_z inv_w (both powers of two). The spectra are bounded (|Z|, |W| <
+// 2^17: pair_bound keeps the unitary intermediates below 2^15, and c = 4 sigma x unitary), so for
+// s in [2^-60, 2^60] Z s neither overflows nor loses bits that matter next to the other terms.
+// Outside that range each side is unscaled separately (no f32 overflow where the true product is
+// representable). The branch is uniform over the CTA.
 __device__ __forceinline__ void accumulate_dk(float2 (&acc)[8], const CTile& cz, const CTile& cw, float inv_z,
                                               float inv_w) {
+  const float s = inv_z * inv_w;
+  const bool joint = s >= 0x1p-60f && s <= 0x1p60f;
+  const float sz = joint ? s : inv_z, sw = joint ? 1.0f : inv_w;
+  if (joint) {
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const float zr = cz.r(j) * inv_z, zi = cz.i(j) * inv_z;
-    const float wr = cw.r(j) * inv_w, wi = cw.i(j) * inv_w;
-    acc[j].x += zr * wr + zi * wi;
-    acc[j].y += zr * wi - zi * wr;
+    for (int j = 0; j < 8; ++j) {
+      const float zr = cz.r(j) * sz, zi = cz.i(j) * sz;
+      acc[j].x = fmaf(zr, cw.r(j), fmaf(zi, cw.i(j), acc[j].x));
+      acc[j].y = fmaf(zr, cw.i(j), fmaf(-zi, cw.r(j), acc[j].y));
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float zr = cz.r(j) * sz, zi = cz.i(j) * sz;
+      const float wr = cw.r(j) * sw, wi = cw.i(j) * sw;
+      acc[j].x = fmaf(zr, wr, fmaf(zi, wi, acc[j].x));
+      acc[j].y = fmaf(zr, wi, fmaf(-zi, wr, acc[j].y));
+    }
   }
 }
 

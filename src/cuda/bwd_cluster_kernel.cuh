@@ -418,15 +418,16 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         for (int half = 0; half < 2; ++half) {
           const int a = (lane >> 2) + 8 * half;
           float2 v[2][RS];
-          cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
+          cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, out_scale, v);
+          const uint32_t at0 = cluster_post_offset<kN>(0, 0, a, ml);
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
-            unsigned char* at = gates + cluster_post_offset<kN>(0, f, a, ml);
+            unsigned char* at = gates + cluster_post_offset_block<kN>(at0, f);
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
               // Gate rows r (dy: dpostgate), 2 + r (u: dpregate), 4 + r (pregate: du).
               put_outputs<kMode, T>(at + ((kMode == kDpost ? 0 : 2) + r) * 8192, at + (4 + r) * 8192,
-                                    (r ? v[0][f].y : v[0][f].x) * out_scale, (r ? v[1][f].y : v[1][f].x) * out_scale);
+                                    r ? v[0][f].y : v[0][f].x, r ? v[1][f].y : v[1][f].x);
             }
           }
         }

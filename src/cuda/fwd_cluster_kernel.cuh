@@ -57,6 +57,17 @@ __device__ __forceinline__ uint32_t cluster_post_offset(int row, int f, int a, i
   return static_cast<uint32_t>(row * 4096 * 2) + swizzled(f * 16 * C::Wm + a * C::Wm + ml);
 }
 
+// cluster_post_offset(row, f, a, ml) from base0 = cluster_post_offset(row, 0, a, ml): block f adds
+// K = 2 Wm chunks, which adds (f K / 32) % 8 to the swizzle's (c / 32) % 8 term with no carry (K / 32
+// is a power of two and f = 0's chunk is below K) and leaves its (c / 8) % 2 term; so chunk f K + c0
+// lands at f K + (swizzled c0 ^ (f K / 32) % 8).
+template <int kN>
+__device__ __forceinline__ uint32_t cluster_post_offset_block(uint32_t base0, int f) {
+  constexpr int K = 2 * ClusterShape<kN>::Wm;
+  static_assert(K % 32 == 0 && (K & (K - 1)) == 0, "blocks of whole, power-of-two 32-chunk groups");
+  return static_cast<uint32_t>(f * K * 16) + (base0 ^ (static_cast<uint32_t>(((f * K) >> 5) & 7) << 4));
+}
+
 // Copies this CTA's share of the inputs (or of the postgate) of one pair into its staging region.
 template <int kN, typename T>
 __device__ __forceinline__ void cluster_stage_inputs(const FwdParams& p, const SlotRows& s, int rank,
@@ -151,11 +162,12 @@ __device__ __forceinline__ void cluster_outer_inverse(const DftConsts& g, uint32
   }
 }
 
-// Then the inverse radix-RS stage across blocks in f32 (not scaled) for row a = lane / 4 + 8 half:
-// v[e][f'] is output position f' 4096 + a 256 + m + e (m = rank Wm + 8 nt + 2 (lane % 4)).
+// Then the inverse radix-RS stage across blocks in f32, times `scale` (folded into the twiddles),
+// for row a = lane / 4 + 8 half: v[e][f'] is output position f' 4096 + a 256 + m + e (m = rank Wm +
+// 8 nt + 2 (lane % 4)).
 template <int RS>
 __device__ __forceinline__ void cluster_small_inverse(const float2* twiddles, const float (&acc_re)[RS][4],
-                                                      const float (&acc_im)[RS][4], int half, int m,
+                                                      const float (&acc_im)[RS][4], int half, int m, float scale,
                                                       float2 (&v)[2][RS]) {
   const int a = ((threadIdx.x & 31) >> 2) + 8 * half;
 #pragma unroll
@@ -163,7 +175,7 @@ __device__ __forceinline__ void cluster_small_inverse(const float2* twiddles, co
     float2 z[RS];
 #pragma unroll
     for (int f = 0; f < RS; ++f) z[f] = make_float2(acc_re[f][2 * half + e], acc_im[f][2 * half + e]);
-    twiddle_by_powers<RS, true>(z, __ldg(twiddles + FwdTableLayout::kSmall + a * 256 + m + e), 1.0f);
+    twiddle_by_powers<RS, true>(z, __ldg(twiddles + FwdTableLayout::kSmall + a * 256 + m + e), scale);
     small_dft<RS, true>(z);
 #pragma unroll
     for (int f = 0; f < RS; ++f) v[e][f] = z[f];
@@ -349,15 +361,17 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
         for (int half = 0; half < 2; ++half) {
           const int a = (lane >> 2) + 8 * half;
           float2 v[2][RS];
-          cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, v);
+          cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, out_scale, v);
+          const uint32_t post_at = cluster_post_offset<kN>(0, 0, a, ml);
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
             const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
-            float o0[2] = {v[0][f].x * out_scale, v[1][f].x * out_scale};
-            float o1[2] = {v[0][f].y * out_scale, v[1][f].y * out_scale};
+            float o0[2] = {v[0][f].x, v[1][f].x};
+            float o1[2] = {v[0][f].y, v[1][f].y};
             if (post0 != nullptr) {
-              const uint32_t g0 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(0, f, a, ml));
-              const uint32_t g1 = *reinterpret_cast<const uint32_t*>(stage_b + cluster_post_offset<kN>(1, f, a, ml));
+              const unsigned char* at = stage_b + cluster_post_offset_block<kN>(post_at, f);
+              const uint32_t g0 = *reinterpret_cast<const uint32_t*>(at);
+              const uint32_t g1 = *reinterpret_cast<const uint32_t*>(at + 4096 * 2);
               const T* e0 = reinterpret_cast<const T*>(&g0);
               const T* e1 = reinterpret_cast<const T*>(&g1);
               o0[0] *= IoTraits<T>::to_float(e0[0]);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders bench/results/*.jsonl (bench_conv output) as the markdown tables of docs/benchmarks.md.
 
-usage: scripts/render_bench.py bench/results/h100_2026-11-25.jsonl > docs/benchmarks.md
+usage: scripts/render_bench.py bench/results/h100_2026-11-25c.jsonl > docs/benchmarks.md
 """
 import json
 import sys
@@ -75,32 +75,39 @@ ANALYSIS = """## What limits the figures
   32K (f16 gated 32K 15.1 -> 13.2 ms).
 - **Backward** (one fused pass, `bwd_kernel.cuh` / `bwd_cluster_kernel.cuh`): twice the forward's
   transform work per pair (Z and W forward, Z K and W conj(K) inverse) over 7 tensors of traffic.
-  Gated bf16: 1.9-2.1x the floor at 1024-4096, 2.5-2.9x at 8K-32K. The limiter is instruction
-  issue with 16 warps per SM (128 registers; the f32 dk accumulators, 16-32 per thread, live
-  across the loop). Nsight Compute at 4096 gated, per pair of rows, in warp instructions:
-  the tensor-core stages P3 about 9.9K (1024 HMMA, about 5.4K f32 twiddle, filter and dk
-  operations: near what this factorization needs), the outputs P4 about 5K, the radix / scale pass
-  about 3.5K, the outer stage 2.7K, the maxima 2K, the copy-out 1.8K and the staging 1.2K; issue
-  slots about 44 % busy, stalls on long scoreboard (twiddle and spectrum loads from L2) and
-  barriers. This session cut the instructions per pair from 40K to about 27K: staging planned once
-  per iteration and done by one warp per row (bulk TMA copies below 4096, whole-row cp.async
-  with zero fill at 4096, so no phase checks bounds or presence), output phases with compile-time
-  modes instead of per-element branches, packed maxima as unsigned halfword maxima, and
-  register relief (G's B fragments are its A fragments reordered: 12 registers; loop-invariant
-  addresses kept out of registers), which cut the spills from 136-216 to 40-56 bytes
-  (4096 gated bf16 2.68 -> 1.76 ms, 32K 36.1 -> 22.3 ms). Below 2048 the staging is
-  double-buffered (the next iteration's bulk copies land while this one computes: 1024 0.50 ->
-  0.48 ms), and the P5 outputs of N <= 2048 got the same compile-time modes (1024 gated 0.48 ->
-  0.46 ms, plain 0.38 -> 0.32 ms); at 4096 a 16-warp CTA per SM with double-buffered staging was slower (1.97 ms: one
-  CTA per SM loses the overlap of two CTAs in different phases) and was not kept. The cluster kernel keeps four cluster
-  barriers per pair and its radix-RS stages in f32 (P1b and P4 together about 45 % of its
-  instructions at 16K). Every pair now restages its rows whole, so the cluster kernel's correctness
-  no longer rests on a subtle argument (rows staged only below the length, later overwritten by the
-  pulled slot and the gates, left stale values past the length that happened to be multiplied only
-  by zero gate positions); a test with many pairs per CTA covers it (the old code passes it too).
-  Against the cuFFT f32 backward: 0.23-0.41 of its time. Against the original's gated f16
-  backward: 256 0.16 vs 0.45 ms, 1024 0.58 vs 1.08, 4096 2.05 vs 4.61, 16K 11.4 vs 33.7, 32K 24.5
-  vs 106. dk comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
+  Gated bf16: 1.9-2.0x the floor at 1024-4096, 2.4-2.7x at 8K-32K; plain 2.8-4.4x. The limiter is
+  instruction issue and latency with 16 warps per SM (128 registers; the f32 dk accumulators, 32
+  per thread at 4096 and in the cluster kernels, live across the loop): issue slots about 45 %
+  busy, stalls on long scoreboard (table loads, spill reloads), barriers and shared memory. At
+  4096 gated, per pair of rows, in warp instructions: the tensor-core stages P3 about 9.9K (1024
+  HMMA, about 5K f32 twiddle, filter and dk operations), the outputs P4 about 5K, the radix /
+  scale pass 3.5K, the outer stage 2.3K, the maxima 2K, the copy-out 1.9K, the staging 1.2K.
+  Measured bounds: without the dk accumulation (registers and work) the kernel would be 11 %
+  faster at 4096 gated and 2-7 % at 8K-32K; the staging wait is about 7 % of the 4096 kernel's
+  stall samples.
+  - Earlier (session 3 of 2026-11-25): 40K -> 27K instructions per pair at 4096 (staging planned
+    once per iteration, one warp per row, bulk TMA copies below 4096, whole-row zero-fill cp.async
+    at 4096; compile-time output modes; packed maxima; G's B fragments from its A fragments;
+    spills 136-216 -> 40-56 bytes): 4096 gated 2.68 -> 1.76 ms, 32K 36.1 -> 22.3 ms.
+  - Session 4 of 2026-11-25, each change measured against the previous in interleaved runs: P2 handles both
+    slots' tiles per column tile with one twiddle load (half the table reads and exposed
+    latencies: 3-7 % at 4096-32K); the cluster kernel's DSMEM pull issues all slot-z loads before
+    the first store waits (about 1 %); the radix-RS twiddles multiply the f = 0 term by the real
+    scale alone (IEEE keeps products with a zero imaginary part: 1024 gated -2 %, 32K -1 %); N =
+    2048 with both gates runs an 8-warp CTA with double-buffered staging (0.97 -> 0.94 ms; plain
+    launches keep four 4-warp CTAs per SM, which the 8-warp form slowed by 8 %); dk accumulates
+    Z s W with four FMAs per slot (s = 1 / (s_z s_w), the separate form kept outside [2^-60,
+    2^60]; spills 72 -> 44 bytes at 4096); the cluster P4 folds the output scale into its
+    twiddles and derives the swizzled gate offsets per block with one XOR (32K -1-2.5 %).
+    Gated bf16 8K 4.79 -> 4.49 ms, 16K 10.28 -> 9.57, 32K 22.3 -> 20.5; plain 4096 1.23 -> 1.16.
+  - Tried and dropped (measured): `prefetch.global.L1` of the P2 / P3 tables one phase ahead (up
+    to 10 % slower at 2048-4096); the large tables loaded through L2 only (4-6 % slower: their L1
+    hits matter); the inner twiddles loaded before P2 (within noise); at 4096 a 16-warp CTA per
+    SM with double-buffered staging (1.97 against 1.75 ms).
+  Against the cuFFT f32 backward: 0.22-0.38 of its time. Against the original's gated f16
+  backward: 256 0.16 vs 0.45 ms, 1024 0.57 vs 1.08, 4096 2.14 vs 4.61 (2.01-2.03 in an
+  interleaved A/B run; this full run's f16 4096 figure is its noisiest), 16K 10.5 vs 33.7, 32K
+  22.2 vs 106. dk comes from the tensor-core spectra (error 2.6e-5 .. 5.3e-4 against float64).
 """
 
 

@@ -102,8 +102,9 @@ ANALYSIS = """## What limits the figures
     Gated bf16 8K 4.79 -> 4.49 ms, 16K 10.28 -> 9.57, 32K 22.3 -> 20.5; plain 4096 1.23 -> 1.16.
   - Tried and dropped (measured): `prefetch.global.L1` of the P2 / P3 tables one phase ahead (up
     to 10 % slower at 2048-4096); the large tables loaded through L2 only (4-6 % slower: their L1
-    hits matter); the inner twiddles loaded before P2 (within noise); at 4096 a 16-warp CTA per
-    SM with double-buffered staging (1.97 against 1.75 ms).
+    hits matter); the inner twiddles loaded before P2 (within noise); at 4096 the next iteration's
+    post rows staged as soon as pass B frees them, to land during P2-P4 (-0.7 %, within noise);
+    at 4096 a 16-warp CTA per SM with double-buffered staging (1.97 against 1.75 ms).
   Against the cuFFT f32 backward: 0.22-0.38 of its time. Against the original's gated f16
   backward: 256 0.16 vs 0.45 ms, 1024 0.57 vs 1.08, 4096 2.14 vs 4.61 (2.01-2.03 in an
   interleaved A/B run; this full run's f16 4096 figure is its noisiest), 16K 10.5 vs 33.7, 32K

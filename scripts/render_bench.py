@@ -104,6 +104,9 @@ ANALYSIS = """## What limits the figures
     to 10 % slower at 2048-4096); the large tables loaded through L2 only (4-6 % slower: their L1
     hits matter); the inner twiddles loaded before P2 (within noise); at 4096 the next iteration's
     post rows staged as soon as pass B frees them, to land during P2-P4 (-0.7 %, within noise);
+    the dk accumulators out of registers, summed per pair into the partial spectrum with
+    `red.global.add.v4.f32` (deterministic: each address is one thread's, in program order; zero
+    spills, all tests and sanitizers clean) was slower: 1-2 % at 2048-4096, 4-9 % at 8K-32K;
     at 4096 a 16-warp CTA per SM with double-buffered staging (1.97 against 1.75 ms).
   Against the cuFFT f32 backward: 0.22-0.38 of its time. Against the original's gated f16
   backward: 256 0.16 vs 0.45 ms, 1024 0.57 vs 1.08, 4096 2.14 vs 4.61 (2.01-2.03 in an

@@ -134,6 +134,12 @@ TEST(CpuConv, EmptyTensorsAreNoOps) {
     args.workspace = ws.data();
     args.workspace_bytes = ws.size();
     EXPECT_NO_THROW(plan.forward(args));
+    // An empty tensor addresses no element, so its strides do not matter (torch gives (20, 20, 1)
+    // for shape (2, 0, 20), and (30, 10, 1) for (0, 3, 10)).
+    args.u.strides[0] = args.y.strides[0] = 999;
+    args.u.strides[1] = args.y.strides[1] = 77;
+    args.u.strides[2] = 5;
+    EXPECT_NO_THROW(plan.forward(args));
   }
 }
 

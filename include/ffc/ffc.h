@@ -66,8 +66,9 @@ typedef enum ffc_dtype { FFC_F32 = 0, FFC_F16 = 1, FFC_BF16 = 2 } ffc_dtype_t;
 
 typedef enum ffc_backend { FFC_BACKEND_AUTO = 0, FFC_BACKEND_CPU = 1, FFC_BACKEND_CUDA = 2 } ffc_backend_t;
 
-/* A non-owning view of a tensor. `strides` are in elements. For a CUDA plan `data` must be device
- * memory of the plan's device; for a CPU plan, host memory. */
+/* A non-owning view of a tensor. `strides` are in elements and must be row-major contiguous, except
+ * where they address no element (size-1 dimensions, and every dimension of an empty tensor). For a
+ * CUDA plan `data` must be device memory of the plan's device; for a CPU plan, host memory. */
 typedef struct ffc_tensor {
   void* data;
   ffc_dtype_t dtype;

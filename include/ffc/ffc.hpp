@@ -65,7 +65,8 @@ class FFC_CXX_API Error : public std::runtime_error {
   Status status_;
 };
 
-// A non-owning view of a tensor of rank 1 to 3. Strides are in elements.
+// A non-owning view of a tensor of rank 1 to 3. Strides are in elements, row-major contiguous
+// except where they address no element (size-1 dimensions, every dimension of an empty tensor).
 struct FFC_CXX_API Tensor {
   void* data = nullptr;
   DType dtype = DType::kF32;

@@ -100,10 +100,7 @@ def plan_for(device, fft_size):
 def _view(t):
     if t is None:
         return None
-    # An empty tensor's strides are arbitrary in torch (e.g. (20, 20, 1) for (2, 0, 20)); the
-    # library checks row-major strides, which describe the same (absent) elements.
-    strides = t.stride() if t.numel() else None
-    return _native.tensor_view(t.data_ptr(), _DTYPES[t.dtype], tuple(t.shape), strides)
+    return _native.tensor_view(t.data_ptr(), _DTYPES[t.dtype], tuple(t.shape), t.stride())
 
 
 def _stream(device):

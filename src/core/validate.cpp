@@ -128,9 +128,11 @@ std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char
     }
     numel *= t.shape[i];
   }
-  // Row-major contiguity; strides of size-1 dimensions are irrelevant (frameworks set them freely).
+  // Row-major contiguity. Strides that address no element are irrelevant, and frameworks set them
+  // freely: those of size-1 dimensions, and all of an empty tensor's (torch gives (20, 20, 1) for
+  // shape (2, 0, 20)).
   int64_t expected = 1;
-  for (int i = rank - 1; i >= 0; --i) {
+  for (int i = rank - 1; i >= 0 && numel > 0; --i) {
     if (t.shape[i] > 1 && t.strides[i] != expected) {
       int64_t want[3] = {0, 0, 0};
       int64_t e = 1;

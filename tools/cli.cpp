@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "conv_case.hpp"
-#include "device_memory.hpp"
 #include "ffc/ffc.h"
 #include "ffc/ffc.hpp"
 
@@ -231,44 +230,17 @@ int run(const Options& o) {
 
   // Inputs, uploaded once; the timed region is the library call only.
   ConvInputs in = ConvInputs::make(c, o.seed);
-  const bool on_device = info.backend == Backend::kCuda;
-  MemorySpace memory(on_device ? info.device : -1);
-  HostTensor y(c.dtype, {c.batch, c.heads, c.length});
-  y.poison();
-  Buffer du = memory.upload(in.u), dk = memory.upload(in.k), dy = memory.upload(y), dpre, dpost;
-  ForwardArgs args;
-  args.u = du.view(in.u);
-  args.y = dy.view(y);
-  if (c.pregate) {
-    dpre = memory.upload(in.pre);
-    args.pregate = dpre.view(in.pre);
-  }
-  if (c.postgate) {
-    dpost = memory.upload(in.post);
-    args.postgate = dpost.view(in.post);
-  }
-  Buffer spectrum, workspace;
-  if (c.use_spectrum) {
-    spectrum = memory.allocate(plan.spectrum_bytes(c.heads));
-    plan.transform_filter(dk.view(in.k), spectrum.data(), spectrum.bytes());
-    args.spectrum = FilterSpectrum{spectrum.data(), spectrum.bytes(), c.heads};
-  } else {
-    workspace = memory.allocate(plan.workspace_bytes(c.heads));
-    args.k = dk.view(in.k);
-    args.workspace = workspace.data();
-    args.workspace_bytes = workspace.bytes();
-  }
+  ForwardCall call(plan, c, in);
 
-  std::vector<double> times;
+  std::vector<double> times, got;
   {
     Progress progress("timing");
-    plan.forward(args);  // warm-up (and the run that is checked)
-    memory.synchronize();
-    dy.download(y);
+    plan.forward(call.args);  // warm-up (and the run that is checked)
+    got = call.result();
     for (int r = 0; r < o.repeat; ++r) {
       const auto t0 = Clock::now();
-      plan.forward(args);
-      memory.synchronize();
+      plan.forward(call.args);
+      call.synchronize();
       times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
       progress.update(r + 1, o.repeat);
     }
@@ -304,7 +276,6 @@ int run(const Options& o) {
     // Check a spread of rows against the float64 oracle, row by row.
     const int64_t rows = c.batch * c.heads;
     const int64_t check = o.check_rows <= 0 ? rows : std::min(rows, o.check_rows);
-    const std::vector<double> got = y.read_back();
     std::vector<double> got_rows, ref_rows;
     Progress progress("float64 oracle");
     for (int64_t i = 0; i < check; ++i) {

@@ -35,39 +35,45 @@ ConvInputs ConvInputs::make(const ConvCase& c, uint64_t seed) {
   return in;
 }
 
-std::vector<double> run_library(const Plan& plan, const ConvCase& c, ConvInputs& in) {
-  const bool on_device = plan.info().backend == Backend::kCuda;
-  MemorySpace memory(on_device ? plan.info().device : -1);
-  HostTensor y(c.dtype, {c.batch, c.heads, c.length});
-  y.poison();
-  Buffer du = memory.upload(in.u), dk = memory.upload(in.k), dy = memory.upload(y);
-  Buffer dpre, dpost;
-  ForwardArgs args;
-  args.u = du.view(in.u);
-  args.y = dy.view(y);
+ForwardCall::ForwardCall(const Plan& plan, const ConvCase& c, const ConvInputs& in)
+    : memory_(plan.info().backend == Backend::kCuda ? plan.info().device : -1),
+      y_(c.dtype, {c.batch, c.heads, c.length}) {
+  y_.poison();
+  u_ = memory_.upload(in.u);
+  k_ = memory_.upload(in.k);
+  y_dev_ = memory_.upload(y_);
+  args.u = u_.view(in.u);
+  args.y = y_dev_.view(y_);
   if (c.pregate) {
-    dpre = memory.upload(in.pre);
-    args.pregate = dpre.view(in.pre);
+    pre_ = memory_.upload(in.pre);
+    args.pregate = pre_.view(in.pre);
   }
   if (c.postgate) {
-    dpost = memory.upload(in.post);
-    args.postgate = dpost.view(in.post);
+    post_ = memory_.upload(in.post);
+    args.postgate = post_.view(in.post);
   }
-  Buffer spectrum, workspace;
   if (c.use_spectrum) {
-    spectrum = memory.allocate(plan.spectrum_bytes(c.heads));
-    plan.transform_filter(dk.view(in.k), spectrum.data(), spectrum.bytes());
-    args.spectrum = FilterSpectrum{spectrum.data(), spectrum.bytes(), c.heads};
+    spectrum_ = memory_.allocate(plan.spectrum_bytes(c.heads));
+    plan.transform_filter(k_.view(in.k), spectrum_.data(), spectrum_.bytes());
+    args.spectrum = FilterSpectrum{spectrum_.data(), spectrum_.bytes(), c.heads};
   } else {
-    workspace = memory.allocate(plan.workspace_bytes(c.heads));
-    args.k = dk.view(in.k);
-    args.workspace = workspace.data();
-    args.workspace_bytes = workspace.bytes();
+    workspace_ = memory_.allocate(plan.workspace_bytes(c.heads));
+    args.k = k_.view(in.k);
+    args.workspace = workspace_.data();
+    args.workspace_bytes = workspace_.bytes();
   }
-  plan.forward(args);
-  memory.synchronize();
-  dy.download(y);
-  return y.read_back();
+}
+
+std::vector<double> ForwardCall::result() {
+  memory_.synchronize();
+  y_dev_.download(y_);
+  return y_.read_back();
+}
+
+std::vector<double> run_library(const Plan& plan, const ConvCase& c, ConvInputs& in) {
+  ForwardCall call(plan, c, in);
+  plan.forward(call.args);
+  return call.result();
 }
 
 std::vector<double> run_oracle(const ConvCase& c, const ConvInputs& in) {

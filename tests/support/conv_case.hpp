@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "device_memory.hpp"
 #include "ffc/ffc.hpp"
 #include "inputs.hpp"
 #include "oracle.hpp"
@@ -38,8 +39,24 @@ struct ConvResult {
   double rel_err = 0.0;
 };
 
-// Runs the case on `plan` (host memory for CPU plans, device copies for CUDA plans), with the
-// output poisoned first so that unwritten elements show up as NaN.
+// A case's forward call in the plan's memory (host memory for CPU plans, device copies for CUDA
+// plans): the inputs uploaded, y poisoned so that unwritten elements show up as NaN, and the filter
+// transformed first when the case asks for a spectrum. Run it with plan.forward(call.args).
+class ForwardCall {
+ public:
+  ForwardCall(const Plan& plan, const ConvCase& c, const ConvInputs& in);
+  ForwardArgs args;
+  void synchronize() const { memory_.synchronize(); }
+  // Waits for the call and returns y.
+  std::vector<double> result();
+
+ private:
+  MemorySpace memory_;
+  HostTensor y_;
+  Buffer u_, k_, y_dev_, pre_, post_, spectrum_, workspace_;
+};
+
+// Runs the case on `plan` through a ForwardCall.
 std::vector<double> run_library(const Plan& plan, const ConvCase& c, ConvInputs& in);
 
 std::vector<double> run_oracle(const ConvCase& c, const ConvInputs& in);

@@ -807,8 +807,8 @@ TEST_F(BackwardValidation, FilterChecks) {
   args.k.reset();
   args.spectrum.reset();
   expect_rejected({"k and spectrum", "neither"});
-  args.spectrum = FilterSpectrum{spectrum.data(), spectrum.size() - 1, kH};
-  expect_rejected({"spectrum:", "bytes given", "needed"});
+  args.spectrum = FilterSpectrum{spectrum.data(), spectrum.size() + 1, kH};
+  expect_rejected({"spectrum:", "bytes given", "exactly spectrum_bytes(H)"});
   args.spectrum = FilterSpectrum{spectrum.data(), spectrum.size(), kH - 1};
   expect_rejected({"spectrum:", "2 heads", "H = 3"});
   args.spectrum = FilterSpectrum{nullptr, spectrum.size(), kH};

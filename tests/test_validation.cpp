@@ -3,6 +3,7 @@
 // output written.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -155,11 +156,26 @@ TEST_F(ForwardValidation, FilterFormsAreExclusive) {
 TEST_F(ForwardValidation, SpectrumChecks) {
   args.k.reset();
   args.spectrum = FilterSpectrum{spectrum.data(), spectrum.size() - 1, kH};
-  expect_rejected({"spectrum:", "bytes given", "needed"});
+  expect_rejected({"spectrum:", "bytes given", "exactly spectrum_bytes(H)"});
   args.spectrum = FilterSpectrum{spectrum.data(), spectrum.size(), kH - 1};
   expect_rejected({"spectrum:", "2 heads", "H = 3"});
   args.spectrum = FilterSpectrum{nullptr, spectrum.size(), kH};
   expect_rejected({"spectrum:", "null"});
+}
+
+// A spectrum made by a plan of another FFT size would be read as garbage; its size gives it away.
+TEST_F(ForwardValidation, SpectrumOfAnotherPlanIsRejected) {
+  args.k.reset();
+  for (int64_t other : {kN / 2, kN * 2}) {
+    Plan other_plan = Plan::create({.fft_size = other, .backend = Backend::kCpu});
+    ASSERT_NE(other_plan.spectrum_bytes(kH), plan.spectrum_bytes(kH));
+    std::vector<unsigned char> theirs(other_plan.spectrum_bytes(kH));
+    HostTensor k_short(DType::kF32, {kH, std::min<int64_t>(kLk, other)});
+    other_plan.transform_filter(k_short.view(), theirs.data(), theirs.size());
+    args.spectrum = FilterSpectrum{theirs.data(), theirs.size(), kH};
+    expect_rejected({"spectrum:", std::to_string(theirs.size()) + " bytes given",
+                     "fft_size = " + std::to_string(kN)});
+  }
 }
 
 TEST_F(ForwardValidation, WorkspaceTooSmall) {

@@ -105,7 +105,7 @@ typedef struct ffc_forward_args {
   const ffc_tensor_t* u;        /* (B, H, L) */
   const ffc_tensor_t* k;        /* (H, Lk) or NULL */
   const void* spectrum;         /* or NULL */
-  size_t spectrum_bytes;        /* ffc_spectrum_bytes(plan, H) */
+  size_t spectrum_bytes;        /* exactly ffc_spectrum_bytes(plan, H) */
   int64_t spectrum_heads;       /* H the spectrum was made for */
   const ffc_tensor_t* pregate;  /* (B, H, L) or NULL */
   const ffc_tensor_t* postgate; /* (B, H, L) or NULL */
@@ -131,7 +131,7 @@ typedef struct ffc_backward_args {
   const ffc_tensor_t* u;         /* (B, H, L): the forward's input */
   const ffc_tensor_t* k;         /* (H, Lk) or NULL */
   const void* spectrum;          /* or NULL: the forward's spectrum (ffc_transform_filter) */
-  size_t spectrum_bytes;         /* ffc_spectrum_bytes(plan, H) */
+  size_t spectrum_bytes;         /* exactly ffc_spectrum_bytes(plan, H) */
   int64_t spectrum_heads;        /* H the spectrum was made for */
   const ffc_tensor_t* pregate;   /* (B, H, L) or NULL: the forward's gates */
   const ffc_tensor_t* postgate;  /* (B, H, L) or NULL */
@@ -180,7 +180,9 @@ FFC_API ffc_status_t ffc_workspace_bytes(const ffc_plan_t* plan, int64_t heads, 
 
 /* Transforms a time-domain filter k (H, Lk) into the backend's spectrum, written to `spectrum`
  * (`spectrum_bytes` must be at least ffc_spectrum_bytes(plan, H)). A spectrum is tied to the plan's
- * fft_size and backend; reuse it for any number of forward calls. */
+ * fft_size and backend; reuse it for any number of forward calls. Calls that read a spectrum take
+ * exactly ffc_spectrum_bytes(plan, H) bytes: the size per head differs between backends and FFT
+ * sizes, so a spectrum of another plan is rejected rather than read as garbage. */
 FFC_API ffc_status_t ffc_transform_filter(const ffc_plan_t* plan, const ffc_tensor_t* k,
                                           void* spectrum, size_t spectrum_bytes, void* stream);
 

@@ -89,7 +89,9 @@ struct PlanOptions {
   int num_threads = 0;               // CPU worker threads; 0 = all hardware threads
 };
 
-// A filter already transformed by Plan::transform_filter for `heads` filters.
+// A filter already transformed by Plan::transform_filter for `heads` filters. `bytes` must be exactly
+// spectrum_bytes(heads) of the plan that reads it; the size per head differs between backends and FFT
+// sizes, so a spectrum made by another plan is rejected.
 struct FilterSpectrum {
   const void* data = nullptr;
   std::size_t bytes = 0;

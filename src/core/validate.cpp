@@ -84,11 +84,14 @@ std::size_t check_filter_form(const std::optional<Tensor>& k,
     throw_invalid("spectrum: made for " + str(s.heads) + " heads, u has H = " + str(p.heads) +
                   " (rule: one filter per head)");
   }
+  // The size per head differs between backends and between FFT sizes (docs/design.md), so an exact
+  // size also rejects a spectrum made by another plan, whose values would be read as garbage.
   const std::size_t need = spectrum_bytes(p.heads);
-  if (s.bytes < need) {
-    throw_invalid("spectrum: " + str(static_cast<int64_t>(s.bytes)) + " bytes given, " +
-                  str(static_cast<int64_t>(need)) + " needed for H = " + str(p.heads) +
-                  " (rule: spectrum_bytes(H))");
+  if (s.bytes != need) {
+    throw_invalid("spectrum: " + str(static_cast<int64_t>(s.bytes)) + " bytes given, this plan's " +
+                  "spectrum for H = " + str(p.heads) + " has " + str(static_cast<int64_t>(need)) +
+                  " (rule: a spectrum from transform_filter of a plan with the same fft_size = " +
+                  str(fft_size) + " and backend, exactly spectrum_bytes(H) bytes)");
   }
   if (need > 0 && s.data == nullptr) throw_invalid("spectrum: data is null");
   if (need > 0) memory("spectrum", s.data, need);

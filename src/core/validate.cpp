@@ -89,8 +89,8 @@ std::size_t check_filter_form(const std::optional<Tensor>& k,
   const std::size_t need = spectrum_bytes(p.heads);
   if (s.bytes != need) {
     throw_invalid("spectrum: " + str(static_cast<int64_t>(s.bytes)) + " bytes given, this plan's " +
-                  "spectrum for H = " + str(p.heads) + " has " + str(static_cast<int64_t>(need)) +
-                  " (rule: a spectrum from transform_filter of a plan with the same fft_size = " +
+                  "spectrum for H = " + str(p.heads) + " is " + str(static_cast<int64_t>(need)) +
+                  " bytes (rule: a spectrum from transform_filter of a plan with the same fft_size = " +
                   str(fft_size) + " and backend, exactly spectrum_bytes(H) bytes)");
   }
   if (need > 0 && s.data == nullptr) throw_invalid("spectrum: data is null");

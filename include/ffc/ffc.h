@@ -82,7 +82,7 @@ typedef struct ffc_plan_options {
   int64_t fft_size;      /* N: a power of two, 16 <= N <= 4194304 (CPU) */
   ffc_backend_t backend; /* AUTO picks CUDA when a GPU is present and supports N, else CPU */
   int32_t device;        /* CUDA device ordinal; -1 = the current device */
-  int32_t num_threads;   /* CPU worker threads; 0 = all hardware threads */
+  int32_t num_threads;   /* CPU worker threads, 0 .. 1024; 0 = the shared pool's default (FFC_NUM_THREADS or all hardware threads) */
 } ffc_plan_options_t;
 
 #define FFC_PLAN_OPTIONS_INIT {sizeof(ffc_plan_options_t), 0, FFC_BACKEND_AUTO, -1, 0}

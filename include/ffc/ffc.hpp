@@ -86,7 +86,8 @@ struct PlanOptions {
   int64_t fft_size = 0;              // N, a power of two
   Backend backend = Backend::kAuto;  // kAuto: CUDA when a GPU is present and supports N, else CPU
   int device = -1;                   // CUDA device ordinal; -1 = the current device
-  int num_threads = 0;               // CPU worker threads; 0 = all hardware threads
+  int num_threads = 0;               // CPU worker threads, 0 .. 1024 (of the process-wide pool);
+                                     // 0 = the pool's default: FFC_NUM_THREADS or all hardware threads
 };
 
 // A filter already transformed by Plan::transform_filter for `heads` filters. `bytes` must be exactly

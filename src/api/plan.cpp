@@ -3,6 +3,7 @@
 #include <string>
 
 #include "api/backend.hpp"
+#include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "core/validate.hpp"
 #include "ffc/ffc.h"
@@ -60,9 +61,11 @@ Tensor Tensor::contiguous(const void* data, DType dtype, std::initializer_list<i
 }
 
 int64_t Tensor::numel() const {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= shape[i];
-  return n;
+  uint64_t n = 1;
+  for (int i = 0; i < ndim && i < 3; ++i) {
+    n = core::checked_mul(n, core::count_of(shape[i], "tensor: shape entry"), "tensor: elements");
+  }
+  return static_cast<int64_t>(n);
 }
 
 bool fft_size_supported(Backend backend, int64_t n) {
@@ -108,10 +111,7 @@ Plan Plan::create(const PlanOptions& options) {
     core::throw_invalid("backend: code " + std::to_string(static_cast<int>(options.backend)) +
                         " is not a backend (rule: AUTO = 0, CPU = 1, CUDA = 2)");
   }
-  if (options.num_threads < 0) {
-    core::throw_invalid("num_threads: " + std::to_string(options.num_threads) +
-                        " (rule: 0 for all hardware threads, or a positive count)");
-  }
+  core::check_num_threads(options.num_threads);
   core::Factorization factorization = core::Factorization::for_size(n);  // throws for bad N
   Backend backend = options.backend;
   if (backend == Backend::kAuto) {
@@ -135,12 +135,12 @@ PlanInfo Plan::info() const {
 }
 
 std::size_t Plan::spectrum_bytes(int64_t heads) const {
-  if (heads < 0) core::throw_invalid("heads: " + std::to_string(heads) + " is negative");
+  core::count_of(heads, "heads");
   return impl_->backend().spectrum_bytes(heads);
 }
 
 std::size_t Plan::workspace_bytes(int64_t heads) const {
-  if (heads < 0) core::throw_invalid("heads: " + std::to_string(heads) + " is negative");
+  core::count_of(heads, "heads");
   return impl_->backend().workspace_bytes(heads);
 }
 
@@ -175,8 +175,8 @@ void Plan::forward(const ForwardArgs& args, Stream stream) const {
 }
 
 std::size_t Plan::backward_workspace_bytes(int64_t batch, int64_t heads) const {
-  if (batch < 0) core::throw_invalid("batch: " + std::to_string(batch) + " is negative");
-  if (heads < 0) core::throw_invalid("heads: " + std::to_string(heads) + " is negative");
+  core::count_of(batch, "batch");
+  core::count_of(heads, "heads");
   return impl_->backend().backward_workspace_bytes(batch, heads);
 }
 

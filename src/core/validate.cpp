@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checked.hpp"
 #include "core/errors.hpp"
 
 namespace ffc::core {
@@ -115,6 +116,13 @@ void check_workspace(const void* workspace, std::size_t given, std::size_t need,
 
 }  // namespace
 
+void check_num_threads(int num_threads) {
+  if (num_threads < 0 || num_threads > kMaxThreads) {
+    throw_invalid("num_threads: " + str(num_threads) + " (rule: 0 for the default pool size, or 1 <= " +
+                  "num_threads <= " + str(kMaxThreads) + ")");
+  }
+}
+
 std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char* dims) {
   const std::string n(name);
   if (t.ndim != rank) {
@@ -124,12 +132,20 @@ std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char
     throw_invalid(n + ": dtype code " + str(static_cast<int>(t.dtype)) +
                   " is not a dtype (rule: F32 = 0, F16 = 1, BF16 = 2)");
   }
-  int64_t numel = 1;
+  uint64_t numel = 1;
   for (int i = 0; i < rank; ++i) {
     if (t.shape[i] < 0) {
       throw_invalid(n + ": shape " + tuple_string(t.shape, rank) + " has a negative size");
     }
-    numel *= t.shape[i];
+  }
+  for (int i = 0; i < rank; ++i) {
+    numel = checked_mul(numel, static_cast<uint64_t>(t.shape[i]), n + ": elements of shape " + tuple_string(t.shape, rank));
+  }
+  const std::size_t element = dtype_size(t.dtype);
+  const uint64_t bytes = checked_mul(numel, element, n + ": bytes of shape " + tuple_string(t.shape, rank));
+  if (bytes > 0 && reinterpret_cast<std::uintptr_t>(t.data) > UINTPTR_MAX - bytes) {
+    throw_invalid(n + ": " + std::to_string(bytes) + " bytes from its data address run past the end of " +
+                  "the address space (rule: a tensor lies in addressable memory)");
   }
   // Row-major contiguity. Strides that address no element are irrelevant, and frameworks set them
   // freely: those of size-1 dimensions, and all of an empty tensor's (torch gives (20, 20, 1) for
@@ -149,7 +165,6 @@ std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char
     }
     expected *= t.shape[i];
   }
-  const std::size_t element = dtype_size(t.dtype);
   if (numel > 0 && t.data == nullptr) {
     throw_invalid(n + ": data is null for a tensor of " + str(numel) + " elements");
   }
@@ -157,7 +172,7 @@ std::size_t check_tensor(const char* name, const Tensor& t, int rank, const char
     throw_invalid(n + ": data address is not aligned to its " + str(static_cast<int64_t>(element)) +
                   "-byte elements");
   }
-  return static_cast<std::size_t>(numel) * element;
+  return static_cast<std::size_t>(bytes);
 }
 
 void check_filter(const Tensor& k, int64_t fft_size) {

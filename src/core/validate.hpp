@@ -11,6 +11,12 @@
 
 namespace ffc::core {
 
+// The most CPU worker threads a plan (or FFC_NUM_THREADS) may ask for.
+inline constexpr int kMaxThreads = 1024;
+
+// PlanOptions::num_threads: 0 (the pool's default) or 1 .. kMaxThreads.
+void check_num_threads(int num_threads);
+
 // The validated shape of one forward call.
 struct ConvProblem {
   int64_t batch = 0;   // B

@@ -7,7 +7,10 @@
 //   z = IFFT_N(Z)                                 (stages backwards, natural order)
 //   y[b0, h, t] = post * Re z[t], y[b1, h, t] = post * Im z[t]   for t < L
 // Two real rows share one complex FFT: the filter is real, so its spectrum is Hermitian and the
-// real and imaginary parts of z never mix (conv(u0 + i u1, k) = conv(u0, k) + i conv(u1, k)).
+// real and imaginary parts of z never mix (conv(u0 + i u1, k) = conv(u0, k) + i conv(u1, k)). Each
+// row enters scaled by its own power of two and leaves unscaled (core/row_scales.hpp), so a small
+// row keeps its precision next to a large partner, a zero row comes out exactly zero, and a
+// non-finite row enters as zeros (its partner is computed as if alone) and comes out NaN.
 //
 // Filter spectra: [H][2][N] floats (real plane, imaginary plane) in position order, scaled by 1/N,
 // computed in double precision.
@@ -25,6 +28,7 @@
 // order), so the result does not depend on the thread count; the transforms of one item give the
 // same bits whether they run on one thread or spread over the pool.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -34,8 +38,10 @@
 #include <vector>
 
 #include "api/backend.hpp"
+#include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "core/half.hpp"
+#include "core/row_scales.hpp"
 #include "cpu/fft_engine.hpp"
 #include "cpu/thread_pool.hpp"
 
@@ -91,25 +97,68 @@ void load_times(const void* a, const void* gate, DType dtype, int64_t offset, in
   std::fill(dst + length, dst + n, 0.0f);
 }
 
-// out[t] = gate[t] * src[t] (or src[t]) for t < length, rounded to the dtype; `tmp` holds length
-// floats; src is not modified.
+// out[t] = gate[t] * (factor * src[t]) (or factor * src[t]) for t < length, rounded to the dtype;
+// `tmp` holds length floats; src is not modified. factor is a row's output scale (core::RowScale).
 void store_times(void* out, const void* gate, DType dtype, int64_t offset, int64_t length,
-                 const float* src, float* tmp) {
+                 const float* src, float factor, float* tmp) {
   if (gate == nullptr) {
-    store_row(out, dtype, offset, length, src);
-    return;
+    for (int64_t t = 0; t < length; ++t) tmp[t] = factor * src[t];
+  } else {
+    load_row(gate, dtype, offset, length, tmp);
+    for (int64_t t = 0; t < length; ++t) tmp[t] *= factor * src[t];
   }
-  load_row(gate, dtype, offset, length, tmp);
-  for (int64_t t = 0; t < length; ++t) tmp[t] *= src[t];
   store_row(out, dtype, offset, length, tmp);
 }
 
 const void* data_or_null(const std::optional<Tensor>& t) { return t ? t->data : nullptr; }
 
+// The CPU backend's scaling target: rows scaled to max |s x| < 2^10 keep every fp32 intermediate of
+// the transforms (at most sqrt(2N) max |s x| |K|) far from both ends of the exponent range.
+constexpr float kRowBound = 1024.0f;
+
+// max |x[t]| over t < n, NaN when any value is NaN (inf when the largest is inf).
+float max_abs(const float* x, int64_t n) {
+  float m = 0.0f;
+  bool nan = false;
+  for (int64_t t = 0; t < n; ++t) {
+    const float a = std::fabs(x[t]);
+    if (a > m) m = a;
+    nan = nan || a != a;
+  }
+  return nan ? core::quiet_nan() : m;
+}
+
+// x[t] *= scale for t < n, or zeros (scale 0: a zero or non-finite row enters as zeros).
+void scale_row(float* x, int64_t n, float scale) {
+  if (scale == 0.0f) {
+    std::fill(x, x + n, 0.0f);
+    return;
+  }
+  for (int64_t t = 0; t < n; ++t) x[t] *= scale;
+}
+
+// A plan's share of the process-wide pool: up to `threads` workers (worker indices 0 .. threads - 1,
+// which index the plan's scratch buffers).
+struct Workers {
+  cpu::ThreadPool* pool;
+  int threads;
+  int size() const { return threads; }
+  void parallel_for(int64_t count, const cpu::ThreadPool::Task& task) const {
+    pool->parallel_for(count, threads, task);
+  }
+};
+
+// The pool grown to a plan's thread count (0: the pool's default size).
+Workers plan_workers(int num_threads) {
+  cpu::ThreadPool& pool = cpu::ThreadPool::shared();
+  if (num_threads > 0) pool.reserve(num_threads);
+  return {&pool, num_threads > 0 ? num_threads : pool.size()};
+}
+
 // One transform of an engine, either on the calling thread (pool == nullptr) or with each stage's
 // column groups spread over the pool (used when there are fewer work items than threads).
 template <typename T>
-void transform(const cpu::FftEngine<T>& engine, T* re, T* im, bool inverse, cpu::ThreadPool* pool) {
+void transform(const cpu::FftEngine<T>& engine, T* re, T* im, bool inverse, const Workers* pool) {
   if (pool == nullptr) {
     inverse ? engine.inverse(re, im) : engine.forward(re, im);
     return;
@@ -138,15 +187,15 @@ class CpuBackend final : public BackendImpl {
       : n_(factorization.size()),
         engine_(factorization),
         engine_double_(factorization),
-        pool_(num_threads > 0 ? num_threads
-                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        pool_(plan_workers(num_threads)),
         scratch_(static_cast<size_t>(pool_.size())) {}
 
   Backend kind() const override { return Backend::kCpu; }
   int device() const override { return -1; }
 
   std::size_t spectrum_bytes(int64_t heads) const override {
-    return static_cast<std::size_t>(heads) * 2 * static_cast<std::size_t>(n_) * sizeof(float);
+    return core::checked_mul(static_cast<uint64_t>(heads), 2 * sizeof(float) * static_cast<uint64_t>(n_),
+                             "spectrum bytes for heads = " + std::to_string(heads));
   }
   std::size_t workspace_bytes(int64_t heads) const override { return spectrum_bytes(heads); }
 
@@ -242,7 +291,7 @@ class CpuBackend final : public BackendImpl {
   }
 
   void transform_one_filter(const Tensor& k, void* spectrum, int64_t h, Scratch& s,
-                            cpu::ThreadPool* pool) const {
+                            const Workers* pool) const {
     const int64_t lk = k.shape[1];
     s.dre.resize(n_);
     s.dim.resize(n_);
@@ -269,13 +318,13 @@ class CpuBackend final : public BackendImpl {
   }
 
   void store_gated(const core::ConvProblem& p, const ForwardArgs& args, int64_t b, int64_t h,
-                   const float* src, Scratch& s) const {
+                   const float* src, float factor, Scratch& s) const {
     store_times(args.y.data, data_or_null(args.postgate), p.dtype, (b * p.heads + h) * p.length,
-                p.length, src, s.gate.data());
+                p.length, src, factor, s.gate.data());
   }
 
   void convolve_pair(const core::ConvProblem& p, const ForwardArgs& args, const float* spectrum,
-                     int64_t h, int64_t pair, Scratch& s, cpu::ThreadPool* pool) const {
+                     int64_t h, int64_t pair, Scratch& s, const Workers* pool) const {
     s.re.resize(n_);
     s.im.resize(n_);
     s.gate.resize(n_);
@@ -287,6 +336,10 @@ class CpuBackend final : public BackendImpl {
     } else {
       std::fill(s.im.begin(), s.im.end(), 0.0f);
     }
+    const core::RowScale r0 = core::row_scale(max_abs(s.re.data(), p.length), kRowBound);
+    const core::RowScale r1 = core::row_scale(max_abs(s.im.data(), p.length), kRowBound);
+    scale_row(s.re.data(), p.length, r0.in);
+    scale_row(s.im.data(), p.length, r1.in);
     transform(engine_, s.re.data(), s.im.data(), false, pool);
     const float* kr = spectrum + h * 2 * n_;
     const float* ki = kr + n_;
@@ -298,15 +351,15 @@ class CpuBackend final : public BackendImpl {
       zr[i] = r;
     }
     transform(engine_, zr, zi, true, pool);
-    store_gated(p, args, b0, h, zr, s);
-    if (two_rows) store_gated(p, args, b1, h, zi, s);
+    store_gated(p, args, b0, h, zr, r0.out, s);
+    if (two_rows) store_gated(p, args, b1, h, zi, r1.out, s);
   }
 
   // One head of a backward call with dk: its pairs in order, accumulating DK_h in s.dre / s.dim,
   // then dk[h] = Re IFFT(DK_h)[:Lk_grad] / N in double.
   void backward_head(const core::BackwardProblem& p, const BackwardArgs& args,
                      const float* spectrum, int64_t h, int64_t pairs, Scratch& s,
-                     cpu::ThreadPool* pool) const {
+                     const Workers* pool) const {
     s.dre.assign(static_cast<size_t>(n_), 0.0);
     s.dim.assign(static_cast<size_t>(n_), 0.0);
     for (int64_t pair = 0; pair < pairs; ++pair) backward_pair(p, args, spectrum, h, pair, s, pool);
@@ -320,7 +373,7 @@ class CpuBackend final : public BackendImpl {
   // every input of its rows before it writes du, so du may be dy itself.
   void backward_pair(const core::BackwardProblem& p, const BackwardArgs& args,
                      const float* spectrum, int64_t h, int64_t pair, Scratch& s,
-                     cpu::ThreadPool* pool) const {
+                     const Workers* pool) const {
     s.re.resize(n_);
     s.im.resize(n_);
     s.re2.resize(n_);
@@ -341,32 +394,41 @@ class CpuBackend final : public BackendImpl {
     const void* post = data_or_null(args.postgate);
     const void* pre = data_or_null(args.pregate);
 
-    // W = FFT(dc0 + i dc1).
+    // The rows, unscaled: dc and x (x also without dk and dpostgate: the row scales are tied whatever
+    // is requested, so each gradient's bits do not depend on the others); then their scales.
+    const bool want_z = p.want_dk || p.want_dpostgate;
     load_times(args.dy.data, post, dt, o0, len, n_, wr, tmp);
+    load_times(args.u.data, pre, dt, o0, len, n_, zr, tmp);
     if (two_rows) {
       load_times(args.dy.data, post, dt, o1, len, n_, wi, tmp);
+      load_times(args.u.data, pre, dt, o1, len, n_, zi, tmp);
     } else {
       std::fill(wi, wi + n_, 0.0f);
+      std::fill(zi, zi + n_, 0.0f);
     }
+    const float mx[2] = {max_abs(zr, len), max_abs(zi, len)};
+    const float mdc[2] = {max_abs(wr, len), max_abs(wi, len)};
+    const core::BackwardScales sc = core::backward_scales(mx, mdc, kRowBound);
+
+    // W = FFT(b0 dc0 + i b1 dc1).
+    scale_row(wr, len, sc.dc[0].in);
+    scale_row(wi, len, sc.dc[1].in);
     transform(engine_, wr, wi, false, pool);
 
-    if (p.want_dk || p.want_dpostgate) {
-      // Z = FFT(x0 + i x1), x = pre * u: exactly the forward's spectrum.
-      load_times(args.u.data, pre, dt, o0, len, n_, zr, tmp);
-      if (two_rows) {
-        load_times(args.u.data, pre, dt, o1, len, n_, zi, tmp);
-      } else {
-        std::fill(zi, zi + n_, 0.0f);
-      }
+    if (want_z) {
+      // Z = FFT(a0 x0 + i a1 x1), x = pre * u: the forward's spectrum (scaled per row).
+      scale_row(zr, len, sc.x[0].in);
+      scale_row(zi, len, sc.x[1].in);
       transform(engine_, zr, zi, false, pool);
-      if (p.want_dk) {
-        // DK += W conj(Z); float products are exact in double.
+      if (p.want_dk && sc.dk_z != 0.0f) {
+        // DK += W conj(Z) / (a b): float products are exact in double, 1 / (a b) a power of two.
+        const double unscale = static_cast<double>(sc.dk_z) * static_cast<double>(sc.dk_w);
         double* dr = s.dre.data();
         double* di = s.dim.data();
         for (int64_t i = 0; i < n_; ++i) {
           const double ar = wr[i], ai = wi[i], br = zr[i], bi = zi[i];
-          dr[i] += ar * br + ai * bi;
-          di[i] += ai * br - ar * bi;
+          dr[i] += (ar * br + ai * bi) * unscale;
+          di[i] += (ai * br - ar * bi) * unscale;
         }
       }
       if (p.want_dpostgate) {
@@ -377,8 +439,8 @@ class CpuBackend final : public BackendImpl {
           zr[i] = r;
         }
         transform(engine_, zr, zi, true, pool);
-        store_times(args.dpostgate->data, args.dy.data, dt, o0, len, zr, tmp);
-        if (two_rows) store_times(args.dpostgate->data, args.dy.data, dt, o1, len, zi, tmp);
+        store_times(args.dpostgate->data, args.dy.data, dt, o0, len, zr, sc.x[0].out, tmp);
+        if (two_rows) store_times(args.dpostgate->data, args.dy.data, dt, o1, len, zi, sc.x[1].out, tmp);
       }
     }
 
@@ -393,8 +455,9 @@ class CpuBackend final : public BackendImpl {
       for (int row = 0; row < (two_rows ? 2 : 1); ++row) {
         const int64_t offset = row == 0 ? o0 : o1;
         const float* dx = row == 0 ? wr : wi;
-        if (p.want_dpregate) store_times(args.dpregate->data, args.u.data, dt, offset, len, dx, tmp);
-        if (p.want_du) store_times(args.du->data, pre, dt, offset, len, dx, tmp);
+        const float out = sc.dc[row].out;
+        if (p.want_dpregate) store_times(args.dpregate->data, args.u.data, dt, offset, len, dx, out, tmp);
+        if (p.want_du) store_times(args.du->data, pre, dt, offset, len, dx, out, tmp);
       }
     }
   }
@@ -402,7 +465,7 @@ class CpuBackend final : public BackendImpl {
   int64_t n_;
   cpu::FftEngine<float> engine_;
   cpu::FftEngine<double> engine_double_;
-  mutable cpu::ThreadPool pool_;
+  Workers pool_;
   mutable std::vector<Scratch> scratch_;
   // One execution at a time: the pool serializes its parallel_for calls, but the few-items paths
   // use scratch(0) outside the pool.

@@ -1,18 +1,81 @@
 #include "cpu/thread_pool.hpp"
 
-namespace ffc::cpu {
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+#include <system_error>
 
-ThreadPool::ThreadPool(int threads) {
-  for (int w = 1; w < threads; ++w) workers_.emplace_back([this, w] { worker_loop(w); });
+#include "core/errors.hpp"
+
+namespace ffc::cpu {
+namespace {
+
+// FFC_NUM_THREADS, or the hardware's thread count.
+int default_threads() {
+  const char* env = std::getenv("FFC_NUM_THREADS");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(env, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1 || v > ThreadPool::kMaxThreads) {
+      core::throw_invalid(std::string("FFC_NUM_THREADS: '") + env + "' (rule: an integer from 1 to " +
+                          std::to_string(ThreadPool::kMaxThreads) + ")");
+    }
+    return static_cast<int>(v);
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw < static_cast<unsigned>(ThreadPool::kMaxThreads) ? hw : ThreadPool::kMaxThreads);
 }
 
-ThreadPool::~ThreadPool() {
+}  // namespace
+
+ThreadPool& ThreadPool::shared() {
+  // Created once, never destroyed: its idle threads end with the process, and no plan can outlive it.
+  static ThreadPool* pool = new ThreadPool(default_threads());
+  return *pool;
+}
+
+ThreadPool::ThreadPool(int threads) {
+  try {
+    reserve(threads);
+  } catch (...) {
+    stop_and_join();  // the threads already started, before the members go
+    throw;
+  }
+}
+
+ThreadPool::~ThreadPool() { stop_and_join(); }
+
+void ThreadPool::stop_and_join() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
-  for (std::thread& t : workers_) t.join();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void ThreadPool::reserve(int threads) {
+  if (threads < 1 || threads > kMaxThreads) {
+    core::throw_invalid("num_threads: " + std::to_string(threads) + " (rule: 1 <= num_threads <= " +
+                        std::to_string(kMaxThreads) + ")");
+  }
+  std::lock_guard<std::mutex> grow(grow_mutex_);
+  while (size() < threads) {
+    const int worker = size();
+    try {
+      threads_.emplace_back([this, worker] { worker_loop(worker); });
+    } catch (const std::system_error& e) {
+      throw Error(Status::kOutOfMemory, "num_threads: the system refused to start worker thread " +
+                                            std::to_string(worker + 1) + " of " + std::to_string(threads) +
+                                            " (" + e.what() + "); " + std::to_string(worker) +
+                                            " are running (rule: ask for fewer threads)");
+    }
+    size_.store(worker + 1, std::memory_order_release);
+  }
 }
 
 void ThreadPool::run_items(int worker) {
@@ -34,12 +97,17 @@ void ThreadPool::run_items(int worker) {
 
 void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    seen = generation_;  // a thread started during a call does not join it
+  }
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
+      if (worker >= active_) continue;
       ++busy_;
     }
     run_items(worker);
@@ -50,10 +118,12 @@ void ThreadPool::worker_loop(int worker) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t count, const Task& task) {
+void ThreadPool::parallel_for(int64_t count, int threads, const Task& task) {
   if (count <= 0) return;
-  std::lock_guard<std::mutex> call(call_mutex_);
-  if (workers_.empty() || count == 1) {
+  const int workers = threads < size() ? threads : size();
+  std::unique_lock<std::mutex> call(call_mutex_, std::try_to_lock);
+  if (!call.owns_lock() || workers <= 1 || count == 1) {
+    // Busy with another call, one worker, or one item: the calling thread runs everything.
     for (int64_t i = 0; i < count; ++i) task(i, 0);
     return;
   }
@@ -62,6 +132,7 @@ void ThreadPool::parallel_for(int64_t count, const Task& task) {
     task_ = &task;
     count_ = count;
     next_ = 0;
+    active_ = workers;
     error_ = nullptr;
     ++generation_;
   }

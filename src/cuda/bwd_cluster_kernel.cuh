@@ -7,8 +7,8 @@
 //   stage : CTA c copies the input columns n' in [c W, c W + W) of every segment of the 8 raw rows
 //           (u, pregate, dy, postgate of b0 and b1; W = 4096 / RS), one warp per row, whole: zeros
 //           past the length and for an absent row (cp.async source size 0).
-//   P1a   : per-slot maxima of this CTA's share, published to every CTA of the cluster (DSMEM);
-//           each CTA derives the same power-of-two scales.
+//   P1a   : per-row maxima of this CTA's share, published to every CTA of the cluster (DSMEM);
+//           each CTA derives the same power-of-two row scales (core/row_scales.hpp).
 //   P1b   : radix-RS stage of both slots on this CTA's columns in f32, output row f' stored into
 //           CTA f''s planes (DSMEM).
 //   P2, P3: outer stage and inner rows of the local block for both slots, as bwd_kernel at
@@ -200,8 +200,8 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* stage = smem + C::kPlaneBytes;
   unsigned char* gates = stage + C::kGateOffset;
-  __shared__ float cluster_max[8][2][2];  // [rank][slot][max |value|, max |gate|]
-  __shared__ float warp_max[C::kWarps][2][2];
+  __shared__ float cluster_max[8][4][2];        // [rank][kind: u, pregate, dy, postgate][row]
+  __shared__ uint32_t warp_max[C::kWarps][4];   // [warp][kind]: rows b0 | b1 packed
 
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
@@ -249,42 +249,41 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     cp_async_wait_all();
     __syncthreads();
 
-    // ---- P1a: per-slot maxima of this CTA's share, published to the cluster ---------------------
-    // Packed 16-bit maxima of the kinds u, pregate, dy, postgate over rows b0 and b1 (absent rows
-    // are zeros; the maxima are values of T: exact through the packed warp reduction).
+    // ---- P1a: per-row maxima of this CTA's share, published to the cluster ----------------------
+    // Packed 16-bit maxima of the kinds u, pregate, dy, postgate per row (absent rows are zeros; the
+    // maxima are values of T: exact through the packed warp reduction, NaN kept).
     {
-      using PK = Packed<T>;
       constexpr int kPer = 4096 / 8 / C::kThreads;  // chunks per thread and row
-      uint32_t mz, mw;
+      uint32_t m[4];
       couple_maxima<T, kPer>([&](int row, int i) { return stage + row * 8192 + 16 * (tid + i * C::kThreads); },
-                             pre_gated, post_gated, mz, mw);
+                             pre_gated, post_gated, m);
       if (lane == 0) {
-        warp_max[warp][0][0] = PK::low(mz);
-        warp_max[warp][0][1] = PK::high(mz);
-        warp_max[warp][1][0] = PK::low(mw);
-        warp_max[warp][1][1] = PK::high(mw);
+#pragma unroll
+        for (int kind = 0; kind < 4; ++kind) warp_max[warp][kind] = m[kind];
       }
     }
     __syncthreads();
-    if (tid < RS * 4) {  // thread (r, e) writes entry e of this CTA's maxima into CTA r
-      const int r = tid / 4, e = tid % 4;
-      float m = 0.0f;
-      for (int w = 0; w < C::kWarps; ++w) m = fmaxf(m, warp_max[w][e / 2][e % 2]);
-      st_cluster(cluster_address(smem_address(&cluster_max[rank][0][0]), r) + 4 * e, m);
+    if (tid < RS * 8) {  // thread (r, e) writes entry e = (kind, row) of this CTA's maxima into CTA r
+      using PK = Packed<T>;
+      const int r = tid / 8, e = tid % 8;
+      uint32_t m = 0u;
+      for (int w = 0; w < C::kWarps; ++w) m = __vmaxu2(m, warp_max[w][e / 2]);
+      st_cluster(cluster_address(smem_address(&cluster_max[rank][0][0]), r) + 4 * e, (e & 1) ? PK::high(m) : PK::low(m));
     }
     cluster.sync();
-    float scale[2], inv_scale[2];
+    core::BackwardScales bs;
+    {
+      float m[4][2];
 #pragma unroll
-    for (int q = 0; q < 2; ++q) {
-      float mv = 0.0f, mg = 0.0f;
+      for (int e = 0; e < 8; ++e) {
+        float v = 0.0f;
 #pragma unroll
-      for (int r = 0; r < RS; ++r) {
-        mv = fmaxf(mv, cluster_max[r][q][0]);
-        mg = fmaxf(mg, cluster_max[r][q][1]);
+        for (int r = 0; r < RS; ++r) v = max_nan(v, cluster_max[r][e / 2][e % 2]);
+        m[e / 2][e % 2] = v;
       }
-      scale[q] = power_of_two_scale((q ? post_gated : pre_gated) ? mv * mg : mv, bound);
-      inv_scale[q] = 1.0f / scale[q];  // exact: a power of two
+      bs = couple_scales(m, pre_gated, post_gated, bound);
     }
+    const RowFactors in_factors[2] = {RowFactors::input(bs.x), RowFactors::input(bs.dc)};
 
     // ---- P1b: radix-RS stage of both slots on this CTA's columns, scattered (DSMEM) --------------
 #pragma unroll
@@ -313,11 +312,12 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
 #pragma unroll
             for (int j = 0; j < kC; ++j) x[r][j] *= gv[j];
           }
+          apply_input_ratio<kC>(x[r], in_factors[q].ratio[r]);
         }
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x[0][j], x[1][j]);
       }
-      cluster_small_stage_scatter<RS, kC>(z, (q ? scale[1] : scale[0]) * small_norm, p.twiddles, col, smem_base, q);
+      cluster_small_stage_scatter<RS, kC>(z, in_factors[q].common * small_norm, p.twiddles, col, smem_base, q);
     }
     cluster.sync();
     // The input staging is consumed: the gates of this CTA's outputs load while P2 / P3 compute
@@ -341,7 +341,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
       load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
       CTile cz = forward_inner<4096, kSplit>(g, smem_base, 0, n, tw_inner);
       CTile cw = forward_inner<4096, kSplit>(g, smem_base, 1, n, tw_inner);
-      if (want_dk) accumulate_dk(acc[k], cz, cw, inv_scale[0], inv_scale[1]);
+      if (want_dk) accumulate_dk(acc[k], cz, cw, bs.dk_z, bs.dk_w);
       multiply_conj(cw, kk);
       AFrag w_hi, w_lo;
       to_a<kSplit>(cw, w_hi, w_lo);
@@ -397,9 +397,11 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
     cp_async_wait_all();
     __syncthreads();
 
-    // The output scales (the input scales are powers of two: exact reciprocals).
-    const float out_z = spectrum_max * inv_scale[0] * kUnitary * small_norm;
-    const float out_w = spectrum_max * inv_scale[1] * kUnitary * small_norm;
+    // The output scales: the common factor of each slot folds into the inverse radix-RS twiddles; a
+    // row whose factor differs (zero, non-finite, or another power of two) multiplies its own.
+    const RowFactors out_factors[2] = {RowFactors::output(bs.x), RowFactors::output(bs.dc)};
+    const float out_z = spectrum_max * out_factors[0].common * kUnitary * small_norm;
+    const float out_w = spectrum_max * out_factors[1].common * kUnitary * small_norm;
     // ---- P4: inverse outer + radix-RS stages per (slot, 8-column tile); each output times its
     // staged gate, written over it (whole rows: positions past the length are not stored) ----------
     const int w_mode = !pre_gated ? kDuPlain : want_dpre ? kDuDpre : kDuGated;
@@ -412,6 +414,8 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
         float acc_re[RS][4], acc_im[RS][4];
         cluster_outer_inverse<RS>(g, smem_base, kMode == kDpost ? C::kPulledSlot : 1, nt, acc_re, acc_im);
         const float out_scale = kMode == kDpost ? out_z : out_w;
+        const RowFactors& out = out_factors[kMode == kDpost ? 0 : 1];
+        const bool rows_differ = !out.uniform();
         const int ml = 8 * nt + 2 * (lane & 3);  // local column
         const int m = rank * Wm + ml;
 #pragma unroll
@@ -419,6 +423,12 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
           const int a = (lane >> 2) + 8 * half;
           float2 v[2][RS];
           cluster_small_inverse<RS>(p.twiddles, acc_re, acc_im, half, m, out_scale, v);
+          if (rows_differ) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+#pragma unroll
+              for (int f = 0; f < RS; ++f) v[e][f] = make_float2(v[e][f].x * out.ratio[0], v[e][f].y * out.ratio[1]);
+          }
           const uint32_t at0 = cluster_post_offset<kN>(0, 0, a, ml);
 #pragma unroll
           for (int f = 0; f < RS; ++f) {

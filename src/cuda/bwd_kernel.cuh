@@ -24,11 +24,13 @@
 //           of HBM): N < 4096 one bulk (TMA) copy per linear row, double-buffered below 2048 so
 //           the next iteration's rows load during this one; N = 4096 whole swizzled rows by
 //           cp.async with zero fill, one warp per row.
-//   P1    : pass A bounds max |pregate u| and max |postgate dy| per slot and sets power-of-two
-//           scales; pass B does the radix-RS stage in f32 and stores f16 planes.
+//   P1    : pass A bounds max |pregate u| and max |postgate dy| per row and sets power-of-two row
+//           scales (core/row_scales.hpp: tied across the pair for dk, zero and non-finite rows enter
+//           as zeros); pass B does the radix-RS stage in f32 and stores f16 planes.
 //   P2    : (N = 4096) outer 16-point stage on the tensor cores.
-//   P3    : per (couple, 256-element row): forward inner stages of z and w, acc += conj(Z) W / (s_z
-//           s_w), then Z K and W conj(K) through the inverse inner stages, back in place.
+//   P3    : per (couple, 256-element row): forward inner stages of z and w, acc += conj(Z) W / P (P
+//           the pair's tied scale product), then Z K and W conj(K) through the inverse inner
+//           stages, back in place.
 //   P4/P5 : inverse outer (N = 4096) or radix-RS (N < 4096) stage, output scales, times the staged
 //           gates: dpostgate from slot z, du and dpregate from slot w. P4 writes the results over
 //           the staging rows they replace (dy, pregate, u; a compile-time OutputMode per tile
@@ -362,15 +364,16 @@ __device__ __forceinline__ void write_dk_partial(float2* red, const float2 (&acc
   }
 }
 
-// conj(Z) W of one row's spectrum slots, added to acc with the slots' scales undone: 4 FMAs per
-// slot on Z s and W, with s = inv_z inv_w (both powers of two). The spectra are bounded (|Z|, |W| <
-// 2^17: pair_bound keeps the unitary intermediates below 2^15, and c = 4 sigma x unitary), so for
-// s in [2^-60, 2^60] Z s neither overflows nor loses bits that matter next to the other terms.
-// Outside that range each side is unscaled separately (no f32 overflow where the true product is
+// conj(Z) W of one row's spectrum slots, added to acc with the pair's scales undone: 4 FMAs per slot
+// on Z s and W, with s = dk_z dk_w = 1 / P (core::BackwardScales; 0 for a pair that contributes
+// nothing, NaN for one with a non-finite value). The spectra are bounded (|Z|, |W| < 2^17:
+// pair_bound keeps the unitary intermediates below 2^15, and c = 4 sigma x unitary), so for s in
+// [2^-60, 2^60] Z s neither overflows nor loses bits that matter next to the other terms. Outside
+// that range each side is unscaled by its own factor (no f32 overflow where the true product is
 // representable). The branch is uniform over the CTA.
 __device__ __forceinline__ void accumulate_dk(float2 (&acc)[8], const CTile& cz, const CTile& cw, float inv_z,
                                               float inv_w) {
-  const float s = inv_z * inv_w;
+  const float s = inv_z * inv_w;  // NaN fails both comparisons: the separate path carries it
   const bool joint = s >= 0x1p-60f && s <= 0x1p60f;
   // (This form of the two paths, with the factors chosen ahead of the branch, allocates registers
   // better in the cluster kernels than scaling inside each branch: 24 against 36 bytes of spills.)
@@ -393,29 +396,41 @@ __device__ __forceinline__ void accumulate_dk(float2 (&acc)[8], const CTile& cz,
   }
 }
 
-// A warp's packed maxima (sign-cleared bit patterns, warp-reduced) over the staged rows of one
-// couple: mz = (max |u|, max |pregate|) of slot z, mw = (max |dy|, max |postgate|) of slot w; the
-// gate kinds stay zero without their gate. chunk_at(row, i) is the address of the thread's chunk i
-// (i < kPer) of staged row `row` (0 u0, 1 u1, ..., 7 post1). The maxima are values of T, exact in
-// the packed reduction.
+// A warp's packed maxima (sign-cleared bit patterns, warp-reduced: a NaN is kept) over the staged
+// rows of one couple: m[kind] holds max |value| of row b0 (low half) and b1 (high half) for the kinds
+// u, pregate, dy, postgate; the gate kinds stay zero without their gate. chunk_at(row, i) is the
+// address of the thread's chunk i (i < kPer) of staged row `row` (0 u0, 1 u1, ..., 7 post1). The
+// maxima are values of T, exact in the packed reduction.
 template <typename T, int kPer, typename ChunkAt>
-__device__ __forceinline__ void couple_maxima(const ChunkAt& chunk_at, bool pre_gated, bool post_gated, uint32_t& mz,
-                                              uint32_t& mw) {
-  uint32_t bits[2] = {0u, 0u};  // bits 16 (kind % 2) of word kind / 2: kinds u, pregate | dy, postgate
-#pragma unroll 1
+__device__ __forceinline__ void couple_maxima(const ChunkAt& chunk_at, bool pre_gated, bool post_gated,
+                                              uint32_t (&m)[4]) {
+#pragma unroll
   for (int kind = 0; kind < 4; ++kind) {
-    if ((kind == 1 && !pre_gated) || (kind == 3 && !post_gated)) continue;
-    typename Packed<T>::T2 m = {};
+    typename Packed<T>::T2 r0 = {}, r1 = {};
+    if (!((kind == 1 && !pre_gated) || (kind == 3 && !post_gated))) {
 #pragma unroll
-    for (int b = 0; b < 2; ++b)
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) fold_absmax<T>(m, chunk_at(2 * kind + b, i));
-    const uint32_t folded = Packed<T>::fold(m, m) & 0xffffu;
-    if (kind < 2) bits[0] |= folded << (16 * kind); else bits[1] |= folded << (16 * (kind - 2));
+      for (int i = 0; i < kPer; ++i) {
+        fold_absmax<T>(r0, chunk_at(2 * kind, i));
+        fold_absmax<T>(r1, chunk_at(2 * kind + 1, i));
+      }
+    }
+    m[kind] = Packed<T>::fold(r0, r1);
   }
-  mz = bits[0];
-  mw = bits[1];
-  warp_hmax2(mz, mw);
+  warp_hmax2(m[0], m[1]);
+  warp_hmax2(m[2], m[3]);
+}
+
+// The bounds of max |x| and max |dc| per row from a couple's maxima (float bits, indexed [kind][row]:
+// u, pregate, dy, postgate), and the pair's backward scales (core/row_scales.hpp).
+__device__ __forceinline__ core::BackwardScales couple_scales(const float (&m)[4][2], bool pre_gated,
+                                                              bool post_gated, float bound) {
+  float mx[2], mdc[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = pre_gated ? m[0][r] * m[1][r] : m[0][r];
+    mdc[r] = post_gated ? m[2][r] * m[3][r] : m[2][r];
+  }
+  return core::backward_scales(mx, mdc, bound);
 }
 
 template <int kN, typename T, bool kSplit, int kW = kBwdWarps<kN>>
@@ -427,9 +442,10 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
   extern __shared__ __align__(128) unsigned char smem[];
   __shared__ SlotRows rows_of[S::kBuffers][C];               // per staging buffer
   __shared__ StagePlan<S::kStageRows> plan_of[S::kBuffers];
-  __shared__ unsigned int max_bits[S::kSlots][2];  // per slot: max |value|, max |gate|
-  __shared__ float scales[S::kSlots];              // per slot: the power-of-two input scale
-  __shared__ float inv_scales[S::kSlots];          // and its (exact) reciprocal
+  __shared__ unsigned int max_bits[C][4][2];  // per couple: max |u|, |pregate|, |dy|, |postgate| per row
+  __shared__ RowFactors in_factors[S::kSlots];  // per slot: input scale (common) and row ratios
+  __shared__ float out_row[S::kSlots][2];       // per slot and row: output scale (core::RowScale::out)
+  __shared__ float dk_factor[C][2];             // per couple: dk_z, dk_w
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const uint32_t smem_base = smem_address(smem);
@@ -495,7 +511,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
     fence_proxy_async();
     __syncthreads();
     if (warp == 0) plan_and_load(it + S::kBuffers - 1);
-    if (tid < 2 * S::kSlots) max_bits[tid >> 1][tid & 1] = 0u;
+    if (tid < 8 * C) (&max_bits[0][0][0])[tid] = 0u;
     __syncthreads();
     if (!vector) {
       copy_stage_rows<kN, S::kThreads>(p, plan, stage);
@@ -513,34 +529,47 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
       __syncthreads();
     }
 
-    // ---- P1, pass A: max |value| and max |gate| per slot ------------------------------------------
-    // Whole warps per couple; packed 16-bit maxima of the kinds u, pregate, dy, postgate over rows
-    // b0 and b1 (the maxima are values of T: exact through the packed warp reduction).
+    // ---- P1, pass A: max |value| and max |gate| per row ------------------------------------------
+    // Whole warps per couple; packed 16-bit maxima of the kinds u, pregate, dy, postgate per row
+    // (the maxima are values of T: exact through the packed warp reduction).
     {
       using PK = Packed<T>;
       constexpr int kPerCouple = S::kThreads / C;   // threads per couple
       constexpr int kPer = (kN / 8) / kPerCouple;   // chunks per thread and row
       static_assert(kPerCouple % 32 == 0 && kPer >= 1 && (kN / 8) % kPerCouple == 0, "P1a mapping");
       const int c = tid / kPerCouple, t = tid % kPerCouple;
-      uint32_t mz, mw;
+      uint32_t m[4];
       couple_maxima<T, kPer>(
           [&](int row, int i) {
             return stage + bwd_stage_row(c, row) * S::kRowBytes + stage_byte<kN>(8 * (t + i * kPerCouple));
           },
-          pre_gated, post_gated, mz, mw);
+          pre_gated, post_gated, m);
       if (lane == 0) {
-        atomicMax(&max_bits[2 * c][0], __float_as_uint(PK::low(mz)));
-        atomicMax(&max_bits[2 * c][1], __float_as_uint(PK::high(mz)));
-        atomicMax(&max_bits[2 * c + 1][0], __float_as_uint(PK::low(mw)));
-        atomicMax(&max_bits[2 * c + 1][1], __float_as_uint(PK::high(mw)));
+#pragma unroll
+        for (int kind = 0; kind < 4; ++kind) {
+          atomicMax(&max_bits[c][kind][0], __float_as_uint(PK::low(m[kind])));
+          atomicMax(&max_bits[c][kind][1], __float_as_uint(PK::high(m[kind])));
+        }
       }
     }
     __syncthreads();
-    if (tid < S::kSlots) {
-      float m = __uint_as_float(max_bits[tid][0]);
-      if (gated(tid & 1)) m *= __uint_as_float(max_bits[tid][1]);
-      scales[tid] = power_of_two_scale(m, bound);
-      inv_scales[tid] = 1.0f / scales[tid];
+    if (tid < C) {
+      float m[4][2];
+#pragma unroll
+      for (int kind = 0; kind < 4; ++kind) {
+        m[kind][0] = __uint_as_float(max_bits[tid][kind][0]);
+        m[kind][1] = __uint_as_float(max_bits[tid][kind][1]);
+      }
+      const core::BackwardScales bs = couple_scales(m, pre_gated, post_gated, bound);
+      in_factors[2 * tid] = RowFactors::input(bs.x);
+      in_factors[2 * tid + 1] = RowFactors::input(bs.dc);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        out_row[2 * tid][r] = bs.x[r].out;
+        out_row[2 * tid + 1][r] = bs.dc[r].out;
+      }
+      dk_factor[tid][0] = bs.dk_z;
+      dk_factor[tid][1] = bs.dk_w;
     }
     __syncthreads();
 
@@ -551,16 +580,19 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
       const int q = unit / (M / kC);
       const int col = (unit % (M / kC)) * kC;
       const int c = q >> 1, value = 4 * (q & 1);
+      const RowFactors in = in_factors[q];
       float2 z[kC][RS];
 #pragma unroll
       for (int f = 0; f < RS; ++f) {
         float x0[kC], x1[kC];
         load_slot_row<kN, T, kC>(stage, c, value, gated(q & 1), f * M + col, x0);
         load_slot_row<kN, T, kC>(stage, c, value + 1, gated(q & 1), f * M + col, x1);
+        apply_input_ratio<kC>(x0, in.ratio[0]);
+        apply_input_ratio<kC>(x1, in.ratio[1]);
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
       }
-      small_stage_store<kN, kC>(z, scales[q] * small_norm, p.twiddles, smem, q, col);
+      small_stage_store<kN, kC>(z, in.common * small_norm, p.twiddles, smem, q, col);
     }
     __syncthreads();
 
@@ -588,7 +620,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
       load_slots(tw_inner, p.twiddles + FwdTableLayout::kInner + lane * 8);
       CTile cz = forward_inner<kN, kSplit>(g, smem_base, qz, n, tw_inner);
       CTile cw = forward_inner<kN, kSplit>(g, smem_base, qz + 1, n, tw_inner);
-      if (want_dk && rows[c].valid) accumulate_dk(acc[k], cz, cw, inv_scales[qz], inv_scales[qz + 1]);
+      if (want_dk && rows[c].valid) accumulate_dk(acc[k], cz, cw, dk_factor[c][0], dk_factor[c][1]);
       // W conj(K) goes to the A layout first (half the registers of the f32 tile while z's
       // inverse runs).
       multiply_conj(cw, kk);
@@ -611,15 +643,14 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
       static_assert(C == 1 && RS == 1, "the staged outer path is N = 4096");
       // Registers 2 h, 2 h + 1 of outer_inverse_n8 hold positions (lane / 4 + 8 h) 256 + 8 nt +
       // 2 (lane % 4) + {0, 1}.
-      // The output scales (the input scales are powers of two: exact reciprocals).
-      const float out_z = spectrum_max * inv_scales[0] * kUnitary, out_w = spectrum_max * inv_scales[1] * kUnitary;
+      // The output scales per slot and row (the input scales are powers of two: exact reciprocals).
       auto inverse_tile = [&](int q, int nt, float (&re)[4], float (&im)[4]) {
         outer_inverse_n8(g, smem_base + FwdSmem<kN>::offset(q, lane >> 4, lane_tile.row * 256 + 8 * nt), re, im);
-        const float out_scale = q ? out_w : out_z;
+        const float out0 = spectrum_max * out_row[q][0] * kUnitary, out1 = spectrum_max * out_row[q][1] * kUnitary;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          re[k] *= out_scale;
-          im[k] *= out_scale;
+          re[k] *= out0;
+          im[k] *= out1;
         }
       };
       // Slot z (dpostgate) then slot w (du, dpregate), each tile loop in its output mode.
@@ -662,7 +693,8 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
         if (!s.valid || (side == 0 && !want_dpost)) continue;
         float2 z[kC][RS];
         small_stage_inverse<kN, kC>(z, p.twiddles, smem, q, col);
-        const float out_scale = spectrum_max * inv_scales[q] * small_norm;
+        const float out_scale[2] = {spectrum_max * out_row[q][0] * small_norm,
+                                    spectrum_max * out_row[q][1] * small_norm};
         with_output_mode(side == 0 ? int{kDpost} : w_mode, [&](auto mode) {
           constexpr int kMode = decltype(mode)::value;
           // v times the staged row `tensor` of couple c at t, stored to `out` (row offset `at`).
@@ -682,7 +714,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
               const int64_t at = s.offset + (r ? s.row1 : 0);
               float v[kC];
 #pragma unroll
-              for (int j = 0; j < kC; ++j) v[j] = (r ? z[j][f].y : z[j][f].x) * out_scale;
+              for (int j = 0; j < kC; ++j) v[j] = (r ? z[j][f].y * out_scale[1] : z[j][f].x * out_scale[0]);
               if constexpr (kMode == kDpost) {
                 put(v, 4 + r, p.dpostgate, at, t);  // dpostgate = dy * conv
               } else {

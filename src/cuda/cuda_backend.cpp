@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/backend.hpp"
+#include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "cuda/fwd_config.hpp"
 #include "cuda/kernels.hpp"
@@ -167,7 +168,8 @@ class CudaBackend final : public BackendImpl {
 
   // [H][N] float2 spectrum, then [H] float max |K|.
   std::size_t spectrum_bytes(int64_t heads) const override {
-    return static_cast<std::size_t>(heads) * (static_cast<std::size_t>(n_) * sizeof(float2) + sizeof(float));
+    return core::checked_mul(static_cast<uint64_t>(heads), static_cast<uint64_t>(n_) * sizeof(float2) + sizeof(float),
+                             "spectrum bytes for heads = " + std::to_string(heads));
   }
   std::size_t workspace_bytes(int64_t heads) const override { return spectrum_bytes(heads); }
 
@@ -207,8 +209,12 @@ class CudaBackend final : public BackendImpl {
 
   // Workspace: [the filter spectrum (always reserved)] [dk partial spectra H x G x N].
   std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const override {
-    return dk_offset(heads) + static_cast<std::size_t>(heads) * static_cast<std::size_t>(dk_groups(batch, heads)) *
-                                  static_cast<std::size_t>(n_) * sizeof(float2);
+    const std::string what = "backward workspace bytes for batch = " + std::to_string(batch) +
+                             ", heads = " + std::to_string(heads);
+    const uint64_t partials = core::checked_mul(
+        core::checked_mul(static_cast<uint64_t>(heads), static_cast<uint64_t>(dk_groups(batch, heads)), what),
+        static_cast<uint64_t>(n_) * sizeof(float2), what);
+    return core::checked_add(dk_offset(heads), partials, what);
   }
 
   // One fused pass (bwd_kernel.cuh, bwd_cluster_kernel.cuh) writes du, dpregate, dpostgate and the
@@ -326,13 +332,15 @@ class CudaBackend final : public BackendImpl {
   // about four waves of resident ones bound the tail, and each group's partial dk spectrum costs
   // 8 N bytes of traffic (small against its pairs').
   int64_t dk_groups(int64_t batch, int64_t heads) const {
-    const int64_t pairs = std::max<int64_t>(1, (batch + 1) / 2);
+    const int64_t pairs = std::max<int64_t>(1, batch / 2 + batch % 2);
     const int64_t target = 4 * int64_t{std::max(bwd_resident_[0], bwd_resident_[1])};
     const int64_t h = std::max<int64_t>(1, heads);
     return std::max<int64_t>(1, std::min((target + h - 1) / h, pairs));
   }
 
-  std::size_t dk_offset(int64_t heads) const { return (spectrum_bytes(heads) + 255) / 256 * 256; }
+  std::size_t dk_offset(int64_t heads) const {
+    return core::checked_add(spectrum_bytes(heads), 255, "backward workspace bytes for heads = " + std::to_string(heads)) / 256 * 256;
+  }
 
   // Sums the partial dk spectra in group order and transforms them back into dk.
   void launch_dk_finish(const core::BackwardProblem& problem, const BackwardArgs& args, void* partial,

@@ -5,9 +5,9 @@
 // After the radix-RS stage the RS blocks are independent 4096-point transforms, so only that stage
 // crosses CTAs, through distributed shared memory (DSMEM):
 //   P1  CTA c stages the input columns n' in [c W, c W + W) of all RS rows (W = 4096 / RS, cp.async
-//       overlapped with the previous pair), the cluster agrees on the pair's power-of-two scale (each
-//       CTA publishes its maxima to every CTA), then CTA c does the radix-RS stage on its columns in
-//       f32 and stores output row f' into CTA f''s planes (f16, DSMEM stores).
+//       overlapped with the previous pair), the cluster agrees on the rows' power-of-two scales (each
+//       CTA publishes its per-row maxima to every CTA), then CTA c does the radix-RS stage on its
+//       columns in f32 and stores output row f' into CTA f''s planes (f16, DSMEM stores).
 //   P2, P3  the outer stage and the inner rows of the local block, exactly as for N = 4096 (the
 //       spectrum rows of block c are c 16 .. c 16 + 15).
 //   P4  CTA c pulls the columns m in [c Wm, c Wm + Wm) (Wm = 256 / RS) of every block's 16 rows
@@ -192,7 +192,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* stage = smem + C::kPlaneBytes;     // this CTA's input share
   unsigned char* stage_b = stage + C::kInputBytes;  // postgate of this CTA's outputs
-  __shared__ float cluster_max[2][8][2];            // [parity][rank][max |u|, max |pregate|]
+  __shared__ float cluster_max[2][8][4];  // [parity][rank][max |u0|, |u1|, |pregate0|, |pregate1|]
   __shared__ SlotRows slot[2];
 
   cg::cluster_group cluster = cg::this_cluster();
@@ -226,46 +226,55 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
     cp_async_wait_all();
     __syncthreads();
 
-    // ---- P1a: the pair's maxima, published to every CTA of the cluster ------------------------
+    // ---- P1a: the rows' maxima, published to every CTA of the cluster ----------------------------
     {
+      // Packed maxima of the bit patterns (a NaN is kept): rows u0, u1, pregate0, pregate1 lie 8 KB
+      // apart (zero when ungated).
       using PK = Packed<T>;
-      typename PK::T2 mu = {}, mp = {};
-      for (int i = tid; i < 2 * 4096 / 8; i += C::kThreads) {  // rows u0, u1 (and pregate0, 1)
-        fold_absmax<T>(mu, stage + 16 * i);
-        fold_absmax<T>(mp, stage + 2 * 4096 * 2 + 16 * i);  // zero when ungated
+      typename PK::T2 m[4] = {};
+      for (int i = tid; i < 4096 / 8; i += C::kThreads) {
+#pragma unroll
+        for (int r = 0; r < 4; ++r) fold_absmax<T>(m[r], stage + r * 8192 + 16 * i);
       }
-      float fu = PK::max_of(mu), fp = PK::max_of(mp);
-      warp_max2(fu, fp);
-      __shared__ float warp_max[4][2];
+      uint32_t mu = PK::fold(m[0], m[1]), mp = PK::fold(m[2], m[3]);  // (row 0, row 1) halves
+      warp_hmax2(mu, mp);
+      __shared__ uint32_t warp_max[4][2];
       if (lane == 0) {
-        warp_max[warp][0] = fu;
-        warp_max[warp][1] = fp;
+        warp_max[warp][0] = mu;
+        warp_max[warp][1] = mp;
       }
       __syncthreads();
       if (tid < RS) {  // thread r writes this CTA's maxima into CTA r
-        float mu4 = 0.0f, mp4 = 0.0f;
+        uint32_t cu = 0u, cp = 0u;
         for (int w = 0; w < 4; ++w) {
-          mu4 = fmaxf(mu4, warp_max[w][0]);
-          mp4 = fmaxf(mp4, warp_max[w][1]);
+          cu = __vmaxu2(cu, warp_max[w][0]);
+          cp = __vmaxu2(cp, warp_max[w][1]);
         }
         const uint32_t remote = cluster_address(smem_address(&cluster_max[parity][rank][0]), tid);
-        st_cluster(remote, mu4);
-        st_cluster(remote + 4, mp4);
+        st_cluster(remote, PK::low(cu));
+        st_cluster(remote + 4, PK::high(cu));
+        st_cluster(remote + 8, PK::low(cp));
+        st_cluster(remote + 12, PK::high(cp));
       }
     }
     if (tid == 0) slot[parity ^ 1] = slot_rows(p, it + clusters);
     cluster.sync();
-    float pair_max_u = 0.0f, pair_max_p = 0.0f;
+    core::RowScale rs[2];
 #pragma unroll
-    for (int r = 0; r < RS; ++r) {
-      pair_max_u = fmaxf(pair_max_u, cluster_max[parity][r][0]);
-      pair_max_p = fmaxf(pair_max_p, cluster_max[parity][r][1]);
+    for (int row = 0; row < 2; ++row) {
+      float mu = 0.0f, mp = 0.0f;
+#pragma unroll
+      for (int r = 0; r < RS; ++r) {
+        mu = max_nan(mu, cluster_max[parity][r][row]);
+        mp = max_nan(mp, cluster_max[parity][r][2 + row]);
+      }
+      rs[row] = core::row_scale(gated ? mu * mp : mu, bound);
     }
-    const float pair_scale = power_of_two_scale(gated ? pair_max_u * pair_max_p : pair_max_u, bound);
+    const RowFactors in = RowFactors::input(rs);
 
     // ---- P1b: radix-RS stage on this CTA's columns, scattered to the cluster (DSMEM) -------------
     {
-      const float sc = pair_scale * small_norm;
+      const float sc = in.common * small_norm;
 #pragma unroll
       for (int k = 0; k < W / kC / C::kThreads; ++k) {
         const int j0 = (tid + k * C::kThreads) * kC;  // column offset within this CTA's share
@@ -291,6 +300,8 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
               x1[j] *= g1[j];
             }
           }
+          apply_input_ratio<kC>(x0, in.ratio[0]);
+          apply_input_ratio<kC>(x1, in.ratio[1]);
 #pragma unroll
           for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
         }
@@ -350,7 +361,11 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
       const T* post0 = p.postgate ? static_cast<const T*>(p.postgate) + s.offset : nullptr;
       T* y0 = static_cast<T*>(p.y) + s.offset;
       T* y1 = s.row1 ? y0 + s.row1 : nullptr;
-      const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale * kUnitary * small_norm;
+      // The common output factor folds into the inverse radix-RS twiddles; a row whose factor differs
+      // (a zero or non-finite row, or another power of two than its partner's) multiplies its own.
+      const RowFactors out = RowFactors::output(rs);
+      const float out_scale = __ldg(p.spectrum_max + s.head) * out.common * kUnitary * small_norm;
+      const bool rows_differ = !out.uniform();
 #pragma unroll 1
       for (int nt = warp; nt < Wm / 8; nt += C::kWarps) {
         float acc_re[RS][4], acc_im[RS][4];
@@ -368,6 +383,13 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
             const int64_t t = static_cast<int64_t>(f) * 4096 + a * 256 + m;
             float o0[2] = {v[0][f].x, v[1][f].x};
             float o1[2] = {v[0][f].y, v[1][f].y};
+            if (rows_differ) {
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                o0[e] *= out.ratio[0];
+                o1[e] *= out.ratio[1];
+              }
+            }
             if (post0 != nullptr) {
               const unsigned char* at = stage_b + cluster_post_offset_block<kN>(post_at, f);
               const uint32_t g0 = *reinterpret_cast<const uint32_t*>(at);

@@ -12,9 +12,11 @@
 // Phases of one iteration (barriers between them), with N = RS x [16] x 16 x 16:
 //   stage  : cp.async of the next iteration's raw u / pregate rows and of this iteration's postgate
 //            rows, issued while the previous phases compute (staging regions A and B).
-//   P1     : pass A bounds max |pregate * u| per pair from the staged rows (packed 16-bit maxima) and
-//            sets a power-of-two scale s so no f16 intermediate can overflow; pass B does the radix-RS
-//            stage in f32 (+ twiddle w_N^{n' f} / sqrt(RS)), scales and stores f16 planes.
+//   P1     : pass A bounds max |pregate * u| per row from the staged rows (packed 16-bit maxima) and
+//            sets a power-of-two scale per row (core/row_scales.hpp) so no f16 intermediate can
+//            overflow and both rows fill the range (a zero or non-finite row enters as zeros); pass B
+//            does the radix-RS stage in f32 (+ twiddle w_N^{n' f} / sqrt(RS)), scales and stores f16
+//            planes.
 //   P2     : (N = 4096) outer 16-point stage on 16x16 tiles: ldmatrix.trans -> G X on the tensor
 //            cores -> twiddle w_4096 (f32) -> f16 -> stmatrix back in place.
 //   P3     : per 256-element row: G X, twiddle w_256, X G (register-chained), times the normalized
@@ -25,9 +27,9 @@
 //            with 16-byte stores.
 //   P5     : (N < 4096) inverse radix-RS stage in f32 from shared memory, staged postgate, 16-byte
 //            stores.
-// Every stage is unitary (1/sqrt(r)), so with |s x| <= 32752 / sqrt(2N) every f16 value is bounded
-// by its L2 norm and cannot overflow; the output scale max|K| / s undoes s and the spectrum's
-// normalization. With kSplit (f16 I/O) the register-chained products carry hi + lo operands.
+// Every stage is unitary (1/sqrt(r)), so with |s x| <= 32752 / sqrt(2N) per row every f16 value is
+// bounded by the pair's L2 norm and cannot overflow; each row's output scale max|K| / s undoes its s
+// and the spectrum's normalization (0 for a zero row, NaN for a non-finite one). With kSplit (f16 I/O) the register-chained products carry hi + lo operands.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -40,6 +42,7 @@
 #include "cuda/io.cuh"
 #include "cuda/params.hpp"
 #include "cuda/ptx.cuh"
+#include "cuda/row_factors.cuh"
 #include "cuda/small_dft.cuh"
 #include "cuda/tile_math.cuh"
 
@@ -109,19 +112,6 @@ struct TileLane {
   __device__ __forceinline__ explicit TileLane(int lane)
       : row((lane & 7) + 8 * ((lane >> 3) & 1)), col(8 * (lane >> 4)) {}
 };
-
-// The largest power of two s with s * max_abs <= bound (1 for zero or non-finite max_abs), from
-// the exponent fields: for a normal value with biased exponent E, frexp's exponent is E - 126; a
-// subnormal max_abs (E = 0, frexp exponent <= -126) clamps to the same 2^126 either way. No
-// branches: every thread of the cluster kernels evaluates it per pair.
-__device__ __forceinline__ float power_of_two_scale(float max_abs, float bound) {
-  const int biased = static_cast<int>((__float_as_uint(max_abs) >> 23) & 0xff);
-  const int e_max = biased - 126;
-  const int e_bound = static_cast<int>((__float_as_uint(bound) >> 23) & 0xff) - 126;  // bound: positive, normal
-  const int e = max(-126, min(126, (e_bound - 1) - e_max));
-  const bool usable = max_abs > 0.0f && biased != 0xff;  // positive and finite (NaN fails the comparison)
-  return usable ? __uint_as_float(static_cast<uint32_t>(e + 127) << 23) : 1.0f;
-}
 
 // z[f] *= s w^f (kConj: s conj(w)^f) for f = 0 .. R - 1. The f = 0 factor is the real s alone: a
 // complex product with a zero imaginary part costs the full four operations (IEEE arithmetic
@@ -241,10 +231,6 @@ template <typename T>
 struct Packed {
   using T2 = uint32_t;
   __device__ __forceinline__ static T2 absmax(T2 m, T2 v) { return __vmaxu2(m, v & 0x7fff7fffu); }
-  __device__ __forceinline__ static float max_of(T2 a) {
-    const float2 f = unpack2<T>(a);
-    return fmaxf(f.x, f.y);
-  }
   // (max of a's halves, max of b's halves).
   __device__ __forceinline__ static T2 fold(T2 a, T2 b) {
     return __vmaxu2(__byte_perm(a, b, 0x5410), __byte_perm(a, b, 0x7632));
@@ -263,13 +249,10 @@ __device__ __forceinline__ void fold_absmax(typename Packed<T>::T2& m, const uns
   m = Packed<T>::absmax(m, v.w);
 }
 
-// Both values become their maximum over the warp.
-__device__ __forceinline__ void warp_max2(float& a, float& b) {
+// The packed maximum becomes its lane-wise maximum over the warp.
+__device__ __forceinline__ void warp_hmax(uint32_t& a) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, o));
-    b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, o));
-  }
+  for (int o = 16; o > 0; o >>= 1) a = __vmaxu2(a, __shfl_xor_sync(0xffffffffu, a, o));
 }
 
 // Both packed maxima become their lane-wise maximum over the warp.
@@ -342,11 +325,10 @@ __device__ __forceinline__ void stage_post(const FwdParams& p, const SlotRows* s
 }
 
 // x0, x1 (rows b0, b1) = pregate * u at positions n .. n + kC - 1 of slot q, from the staging
-// buffer.
+// buffer, times the rows' input ratios (zeros for a row that does not enter).
 template <int kN, typename T, int kC>
 __device__ __forceinline__ void load_inputs(const FwdParams& p, const SlotRows& s, const unsigned char* stage,
-                                            int q, int n, float (&x0)[kC], float (&x1)[kC]) {
-  using S = FwdShape<kN>;
+                                            int q, int n, const RowFactors& in, float (&x0)[kC], float (&x1)[kC]) {
   if (!s.valid) {
     zero<kN, kC>(x0);
     zero<kN, kC>(x1);
@@ -366,30 +348,53 @@ __device__ __forceinline__ void load_inputs(const FwdParams& p, const SlotRows& 
       for (int j = 0; j < kC; ++j) x1[j] *= g[j];
     }
   }
+  apply_input_ratio<kC>(x0, in.ratio[0]);
+  apply_input_ratio<kC>(x1, in.ratio[1]);
+}
+
+// The packed f16 P1 of one row: (u s_a s_b) pregate, with s = s_a s_b the row's power-of-two scale
+// (s_a <= 2^15 and s_b <= 2^15 are f16 values; s itself may not be).
+struct PackedRowScale {
+  __half2 a, b;
+  bool enters;
+};
+
+// Whether the packed f16 P1 gives exactly the f32 path's values for a row with scale `rs` and
+// max |u| = max_u: (u s) pregate rounded once equals round_f16(x s) when u s is exact, i.e. s a power
+// of two >= 1 (no subnormal loss) with s max |u| in the f16 range (s bounds s |u pregate|, not
+// s |u|: large inputs with small gates take the f32 path). s <= 2^30 splits into two f16 factors (a
+// single f16 factor would be inf for s >= 2^16, and small inputs would come out NaN).
+__device__ __forceinline__ bool packed_row_scale(const core::RowScale& rs, float max_u, PackedRowScale& out) {
+  out.enters = rs.in != 0.0f;
+  if (!out.enters) return true;
+  if (rs.in < 1.0f || rs.in > 0x1p30f || rs.in * max_u > 65504.0f) return false;
+  const float sa = fminf(rs.in, 0x1p15f);
+  out.a = __float2half2_rn(sa);
+  out.b = __float2half2_rn(rs.in / sa);
+  return true;
 }
 
 // P1 for f16 I/O without a small stage: one 8-element chunk of rows b0 (real plane) and b1
-// (imaginary plane), x = (u s) pregate in packed f16.
+// (imaginary plane), x = (u s) pregate in packed f16 (zeros for a row that does not enter).
 template <int kN>
 __device__ __forceinline__ void p1_packed_f16(const unsigned char* stage, unsigned char* re,
                                               unsigned char* im, const SlotRows& s, int q, int col,
-                                              bool gated, __half2 scale) {
+                                              bool gated, const PackedRowScale (&scale)[2]) {
   using S = FwdShape<kN>;
   uint4 out[2] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    if (!s.valid || (r == 1 && s.row1 == 0)) continue;
+    if (!s.valid || (r == 1 && s.row1 == 0) || !scale[r].enters) continue;
     const uint4 u = *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, r) * S::kStageRowBytes + 2 * col);
     const __half2* u2 = reinterpret_cast<const __half2*>(&u);
     __half2* o2 = reinterpret_cast<__half2*>(&out[r]);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o2[j] = __hmul2(__hmul2(u2[j], scale[r].a), scale[r].b);
     if (gated) {
       const uint4 g = *reinterpret_cast<const uint4*>(stage + stage_row<kN>(q, 2 + r) * S::kStageRowBytes + 2 * col);
       const __half2* g2 = reinterpret_cast<const __half2*>(&g);
 #pragma unroll
-      for (int j = 0; j < 4; ++j) o2[j] = __hmul2(__hmul2(u2[j], scale), g2[j]);
-    } else {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) o2[j] = __hmul2(u2[j], scale);
+      for (int j = 0; j < 4; ++j) o2[j] = __hmul2(o2[j], g2[j]);
     }
   }
   *reinterpret_cast<uint4*>(re) = out[0];
@@ -585,8 +590,8 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
   const int input_stage_bytes = (gated ? 4 : 2) * P * S::kStageRowBytes;
   unsigned char* stage_b = stage + input_stage_bytes;
   __shared__ SlotRows slots[2][P];
-  __shared__ unsigned int max_bits[2][P];  // max |x| (or max |u| when staged)
-  __shared__ unsigned int pre_bits[2][P];  // max |pregate| (staged, gated)
+  __shared__ unsigned int max_bits[2][P][2];  // per row: max |u| (float bits; NaN above inf)
+  __shared__ unsigned int pre_bits[2][P][2];  // per row: max |pregate| (gated)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const uint32_t smem_base = smem_address(smem);
@@ -599,10 +604,10 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
   static_assert((M / kC) % 32 == 0, "a warp's FMA units belong to one pair slot");
 
   const int64_t iterations = (p.items + P - 1) / P;
-  if (tid < P) {
-    slots[0][tid] = slot_rows(p, static_cast<int64_t>(blockIdx.x) * P + tid);
-    max_bits[0][tid] = 0u;
-    pre_bits[0][tid] = 0u;
+  if (tid < 2 * P) {
+    if (tid < P) slots[0][tid] = slot_rows(p, static_cast<int64_t>(blockIdx.x) * P + tid);
+    max_bits[0][tid >> 1][tid & 1] = 0u;
+    pre_bits[0][tid >> 1][tid & 1] = 0u;
   }
   zero_stage<kN>(stage, input_stage_bytes);
   __syncthreads();
@@ -610,12 +615,15 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
     stage_inputs<kN, T>(p, slots[0], stage);
     stage_post<kN, T>(p, slots[0], stage_b);
   }
-  // The pair's power-of-two scale from the pass-A maxima of the current iteration.
+  // The rows' scales of pair slot q from the pass-A maxima of the current iteration.
   int parity = 0;
-  auto pair_scale = [&](int q) {
-    float m = __uint_as_float(max_bits[parity][q]);
-    if (p.pregate != nullptr) m *= __uint_as_float(pre_bits[parity][q]);
-    return power_of_two_scale(m, bound);
+  auto row_scales = [&](int q, core::RowScale (&rs)[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float m = __uint_as_float(max_bits[parity][q][r]);
+      if (gated) m *= __uint_as_float(pre_bits[parity][q][r]);
+      rs[r] = core::row_scale(m, bound);
+    }
   };
 
   for (int64_t it = blockIdx.x; it < iterations; it += gridDim.x, parity ^= 1) {
@@ -623,13 +631,13 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
     cp_async_wait_all();
     __syncthreads();
 
-    // ---- P1, pass A: a bound on max |pregate * u| per pair ---------------------------------------
+    // ---- P1, pass A: a bound on max |pregate * u| per row ---------------------------------------
     {
-      // max |u| * max |pregate| from the staged raw rows (packed 16-bit max; the bound may exceed
-      // the true maximum, which only lowers the scale).
+      // max |u| * max |pregate| per row from the staged raw rows (packed 16-bit maxima of the bit
+      // patterns, so a NaN is kept; the bound may exceed the true maximum, which only lowers the scale).
       using PK = Packed<T>;
       constexpr int kChunks = kN / 8;  // 16-byte chunks per staged row
-      static_assert((2 * kChunks) % 32 == 0, "a warp scans rows of one slot");
+      static_assert(kChunks % 32 == 0, "a warp scans one row");
 #pragma unroll 1
       for (int i = tid; i < P * 2 * kChunks; i += S::kThreads) {
         const int q = i / (2 * kChunks), c = i % (2 * kChunks);
@@ -637,11 +645,11 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         typename PK::T2 mu = {}, mp = {};
         fold_absmax<T>(mu, stage + stage_row<kN>(q, row) * S::kStageRowBytes + 16 * chunk);
         if (gated) fold_absmax<T>(mp, stage + stage_row<kN>(q, 2 + row) * S::kStageRowBytes + 16 * chunk);
-        float fu = PK::max_of(mu), fp = PK::max_of(mp);
-        warp_max2(fu, fp);
+        uint32_t m = PK::fold(mu, mp);  // low half: max |u|, high half: max |pregate|
+        warp_hmax(m);
         if (lane == 0) {
-          atomicMax(&max_bits[parity][q], __float_as_uint(fu));
-          if (p.pregate != nullptr) atomicMax(&pre_bits[parity][q], __float_as_uint(fp));
+          atomicMax(&max_bits[parity][q][row], __float_as_uint(PK::low(m)));
+          if (gated) atomicMax(&pre_bits[parity][q][row], __float_as_uint(PK::high(m)));
         }
       }
     }
@@ -653,34 +661,35 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       const int unit = tid + k * S::kThreads;
       const int q = unit / (M / kC);
       const int col = (unit % (M / kC)) * kC;
+      core::RowScale rs[2];
+      row_scales(q, rs);
       if constexpr (RS == 1 && std::is_same<T, __half>::value) {
-        // f16 I/O without a small stage: (u s) pre in packed f16 is x s rounded once, exactly as
-        // the f32 path would round it, when u s is exact: s a power of two >= 1 (no subnormal
-        // loss) with s max |u| in the f16 range (s bounds s |u pre|, not s |u|: large inputs with
-        // small gates take the f32 path).
-        const float sc = pair_scale(q);
-        if (sc >= 1.0f && sc * __uint_as_float(max_bits[parity][q]) <= 65504.0f) {
+        // f16 I/O without a small stage: the packed product where it is exact (packed_row_scale).
+        PackedRowScale packed[2];
+        if (packed_row_scale(rs[0], __uint_as_float(max_bits[parity][q][0]), packed[0]) &&
+            packed_row_scale(rs[1], __uint_as_float(max_bits[parity][q][1]), packed[1])) {
           p1_packed_f16<kN>(stage, smem + Smem::offset(q, 0, col), smem + Smem::offset(q, 1, col), cur[q], q,
-                            col, p.pregate != nullptr, __float2half2_rn(sc));
+                            col, gated, packed);
           continue;
         }
       }
+      const RowFactors in = RowFactors::input(rs);
       float2 z[kC][RS];
 #pragma unroll
       for (int f = 0; f < RS; ++f) {
         float x0[kC], x1[kC];
-        load_inputs<kN, T, kC>(p, cur[q], stage, q, f * M + col, x0, x1);
+        load_inputs<kN, T, kC>(p, cur[q], stage, q, f * M + col, in, x0, x1);
 #pragma unroll
         for (int j = 0; j < kC; ++j) z[j][f] = make_float2(x0[j], x1[j]);
       }
-      small_stage_store<kN, kC>(z, pair_scale(q) * small_norm, p.twiddles, smem, q, col);
+      small_stage_store<kN, kC>(z, in.common * small_norm, p.twiddles, smem, q, col);
     }
     // The next iteration's slots (and, staged, its inputs: the staging buffer is consumed).
     const int64_t next = it + gridDim.x;
-    if (tid < P) {
-      slots[parity ^ 1][tid] = slot_rows(p, next * P + tid);
-      max_bits[parity ^ 1][tid] = 0u;
-      pre_bits[parity ^ 1][tid] = 0u;
+    if (tid < 2 * P) {
+      if (tid < P) slots[parity ^ 1][tid] = slot_rows(p, next * P + tid);
+      max_bits[parity ^ 1][tid >> 1][tid & 1] = 0u;
+      pre_bits[parity ^ 1][tid >> 1][tid & 1] = 0u;
     }
     __syncthreads();
     if (next < iterations) stage_inputs<kN, T>(p, slots[parity ^ 1], stage);
@@ -733,8 +742,11 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
       // the rows are copied out with 16-byte stores.
       static_assert(P == 1 && RS == 1, "the staged outer path is N = 4096");
       const SlotRows s = cur[0];
-      const float out_scale =
-          s.valid ? __ldg(p.spectrum_max + s.head) / pair_scale(0) * kUnitary * small_norm : 0.0f;
+      core::RowScale rs[2];
+      row_scales(0, rs);
+      const float spectrum_max = s.valid ? __ldg(p.spectrum_max + s.head) : 0.0f;
+      const float out0 = spectrum_max * rs[0].out * kUnitary * small_norm;
+      const float out1 = spectrum_max * rs[1].out * kUnitary * small_norm;
       const bool gated_out = p.postgate != nullptr;
 #pragma unroll 1
       for (int nt = warp; nt < 32 && s.valid; nt += S::kWarps) {
@@ -746,8 +758,8 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         float y0[4], y1[4];
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          y0[k] = re[k] * out_scale;
-          y1[k] = im[k] * out_scale;
+          y0[k] = re[k] * out0;
+          y1[k] = im[k] * out1;
         }
         if (gated_out) {
 #pragma unroll
@@ -787,14 +799,17 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         small_stage_inverse<kN, kC>(z, p.twiddles, smem, q, col);
         T* y0 = static_cast<T*>(p.y) + s.offset;
         T* y1 = s.row1 ? y0 + s.row1 : nullptr;
-        const float out_scale = __ldg(p.spectrum_max + s.head) / pair_scale(q) * small_norm;
+        core::RowScale rs[2];
+        row_scales(q, rs);
+        const float spectrum_max = __ldg(p.spectrum_max + s.head);
+        const float out0 = spectrum_max * rs[0].out * small_norm, out1 = spectrum_max * rs[1].out * small_norm;
         float o0[RS][kC], o1[RS][kC];
 #pragma unroll
         for (int j = 0; j < kC; ++j) {
 #pragma unroll
           for (int f = 0; f < RS; ++f) {
-            o0[f][j] = z[j][f].x * out_scale;
-            o1[f][j] = z[j][f].y * out_scale;
+            o0[f][j] = z[j][f].x * out0;
+            o1[f][j] = z[j][f].y * out1;
           }
         }
 #pragma unroll

@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DFFC_PORTABLE_BINARIES=ON >/dev/null
-cmake --build build-gpu -j"$(nproc)" --target test_cuda bench_conv flashfftconv
+cmake --build build-gpu -j"$(nproc)" --target test_cuda test_magnitudes test_nonfinite bench_conv flashfftconv
 mkdir -p .gpu-bin
 rm -f .gpu-bin/*
-cp build-gpu/tests/test_cuda build-gpu/bench_conv .gpu-bin/
+cp build-gpu/tests/test_cuda build-gpu/tests/test_magnitudes build-gpu/tests/test_nonfinite build-gpu/bench_conv .gpu-bin/
 cp build-gpu/libflashfftconv.so.0.1.0 .gpu-bin/libflashfftconv.so
 # Compressed: the device tool carries at most 64 MiB (gpu_check.sh unpacks them).
 strip .gpu-bin/* && gzip -f .gpu-bin/* && ls -la .gpu-bin

@@ -27,7 +27,7 @@ cat "$OUT/gpu.txt"
 what=${1:-all}; shift || true
 status=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  for t in test_cuda; do
+  for t in test_cuda test_magnitudes test_nonfinite; do
     "$BIN/$t" --gtest_output=json:"$OUT/$t.json" > "$OUT/$t.log" 2>&1 || status=1
     grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|Expected|Which is|^\[==========\]" "$OUT/$t.log" | head -60
   done
@@ -36,6 +36,10 @@ if [ "$what" = sanitize ] || [ "$what" = all ]; then
   filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N2048:Sizes/CudaEverySize.MatchesFloat64Oracle/N4096:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:CudaExecution.NonDefault*:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N1024:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N8192:CudaBackward.*'
   compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter="$filter" > "$OUT/memcheck.log" 2>&1 || status=1
   tail -3 "$OUT/memcheck.log"
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_magnitudes" --gtest_filter='Cuda/*N256:Cuda/*N16384' > "$OUT/memcheck_magnitudes.log" 2>&1 || status=1
+  tail -3 "$OUT/memcheck_magnitudes.log"
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_nonfinite" --gtest_filter='Cuda/*N4096:Cuda/*N32768' > "$OUT/memcheck_nonfinite.log" 2>&1 || status=1
+  tail -3 "$OUT/memcheck_nonfinite.log"
   compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N512:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192:Sizes/CudaEverySize.MatchesFloat64Oracle/N32768:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N256:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N2048:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N4096:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N16384' > "$OUT/racecheck.log" 2>&1 || status=1
   tail -3 "$OUT/racecheck.log"
 fi

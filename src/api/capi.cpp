@@ -1,5 +1,6 @@
 // The C ABI: a facade over the C++ API that never lets an exception cross the boundary. Each call
 // clears the thread-local message on entry and sets it on failure.
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -44,6 +45,17 @@ ffc_status_t guarded(Body&& body) {
   throw ffc::Error(ffc::Status::kInvalidArgument, message);
 }
 
+// The integer a C enum field or argument holds. C callers may store any int in one (a value
+// outside the enumerators is valid C), and C++ must not load such a value as the enum type, so it
+// is read as its bytes (C enums are int-sized on the supported ABIs).
+template <class CEnum>
+int32_t enum_value(const CEnum& e) {
+  static_assert(sizeof(CEnum) == sizeof(int32_t));
+  int32_t v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 ffc::Tensor to_tensor(const ffc_tensor_t* t, const char* name) {
   if (t == nullptr) invalid(std::string(name) + ": tensor pointer is null");
   if (t->ndim < 1 || t->ndim > 3) {
@@ -51,7 +63,7 @@ ffc::Tensor to_tensor(const ffc_tensor_t* t, const char* name) {
   }
   ffc::Tensor out;
   out.data = t->data;
-  out.dtype = static_cast<ffc::DType>(t->dtype);
+  out.dtype = static_cast<ffc::DType>(enum_value(t->dtype));
   out.ndim = t->ndim;
   for (int i = 0; i < t->ndim; ++i) {
     out.shape[i] = t->shape[i];
@@ -88,7 +100,7 @@ const char* ffc_version_string(void) {
 uint32_t ffc_abi_version(void) { return FFC_ABI_VERSION; }
 
 const char* ffc_status_string(ffc_status_t status) {
-  return ffc::to_string(static_cast<ffc::Status>(status));
+  return ffc::to_string(static_cast<ffc::Status>(enum_value(status)));
 }
 
 const char* ffc_last_error(void) { return g_last_error.c_str(); }
@@ -97,7 +109,7 @@ int32_t ffc_cuda_device_count(void) { return ffc::cuda_device_count(); }
 
 int32_t ffc_fft_size_supported(ffc_backend_t backend, int64_t n) {
   try {
-    return ffc::fft_size_supported(static_cast<ffc::Backend>(backend), n) ? 1 : 0;
+    return ffc::fft_size_supported(static_cast<ffc::Backend>(enum_value(backend)), n) ? 1 : 0;
   } catch (...) {
     return 0;
   }
@@ -111,7 +123,7 @@ ffc_status_t ffc_plan_create(const ffc_plan_options_t* options, ffc_plan_t** pla
     check_struct(options->struct_size, sizeof(ffc_plan_options_t), "options");
     ffc::PlanOptions o;
     o.fft_size = options->fft_size;
-    o.backend = static_cast<ffc::Backend>(options->backend);
+    o.backend = static_cast<ffc::Backend>(enum_value(options->backend));
     o.device = options->device;
     o.num_threads = options->num_threads;
     *plan = new ffc_plan{ffc::Plan::create(o)};

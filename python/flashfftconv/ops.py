@@ -88,7 +88,9 @@ def plan_for(device, fft_size):
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         try:
-            return get_plan(fft_size, _capi.BACKEND_CUDA, index, 0)
+            # A call captured into a CUDA graph keeps pointers into the plan: pin it.
+            return get_plan(fft_size, _capi.BACKEND_CUDA, index, 0,
+                            pin=torch.cuda.is_initialized() and torch.cuda.is_current_stream_capturing())
         except (_native.NotSupportedError, _native.NoDeviceError) as e:
             raise type(e)(
                 f"{e} [flashfftconv: CUDA tensors run on the CUDA backend only and are never copied "

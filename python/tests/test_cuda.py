@@ -2,12 +2,14 @@
 stream, CUDA graph capture, no CPU fallback. Every test is marked `cuda` and skips, with the reason,
 where no CUDA device (or no CUDA build of the library) is present."""
 
+import gc
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import flashfftconv  # noqa: E402
-from flashfftconv import FlashFFTConv, fftconv, transform_filter  # noqa: E402
+from flashfftconv import FlashFFTConv, _capi, fftconv, transform_filter  # noqa: E402
 from flashfftconv.reference import fftconv_ref  # noqa: E402
 from helpers import GATES, CUDA_FORWARD_TOL, make_inputs, rel_l2  # noqa: E402
 
@@ -108,6 +110,33 @@ def test_cuda_graph_capture_and_replay():
         graph.replay()
         torch.cuda.synchronize()
         assert torch.equal(static_y, fftconv(new_u, k, N, pre, post))
+
+
+def test_captured_graph_replays_after_its_plan_left_the_cache():
+    from flashfftconv import _plan_cache
+
+    N = cuda_sizes()[-1]
+    u, k, pre, post = make_inputs(2, 4, N // 2, N // 2, torch.float16, (True, True), device="cuda")
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fftconv(u, k, N, pre, post)  # creates the plan outside the capture
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_y = fftconv(u, k, N, pre, post)
+    expected = fftconv(u, k, N, pre, post)
+    # Evict everything: clear the cache and fill it past its capacity with other plans.
+    _plan_cache.cache.clear()
+    for n in flashfftconv.supported_fft_sizes("cpu")[: _plan_cache.cache.capacity + 2]:
+        _plan_cache.cache.get(n, _capi.BACKEND_CPU, -1, 1)
+    gc.collect()
+    static_y.zero_()
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(static_y, expected)
+    device = u.device.index if u.device.index is not None else torch.cuda.current_device()
+    assert (N, _capi.BACKEND_CUDA, device, 0) in _plan_cache.cache.pinned_keys()
 
 
 def test_no_cpu_fallback_for_unsupported_cuda_requests():

@@ -2,10 +2,12 @@
 arrays, and importing the package where torch is not importable."""
 
 import ctypes
+import gc
 import os
 import re
 import subprocess
 import sys
+import weakref
 
 import pytest
 
@@ -189,3 +191,26 @@ def test_library_search_order_without_env():
 
 def test_has_backward_reports_the_export():
     assert flashfftconv.has_backward() == hasattr(_native.lib(), "ffc_backward")
+
+
+def test_plan_cache_evicts_lru_but_keeps_pinned_plans():
+    from flashfftconv._plan_cache import PlanCache
+
+    cache = PlanCache(capacity=2)
+    pinned = cache.get(64, _capi.BACKEND_CPU, -1, 1, pin=True)
+    ref = weakref.ref(pinned)
+    del pinned
+    for n in (16, 32, 128, 256):  # evicts 64 from the LRU
+        cache.get(n, _capi.BACKEND_CPU, -1, 1)
+    assert (64, _capi.BACKEND_CPU, -1, 1) not in cache.keys()
+    cache.clear()
+    gc.collect()
+    assert ref() is not None, "a pinned plan was destroyed"
+    assert cache.get(64, _capi.BACKEND_CPU, -1, 1) is ref(), "the pinned plan is served again"
+    assert cache.pinned_keys() == [(64, _capi.BACKEND_CPU, -1, 1)]
+    # Unpinned plans go once evicted and unreferenced.
+    plain = weakref.ref(cache.get(512, _capi.BACKEND_CPU, -1, 1))
+    for n in (16, 32, 128):
+        cache.get(n, _capi.BACKEND_CPU, -1, 1)
+    gc.collect()
+    assert plain() is None

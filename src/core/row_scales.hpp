@@ -30,11 +30,8 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define FFC_HOST_DEVICE __host__ __device__
-#else
-#define FFC_HOST_DEVICE
-#endif
+#include "core/host_device.hpp"
+
 
 namespace ffc::core {
 

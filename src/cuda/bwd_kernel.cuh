@@ -174,13 +174,6 @@ __device__ __forceinline__ void bulk_stage_rows(const BwdParams& p, const StageP
   if ((rows >> lane) & 1) bulk_load(stage_base + lane * S::kRowBytes, plan.src[lane], bytes, bar);
 }
 
-// Swizzled byte offset of 16-byte chunk 32 j + lane of a row (swizzled() of element 8 (32 j + lane)):
-// chunk c goes to c ^ ((c / 32) % 8) ^ ((c / 8) % 2), which for c = 32 j + lane is 32 j + (lane ^
-// ((lane / 8) % 2) ^ (j % 8)); `lane_part` = lane ^ ((lane / 8) % 2).
-__device__ __forceinline__ uint32_t row_chunk_offset(int j, int lane_part) {
-  return static_cast<uint32_t>((32 * j + (lane_part ^ (j & 7))) * 16);
-}
-
 // All threads, N = 4096, 16-byte aligned rows: cp.async of every staged row whole into swizzled
 // chunks, data below the length and zeros elsewhere (source size 0), so P4 may overwrite staged
 // rows entirely. Warp w copies row w: chunk 32 j + lane.

@@ -50,22 +50,16 @@ __device__ __forceinline__ const unsigned char* cluster_input(const unsigned cha
   return stage + ((r * C::RS + f) * C::W + j) * 2;
 }
 
-// Postgate staging index of output (f', a, m_local): f' 16 Wm + a Wm + m_local, swizzled.
+// Postgate staging offset of output (f', a, m_local) (cuda/layout.hpp).
 template <int kN>
 __device__ __forceinline__ uint32_t cluster_post_offset(int row, int f, int a, int ml) {
-  using C = ClusterShape<kN>;
-  return static_cast<uint32_t>(row * 4096 * 2) + swizzled(f * 16 * C::Wm + a * C::Wm + ml);
+  return post_offset(ClusterShape<kN>::Wm, row, f, a, ml);
 }
 
-// cluster_post_offset(row, f, a, ml) from base0 = cluster_post_offset(row, 0, a, ml): block f adds
-// K = 2 Wm chunks, which adds (f K / 32) % 8 to the swizzle's (c / 32) % 8 term with no carry (K / 32
-// is a power of two and f = 0's chunk is below K) and leaves its (c / 8) % 2 term; so chunk f K + c0
-// lands at f K + (swizzled c0 ^ (f K / 32) % 8).
+// cluster_post_offset(row, f, a, ml) from base0 = cluster_post_offset(row, 0, a, ml).
 template <int kN>
 __device__ __forceinline__ uint32_t cluster_post_offset_block(uint32_t base0, int f) {
-  constexpr int K = 2 * ClusterShape<kN>::Wm;
-  static_assert(K % 32 == 0 && (K & (K - 1)) == 0, "blocks of whole, power-of-two 32-chunk groups");
-  return static_cast<uint32_t>(f * K * 16) + (base0 ^ (static_cast<uint32_t>(((f * K) >> 5) & 7) << 4));
+  return post_offset_block<2 * ClusterShape<kN>::Wm>(base0, f);
 }
 
 // Copies this CTA's share of the inputs (or of the postgate) of one pair into its staging region.

@@ -42,21 +42,13 @@
 #include "cuda/io.cuh"
 #include "cuda/params.hpp"
 #include "cuda/ptx.cuh"
+#include "cuda/layout.hpp"
 #include "cuda/row_factors.cuh"
 #include "cuda/small_dft.cuh"
 #include "cuda/tile_math.cuh"
 
 namespace ffc::cuda {
 
-
-// Byte offset of 16-bit element n within a swizzled row: 16-byte chunk c goes to chunk
-// c ^ ((c >> 5) & 7) ^ ((c >> 3) & 1), which makes the row accesses of 16x16 tiles (rows 256 or 16
-// elements apart) and runs of consecutive chunks conflict-free.
-__device__ __forceinline__ uint32_t swizzled(int n) {
-  const int c = n >> 3;
-  const int phys = c ^ (((c >> 5) & 7) ^ ((c >> 3) & 1));
-  return static_cast<uint32_t>(phys * 16 + (n & 7) * 2);
-}
 
 template <int kN>
 struct FwdSmem {

@@ -1,0 +1,101 @@
+// The CUDA kernels' shared-memory layout math (src/cuda/layout.hpp), on the host: every function
+// over its whole domain against plain formulas and the properties the kernels rely on. Runs on CI,
+// where the kernels themselves are only compiled.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <vector>
+
+#include "cuda/layout.hpp"
+
+namespace ffc::cuda {
+namespace {
+
+constexpr int kRowElements = 4096;  // the longest staged row (16-bit elements)
+constexpr int kRowChunks = kRowElements / 8;
+
+// The swizzle written out bit by bit: the low three bits of the chunk index XOR bits 5..7 and bit 3.
+int plain_swizzle(int c) {
+  const int low = c % 8, group = (c / 32) % 8, half = (c / 8) % 2;
+  return c - low + (low ^ group ^ half);
+}
+
+TEST(CudaLayout, SwizzleMatchesItsFormulaAndKeepsElementsInTheirChunk) {
+  for (int n = 0; n < kRowElements; ++n) {
+    const uint32_t at = swizzled(n);
+    ASSERT_EQ(at / 16, static_cast<uint32_t>(plain_swizzle(n / 8))) << n;
+    ASSERT_EQ(at % 16, static_cast<uint32_t>(2 * (n % 8))) << n;
+  }
+}
+
+TEST(CudaLayout, SwizzleIsABijectionOnEveryGroupOfEightChunks) {
+  std::set<uint32_t> all;
+  for (int c = 0; c < kRowChunks; ++c) {
+    const int p = swizzled_chunk(c);
+    ASSERT_EQ(p / 8, c / 8) << c;  // stays in its group of 8 (128 bytes)
+    all.insert(static_cast<uint32_t>(p));
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kRowChunks));
+}
+
+// 8 accesses of 16 bytes (a quarter warp's worth of a 128-byte transaction) touch every bank once
+// when their physical chunks are distinct modulo 8.
+bool conflict_free(const std::vector<int>& chunks) {
+  std::set<int> slots;
+  for (int c : chunks) slots.insert(swizzled_chunk(c) % 8);
+  return slots.size() == chunks.size();
+}
+
+TEST(CudaLayout, KernelAccessPatternsAreConflictFree) {
+  for (int start = 0; start < kRowChunks; ++start) {
+    for (int stride : {1, 2, 32}) {  // consecutive chunks; tile rows 16 and 256 elements apart
+      std::vector<int> chunks;
+      for (int i = 0; i < 8; ++i) chunks.push_back((start + i * stride) % kRowChunks);
+      // Only aligned runs are accessed together: consecutive from a multiple of 8, 2 apart within a
+      // 16-chunk block, 32 apart within a 256-chunk block.
+      const bool aligned = (stride == 1 && start % 8 == 0) || (stride == 2 && start % 16 < 2) ||
+                           (stride == 32 && start % 256 < 32);
+      if (aligned) {
+        EXPECT_TRUE(conflict_free(chunks)) << "start " << start << " stride " << stride;
+      }
+    }
+  }
+}
+
+TEST(CudaLayout, RowChunkOffsetIsTheSwizzleOfItsChunk) {
+  for (int j = 0; j < kRowChunks / 32; ++j) {
+    for (int lane = 0; lane < 32; ++lane) {
+      const int lane_part = lane ^ ((lane >> 3) & 1);
+      ASSERT_EQ(row_chunk_offset(j, lane_part), swizzled(8 * (32 * j + lane))) << j << " " << lane;
+    }
+  }
+}
+
+template <int kRS>
+void check_post_offsets() {
+  constexpr int kWm = 256 / kRS;  // output columns per CTA of a cluster of kRS CTAs
+  std::set<uint32_t> seen;
+  for (int row = 0; row < 2; ++row) {
+    for (int a = 0; a < 16; ++a) {
+      for (int ml = 0; ml < kWm; ++ml) {
+        const uint32_t base0 = post_offset(kWm, row, 0, a, ml);
+        for (int f = 0; f < kRS; ++f) {  // 16 wm kRS = 4096: the blocks fill the row
+          const uint32_t direct = post_offset(kWm, row, f, a, ml);
+          ASSERT_EQ(post_offset_block<2 * kWm>(base0, f), direct) << kRS << " " << row << " " << a << " " << ml << " " << f;
+          ASSERT_LT(direct, static_cast<uint32_t>((row + 1) * kRowElements * 2));
+          seen.insert(direct);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(2 * kRowElements)) << "offsets collide or leave holes";
+}
+
+TEST(CudaLayout, ClusterPostOffsetsPerBlockEqualTheDirectOffsets) {
+  check_post_offsets<2>();  // N = 8192
+  check_post_offsets<4>();  // N = 16384
+  check_post_offsets<8>();  // N = 32768
+}
+
+}  // namespace
+}  // namespace ffc::cuda

@@ -256,22 +256,22 @@ void run_config(const Config& c, double rate, const std::string& gpu, int repeat
     const int64_t r = (i * rows) / sample + (i % 2);  // both rows of pairs
     const int64_t row = std::min(r, rows - 1), h = row % c.heads;
     auto fetch = [&](const void* base, DType dt) {
-      ffc::testing::HostTensor t(dt, {c.length});
+      ffc::reference::HostTensor t(dt, {c.length});
       check(cudaMemcpy(t.data(), static_cast<const char*>(base) + row * c.length * sizeof(T), t.bytes(),
                        cudaMemcpyDeviceToHost), "fetch");
       return t.read_back();
     };
-    ffc::testing::HostTensor kh(DType::kF32, {lk});
+    ffc::reference::HostTensor kh(DType::kF32, {lk});
     check(cudaMemcpy(kh.data(), static_cast<const float*>(k.p) + h * lk, kh.bytes(), cudaMemcpyDeviceToHost), "fetch k");
     const std::vector<double> none;
-    const std::vector<double> r1 = ffc::testing::fftw_conv(
+    const std::vector<double> r1 = ffc::reference::fftw_conv(
         {1, 1, c.length, lk, c.n}, fetch(u.p, c.dtype), kh.read_back(),
         c.gated ? fetch(pre.p, c.dtype) : none, c.gated ? fetch(post.p, c.dtype) : none);
     const std::vector<double> g1 = fetch(y.p, c.dtype);
     ref.insert(ref.end(), r1.begin(), r1.end());
     got.insert(got.end(), g1.begin(), g1.end());
   }
-  const double rel_err = ffc::testing::relative_l2(got, ref);
+  const double rel_err = ffc::reference::relative_l2(got, ref);
 
   // cuFFT baseline (f32, spectrum of k cached as for ours).
   double cufft_ms = -1;
@@ -361,7 +361,7 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
   // Error: du, dpregate, dpostgate on sampled rows; dk on the first head (all batch rows).
   std::vector<double> got, ref;
   auto fetch_row = [&](const void* base, int64_t row, DType dt, int64_t len, size_t elem) {
-    ffc::testing::HostTensor t(dt, {len});
+    ffc::reference::HostTensor t(dt, {len});
     check(cudaMemcpy(t.data(), static_cast<const char*>(base) + row * len * elem, t.bytes(), cudaMemcpyDeviceToHost), "fetch");
     return t.read_back();
   };
@@ -372,7 +372,7 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
     auto gate_row = [&](const void* gate) {
       return c.gated ? fetch_row(gate, row, c.dtype, c.length, sizeof(T)) : std::vector<double>{};
     };
-    const ffc::testing::ConvGradients r = ffc::testing::fftw_backward(
+    const ffc::reference::ConvGradients r = ffc::reference::fftw_backward(
         {1, 1, c.length, lk, c.n}, 1, fetch_row(u.p, row, c.dtype, c.length, sizeof(T)), kh, gate_row(pre.p),
         gate_row(post.p), fetch_row(dy.p, row, c.dtype, c.length, sizeof(T)));
     std::vector<std::pair<std::vector<double>, std::vector<double>>> pairs = {
@@ -386,7 +386,7 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
       ref.insert(ref.end(), theirs.begin(), theirs.end());
     }
   }
-  const double rel_err = ffc::testing::relative_l2(got, ref);
+  const double rel_err = ffc::reference::relative_l2(got, ref);
   double dk_err = -1;
   {
     std::vector<double> hu, hp, hq, hd;
@@ -398,9 +398,9 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
         dst->insert(dst->end(), v.begin(), v.end());
       }
     }
-    const ffc::testing::ConvGradients r =
-        ffc::testing::fftw_backward({c.batch, 1, c.length, lk, c.n}, lk, hu, k0, hp, hq, hd);
-    dk_err = ffc::testing::relative_l2(fetch_row(dk.p, 0, DType::kF32, lk, 4), r.dk);
+    const ffc::reference::ConvGradients r =
+        ffc::reference::fftw_backward({c.batch, 1, c.length, lk, c.n}, lk, hu, k0, hp, hq, hd);
+    dk_err = ffc::reference::relative_l2(fetch_row(dk.p, 0, DType::kF32, lk, 4), r.dk);
   }
 
   // cuFFT f32 baseline with the filter spectrum cached.

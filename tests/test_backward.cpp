@@ -23,6 +23,7 @@
 #include "ffc/ffc.h"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 constexpr double kDkTolerance = 1e-6;

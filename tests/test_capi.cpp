@@ -10,6 +10,7 @@
 #include "ffc/ffc.h"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 ffc_tensor_t c_view(HostTensor& t) { return ffc::testing::c_view(t.view()); }

@@ -14,6 +14,7 @@
 #include "conv_case.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 double tolerance(DType dtype) { return forward_tolerance(Backend::kCpu, dtype); }

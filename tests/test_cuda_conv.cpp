@@ -14,8 +14,10 @@
 
 #include "conv_case.hpp"
 #include "device_memory.hpp"
+#include "gpu_skip.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 const int kSizes[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768};

@@ -5,8 +5,10 @@
 
 #include "conv_case.hpp"
 #include "device_memory.hpp"
+#include "gpu_skip.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 // Issue 11: the original FlashFFTConv's usual test inputs (u, pregate, postgate randn x 0.02 with

@@ -14,8 +14,10 @@
 #include "backward_call.hpp"
 #include "conv_case.hpp"
 #include "device_memory.hpp"
+#include "gpu_skip.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 std::vector<unsigned char> bits_of(const std::vector<double>& v) {

@@ -24,8 +24,10 @@
 #include "backward_call.hpp"
 #include "conv_case.hpp"
 #include "device_memory.hpp"
+#include "gpu_skip.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 enum class Input { kU, kPre, kPost, kK, kDy };

@@ -11,6 +11,7 @@
 #include "conv_case.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 constexpr double kTol = 1e-6;

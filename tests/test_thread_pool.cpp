@@ -13,6 +13,7 @@
 #include "conv_case.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 int threads_of_this_process() {

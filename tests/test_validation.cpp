@@ -10,6 +10,7 @@
 #include "conv_case.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 namespace {
 
 class ForwardValidation : public ::testing::Test {

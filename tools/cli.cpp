@@ -26,7 +26,7 @@
 namespace {
 
 using namespace ffc;
-using namespace ffc::testing;
+using namespace ffc::reference;
 using Clock = std::chrono::steady_clock;
 
 const char* kUsage = R"(flashfftconv - fast depthwise long convolutions through FFTs

@@ -3,6 +3,7 @@
 #include "device_memory.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 
 DeviceGradients run_device_backward(const Plan& plan, const GradCase& c, ConvInputs& in, HostTensor& dy,
                                     bool du_in_place) {

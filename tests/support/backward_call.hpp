@@ -8,6 +8,7 @@
 #include "conv_case.hpp"
 
 namespace ffc::testing {
+using namespace ffc::reference;
 
 struct GradCase {
   ConvCase conv;

@@ -9,7 +9,7 @@
 
 #include "ffc/ffc.hpp"
 
-namespace ffc::testing {
+namespace ffc::reference {
 
 enum class Distribution {
   kRandn,         // standard normal
@@ -57,4 +57,4 @@ double unit_roundoff(DType dtype);
 
 const char* distribution_name(Distribution d);
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

@@ -12,7 +12,7 @@
 #include "inputs.hpp"
 #include "oracle.hpp"
 
-namespace ffc::testing {
+namespace ffc::reference {
 
 struct ConvCase {
   int64_t fft_size = 0, batch = 1, heads = 1, length = 0, filter_length = 0;
@@ -79,4 +79,4 @@ extern const SweepMode kSweepModes[4];
 // Batch and heads of a sweep at FFT size n, kept small at large n so the sweep fits the CI budget.
 void sweep_shape(int64_t n, int64_t& batch, int64_t& heads);
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

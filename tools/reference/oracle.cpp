@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace ffc::testing {
+namespace ffc::reference {
 namespace {
 
 std::mutex& fftw_planner_mutex() {
@@ -330,4 +330,4 @@ double fftw_float_conv_seconds(const ConvSpec& s, const std::vector<float>& u,
   return times[times.size() / 2];
 }
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

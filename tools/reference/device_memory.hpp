@@ -1,4 +1,4 @@
-// Host or CUDA device buffers for tests and tools, so that one test body runs on every backend.
+// Host or CUDA device buffers for the program, the benchmark and the tests, so that one test body runs on every backend.
 // Without CUDA (or with device = -1) buffers are plain host memory.
 #pragma once
 
@@ -8,16 +8,7 @@
 #include "ffc/ffc.hpp"
 #include "inputs.hpp"
 
-// In a GoogleTest body: skips the test, with the reason, where this machine has no CUDA device.
-#define SKIP_WITHOUT_GPU()                                                                         \
-  do {                                                                                             \
-    if (::ffc::cuda_device_count() == 0) {                                                         \
-      GTEST_SKIP() << "no CUDA device on this machine: the GPU suite runs on the lent H100 "       \
-                      "(scripts/gpu_check.sh)";                                                    \
-    }                                                                                              \
-  } while (0)
-
-namespace ffc::testing {
+namespace ffc::reference {
 
 class Buffer {
  public:
@@ -51,4 +42,4 @@ class MemorySpace {
   int device_;
 };
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

@@ -6,7 +6,7 @@
 
 #include "device_memory.hpp"
 
-namespace ffc::testing {
+namespace ffc::reference {
 
 std::string ConvCase::describe() const {
   std::ostringstream s;
@@ -116,4 +116,4 @@ void sweep_shape(int64_t n, int64_t& batch, int64_t& heads) {
   }
 }
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

@@ -11,7 +11,7 @@
 #include <functional>
 #include <vector>
 
-namespace ffc::testing {
+namespace ffc::reference {
 
 struct ConvSpec {
   int64_t batch = 1, heads = 1, length = 0, filter_length = 0, fft_size = 0;
@@ -72,4 +72,4 @@ double fftw_float_conv_seconds(const ConvSpec& spec, const std::vector<float>& u
                                const std::vector<float>& k, std::vector<float>& y, int threads,
                                int repeats);
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

@@ -7,14 +7,14 @@
 #include <string>
 #include <utility>
 
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
 #include <cuda_runtime.h>
 #endif
 
-namespace ffc::testing {
+namespace ffc::reference {
 namespace {
 
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
@@ -29,7 +29,7 @@ Buffer::Buffer(int device, std::size_t bytes) : device_(device), bytes_(bytes) {
     if (!data_) throw std::bad_alloc();
     return;
   }
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
   check(cudaSetDevice(device), "cudaSetDevice");
   check(cudaMalloc(&data_, bytes), "cudaMalloc");
 #else
@@ -55,7 +55,7 @@ Buffer::~Buffer() {
   if (device_ < 0) {
     std::free(data_);
   } else {
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
     cudaFree(data_);
 #endif
   }
@@ -74,7 +74,7 @@ void Buffer::download(HostTensor& into) const {
     std::memcpy(into.data(), data_, bytes_);
     return;
   }
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
   check(cudaMemcpy(into.data(), data_, bytes_, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
 #endif
 }
@@ -85,7 +85,7 @@ Buffer MemorySpace::upload(const HostTensor& t) const {
   if (device_ < 0) {
     std::memcpy(b.data(), const_cast<HostTensor&>(t).data(), t.bytes());
   } else {
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
     check(cudaMemcpy(b.data(), const_cast<HostTensor&>(t).data(), t.bytes(), cudaMemcpyHostToDevice),
           "cudaMemcpy H2D");
 #endif
@@ -94,9 +94,9 @@ Buffer MemorySpace::upload(const HostTensor& t) const {
 }
 
 void MemorySpace::synchronize() const {
-#ifdef FFC_TEST_WITH_CUDA
+#ifdef FFC_REFERENCE_WITH_CUDA
   if (device_ >= 0) check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 #endif
 }
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

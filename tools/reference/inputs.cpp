@@ -6,7 +6,7 @@
 
 #include "core/half.hpp"
 
-namespace ffc::testing {
+namespace ffc::reference {
 
 double round_to(DType dtype, double value) {
   const float f = static_cast<float>(value);
@@ -137,4 +137,4 @@ Tensor HostTensor::view() {
   return t;
 }
 
-}  // namespace ffc::testing
+}  // namespace ffc::reference

@@ -216,17 +216,9 @@ class CpuBackend final : public BackendImpl {
     std::lock_guard<std::mutex> lock(exec_mutex_);
     const float* spectrum = filter_spectrum_locked(args.k, args.spectrum, args.workspace);
     const int64_t pairs = (p.batch + 1) / 2;
-    const int64_t items = pairs * p.heads;
-    if (items < pool_.size()) {
-      // Few items: one at a time, each transform spread over the threads.
-      for (int64_t item = 0; item < items; ++item) {
-        convolve_pair(p, args, spectrum, item / pairs, item % pairs, scratch(0), &pool_);
-      }
-      return;
-    }
     // Item order is head-major so that consecutive items share a filter spectrum in cache.
-    pool_.parallel_for(items, [&](int64_t item, int worker) {
-      convolve_pair(p, args, spectrum, item / pairs, item % pairs, scratch(worker), nullptr);
+    run_items(pairs * p.heads, [&](int64_t item, Scratch& s, const Workers* pool) {
+      convolve_pair(p, args, spectrum, item / pairs, item % pairs, s, pool);
     });
   }
 
@@ -241,44 +233,38 @@ class CpuBackend final : public BackendImpl {
     const int64_t pairs = (p.batch + 1) / 2;
     if (p.want_dk) {
       // dk sums over the batch: one item per head, whose pairs are accumulated in order.
-      if (p.heads < pool_.size()) {
-        for (int64_t h = 0; h < p.heads; ++h) {
-          backward_head(p, args, spectrum, h, pairs, scratch(0), &pool_);
-        }
-      } else {
-        pool_.parallel_for(p.heads, [&](int64_t h, int worker) {
-          backward_head(p, args, spectrum, h, pairs, scratch(worker), nullptr);
-        });
-      }
+      run_items(p.heads, [&](int64_t h, Scratch& s, const Workers* pool) {
+        backward_head(p, args, spectrum, h, pairs, s, pool);
+      });
       return;
     }
-    const int64_t items = pairs * p.heads;
-    if (items == 0) return;
-    if (items < pool_.size()) {
-      for (int64_t item = 0; item < items; ++item) {
-        backward_pair(p, args, spectrum, item / pairs, item % pairs, scratch(0), &pool_);
-      }
-      return;
-    }
-    pool_.parallel_for(items, [&](int64_t item, int worker) {
-      backward_pair(p, args, spectrum, item / pairs, item % pairs, scratch(worker), nullptr);
+    run_items(pairs * p.heads, [&](int64_t item, Scratch& s, const Workers* pool) {
+      backward_pair(p, args, spectrum, item / pairs, item % pairs, s, pool);
     });
   }
 
  private:
   Scratch& scratch(int worker) const { return scratch_[static_cast<size_t>(worker)]; }
 
+  // Runs item(i, scratch, pool) for i in [0, count). Requires exec_mutex_. With at least as many
+  // items as workers, the items are spread over the pool (pool argument null: each item runs on
+  // one thread with its worker's scratch); with fewer, they run one at a time on this thread with
+  // the first worker's scratch, each transform's stages spread over the pool. Either way every
+  // element is computed by the same arithmetic, so the bits do not depend on the thread count.
+  template <typename Item>
+  void run_items(int64_t count, const Item& item) const {
+    if (count < pool_.size()) {
+      for (int64_t i = 0; i < count; ++i) item(i, scratch(0), &pool_);
+      return;
+    }
+    pool_.parallel_for(count, [&](int64_t i, int worker) { item(i, scratch(worker), nullptr); });
+  }
+
   // Requires exec_mutex_: scratch(0) is used outside the pool when there are few items.
   void transform_filter_locked(const Tensor& k, void* spectrum) const {
-    const int64_t heads = k.shape[0];
-    // Few filters: one at a time, each transform spread over the threads.
-    if (heads < pool_.size()) {
-      for (int64_t h = 0; h < heads; ++h) transform_one_filter(k, spectrum, h, scratch(0), &pool_);
-    } else {
-      pool_.parallel_for(heads, [&](int64_t h, int worker) {
-        transform_one_filter(k, spectrum, h, scratch(worker), nullptr);
-      });
-    }
+    run_items(k.shape[0], [&](int64_t h, Scratch& s, const Workers* pool) {
+      transform_one_filter(k, spectrum, h, s, pool);
+    });
   }
 
   // Requires exec_mutex_. The filter spectrum a call reads: the caller's, or k transformed into the

@@ -6,7 +6,10 @@
 #include <set>
 #include <vector>
 
+#include "core/factorization.hpp"
+#include "core/monarch_split.hpp"
 #include "cuda/layout.hpp"
+#include "cuda/sizes.hpp"
 
 namespace ffc::cuda {
 namespace {
@@ -95,6 +98,37 @@ TEST(CudaLayout, ClusterPostOffsetsPerBlockEqualTheDirectOffsets) {
   check_post_offsets<2>();  // N = 8192
   check_post_offsets<4>();  // N = 16384
   check_post_offsets<8>();  // N = 32768
+}
+
+}  // namespace
+}  // namespace ffc::cuda
+
+// The CUDA size list and the split rule (core/monarch_split.hpp) agree with the factorization.
+namespace ffc::cuda {
+namespace {
+
+TEST(CudaSizes, EverySizeIsInTheCoreTableWithItsSplit) {
+  int64_t previous = 0;
+  for (int n : CudaSizes::kValues) {
+    EXPECT_GT(n, previous) << "sizes ascend";
+    previous = n;
+    ASSERT_TRUE(core::Factorization::in_size_table(n)) << n;
+    EXPECT_TRUE(CudaSizes::contains(n));
+    const std::vector<int> radices = core::Factorization::table_radices(n);
+    const int rs = radices.front() < 16 ? radices.front() : 1;
+    EXPECT_EQ(core::small_radix(n), rs) << n;
+    EXPECT_EQ(core::monarch_block(n) * rs, n) << n;
+    EXPECT_EQ(CudaSizes::dispatch<int>(n, [](auto size) { return decltype(size)::value; }), n);
+  }
+  EXPECT_FALSE(CudaSizes::contains(128));
+  EXPECT_EQ(CudaSizes::dispatch<int>(100, [](auto size) { return decltype(size)::value; }), 0);
+}
+
+TEST(CoreSplit, SmallRadixMatchesTheTableAtEverySize) {
+  for (int64_t n = core::Factorization::kMinSize; n <= core::Factorization::kMaxSize; n *= 2) {
+    const std::vector<int> radices = core::Factorization::table_radices(n);
+    EXPECT_EQ(core::small_radix(n), radices.front() < 16 ? radices.front() : 1) << n;
+  }
 }
 
 }  // namespace

@@ -12,8 +12,8 @@ namespace {
 // The size table: radices per log2(N), outermost stage first. Every size is one small radix
 // (2, 4 or 8, done with FMAs in the fused GPU kernels' load and store phases) followed by 16-point
 // stages (the tensor-core k16 shape): N = RS x 16 x ... x 16. Adding a size (a power of two or,
-// later, a mixed-radix 3*2^k, 5*2^k) is one line here plus, for the GPU, one descriptor line in
-// src/cuda/fwd_config.hpp.
+// later, a mixed-radix 3*2^k, 5*2^k) is one line here plus, for the GPU, one entry of CudaSizes in
+// src/cuda/sizes.hpp.
 const std::vector<int>& radices_for_log2(int log2n) {
   static const std::vector<int> kTable[] = {
       {}, {}, {}, {},                // 1 .. 8: below the table

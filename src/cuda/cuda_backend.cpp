@@ -12,6 +12,7 @@
 #include "core/errors.hpp"
 #include "cuda/fwd_config.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/sizes.hpp"
 #include "cuda/params.hpp"
 #include "cuda/tables.hpp"
 
@@ -29,10 +30,7 @@ void check_cuda(cudaError_t e, const char* what) {
 }
 
 bool is_supported_size(int64_t n) {
-  for (int s : cuda::kFwdSizes) {
-    if (s == n) return true;
-  }
-  return false;
+  return cuda::CudaSizes::contains(n);
 }
 
 // Makes `device` current for the scope (a no-op when it already is).

@@ -28,7 +28,7 @@ namespace ffc::cuda {
 template <int kN>
 struct ClusterShape {
   static constexpr int N = kN;
-  static constexpr int RS = kN / 4096;          // CTAs per cluster = small radix
+  static constexpr int RS = core::small_radix(kN);  // CTAs per cluster = small radix
   static constexpr int kWarps = 4;
   static constexpr int kThreads = 128;
   static constexpr int W = 4096 / RS;           // input columns n' per CTA

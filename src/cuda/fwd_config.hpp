@@ -5,23 +5,23 @@
 //   N = RS x [16] x 16 x 16:  RS in {1, 2, 4, 8} a small radix done with FMAs while loading and
 //   storing, [16] an "outer" tensor-core stage through shared memory (N >= 4096 only), and the two
 //   inner 16-point stages as register-chained tensor-core products on 16 x 16 tiles.
-// Adding a size is one line in kFwdSizes below (plus the core size table if it is new there).
+// Adding a size is one entry in CudaSizes (cuda/sizes.hpp), plus the core size table if it is new there.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "core/monarch_split.hpp"
+
 namespace ffc::cuda {
 
-// FFT sizes the CUDA backend runs, in the order of the instantiation tables.
-inline constexpr int kFwdSizes[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
 
 template <int kN>
 struct FwdShape {
   static constexpr int N = kN;
-  static constexpr bool kOuter = N >= 4096;           // one 16-point stage through smem
-  static constexpr int M = kOuter ? 4096 : 256;       // block length after the small stage
-  static constexpr int RS = N / M;                    // small radix
+  static constexpr int RS = core::small_radix(N);     // small radix (core/monarch_split.hpp)
+  static constexpr int M = N / RS;                    // block length after the small stage
+  static constexpr bool kOuter = M == 4096;           // one 16-point stage through smem
   static constexpr int kRows = N / 256;               // 16 x 16 inner tiles per pair
   static constexpr int kWarps = N >= 32768 ? 16 : (N >= 8192 ? 8 : 4);
   static constexpr int kThreads = 32 * kWarps;

@@ -1,6 +1,7 @@
 // The filter gradient's finish and output kernels and their registry entries.
 #include "cuda/dk_kernel.cuh"
 #include "cuda/kernels.hpp"
+#include "cuda/sizes.hpp"
 
 namespace ffc::cuda {
 namespace {
@@ -16,15 +17,13 @@ KernelEntry dk_output_entry() {
   return {reinterpret_cast<const void*>(&dk_output_kernel<kN>), 256, 0, 1, 1};
 }
 
-#define FFC_FOR_EACH_SIZE(X) X(256) X(512) X(1024) X(2048) X(4096) X(8192) X(16384) X(32768)
-
 }  // namespace
 
 KernelEntry dk_kernels(int n, int which) {
-#define FFC_CASE(N) \
-  case N: return which == 0 ? dk_finish_entry<N>() : dk_output_entry<N>();
-  switch (n) { FFC_FOR_EACH_SIZE(FFC_CASE) default: return {}; }
-#undef FFC_CASE
+  return CudaSizes::dispatch<KernelEntry>(n, [which](auto size) {
+    constexpr int kN = decltype(size)::value;
+    return which == 0 ? dk_finish_entry<kN>() : dk_output_entry<kN>();
+  });
 }
 
 }  // namespace ffc::cuda

@@ -4,6 +4,7 @@
 #include "cuda/bwd_cluster_kernel.cuh"
 #include "cuda/bwd_kernel.cuh"
 #include "cuda/kernels.hpp"
+#include "cuda/sizes.hpp"
 
 namespace ffc::cuda {
 
@@ -25,17 +26,8 @@ KernelEntry backward_entry() {
 
 template <typename T, bool kSplit, bool kBothGates>
 KernelEntry backward_entry_for(int n) {
-  switch (n) {
-    case 256: return backward_entry<256, T, kSplit, kBothGates>();
-    case 512: return backward_entry<512, T, kSplit, kBothGates>();
-    case 1024: return backward_entry<1024, T, kSplit, kBothGates>();
-    case 2048: return backward_entry<2048, T, kSplit, kBothGates>();
-    case 4096: return backward_entry<4096, T, kSplit, kBothGates>();
-    case 8192: return backward_entry<8192, T, kSplit, kBothGates>();
-    case 16384: return backward_entry<16384, T, kSplit, kBothGates>();
-    case 32768: return backward_entry<32768, T, kSplit, kBothGates>();
-    default: return {};
-  }
+  return CudaSizes::dispatch<KernelEntry>(
+      n, [](auto size) { return backward_entry<decltype(size)::value, T, kSplit, kBothGates>(); });
 }
 
 template <typename T, bool kSplit>

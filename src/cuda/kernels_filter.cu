@@ -1,6 +1,8 @@
 // Filter-transform kernels and the registry.
 #include "cuda/filter_kernel.cuh"
+#include "core/monarch_split.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/sizes.hpp"
 
 namespace ffc::cuda {
 
@@ -19,17 +21,7 @@ KernelEntry filter_entry() {
 
 template <typename KT>
 KernelEntry filter_entry_for(int n) {
-  switch (n) {
-    case 256: return filter_entry<256, KT>();
-    case 512: return filter_entry<512, KT>();
-    case 1024: return filter_entry<1024, KT>();
-    case 2048: return filter_entry<2048, KT>();
-    case 4096: return filter_entry<4096, KT>();
-    case 8192: return filter_entry<8192, KT>();
-    case 16384: return filter_entry<16384, KT>();
-    case 32768: return filter_entry<32768, KT>();
-    default: return {};
-  }
+  return CudaSizes::dispatch<KernelEntry>(n, [](auto size) { return filter_entry<decltype(size)::value, KT>(); });
 }
 
 }  // namespace
@@ -61,17 +53,18 @@ KernelEntry filter_kernel(int n, DType filter_dtype) {
 
 KernelEntry normalize_kernel() { return {reinterpret_cast<const void*>(&normalize_spectrum), 256, 0}; }
 
+// The single-CTA forward's shared memory for a gating (the cluster kernels' is fixed: 0 here).
 std::size_t forward_smem_bytes(int n, bool pregate, bool postgate) {
-  switch (n) {
-    case 256: return FwdShape<256>::smem_bytes(pregate, postgate);
-    case 512: return FwdShape<512>::smem_bytes(pregate, postgate);
-    case 1024: return FwdShape<1024>::smem_bytes(pregate, postgate);
-    case 2048: return FwdShape<2048>::smem_bytes(pregate, postgate);
-    case 4096: return FwdShape<4096>::smem_bytes(pregate, postgate);
-    default: return 0;
-  }
+  return CudaSizes::dispatch<std::size_t>(n, [&](auto size) -> std::size_t {
+    constexpr int kN = decltype(size)::value;
+    if constexpr (kN <= 4096) {
+      return FwdShape<kN>::smem_bytes(pregate, postgate);
+    } else {
+      return 0;
+    }
+  });
 }
 
-int small_radix(int n) { return n >= 4096 ? n / 4096 : n / 256; }
+int small_radix(int n) { return core::small_radix(n); }
 
 }  // namespace ffc::cuda

@@ -4,6 +4,7 @@
 #include "cuda/fwd_cluster_kernel.cuh"
 #include "cuda/fwd_kernel.cuh"
 #include "cuda/kernels.hpp"
+#include "cuda/sizes.hpp"
 
 namespace ffc::cuda {
 
@@ -23,17 +24,7 @@ KernelEntry forward_entry() {
 
 template <typename T, bool kSplit>
 KernelEntry forward_entry_for(int n) {
-  switch (n) {
-    case 256: return forward_entry<256, T, kSplit>();
-    case 512: return forward_entry<512, T, kSplit>();
-    case 1024: return forward_entry<1024, T, kSplit>();
-    case 2048: return forward_entry<2048, T, kSplit>();
-    case 4096: return forward_entry<4096, T, kSplit>();
-    case 8192: return forward_entry<8192, T, kSplit>();
-    case 16384: return forward_entry<16384, T, kSplit>();
-    case 32768: return forward_entry<32768, T, kSplit>();
-    default: return {};
-  }
+  return CudaSizes::dispatch<KernelEntry>(n, [](auto size) { return forward_entry<decltype(size)::value, T, kSplit>(); });
 }
 
 }  // namespace ffc::cuda

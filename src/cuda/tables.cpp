@@ -8,6 +8,7 @@
 
 #include "core/factorization.hpp"
 #include "core/half.hpp"
+#include "core/monarch_split.hpp"
 
 namespace ffc::cuda {
 namespace {
@@ -35,7 +36,7 @@ double g_entry(int part, int f, int a) {
 }  // namespace
 
 FwdTables build_fwd_tables(int n) {
-  const int m = n >= 4096 ? 4096 : 256;
+  const int m = static_cast<int>(core::monarch_block(n));
   FwdTables t;
   t.frags.assign(FwdTableLayout::kFragWords, 0);
   t.twiddles.assign(FwdTableLayout::float2_count(), Float2{0, 0});

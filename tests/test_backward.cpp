@@ -17,7 +17,7 @@
 #include <sstream>
 #include <thread>
 
-#include "api/backend.hpp"
+#include "backend/backend.hpp"
 #include "c_view.hpp"
 #include "conv_case.hpp"
 #include "ffc/ffc.h"

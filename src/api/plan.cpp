@@ -2,7 +2,7 @@
 // entry points that hand work to a backend.
 #include <string>
 
-#include "api/backend.hpp"
+#include "backend/backend.hpp"
 #include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "core/validate.hpp"

@@ -37,7 +37,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/backend.hpp"
+#include "backend/backend.hpp"
 #include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "core/half.hpp"

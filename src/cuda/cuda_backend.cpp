@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "api/backend.hpp"
+#include "backend/backend.hpp"
 #include "core/checked.hpp"
 #include "core/errors.hpp"
 #include "cuda/fwd_config.hpp"

@@ -1,5 +1,5 @@
 // Stand-ins for the CUDA backend in builds without CUDA: zero devices, nothing supported.
-#include "api/backend.hpp"
+#include "backend/backend.hpp"
 #include "core/errors.hpp"
 
 namespace ffc::detail {

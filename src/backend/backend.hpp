@@ -1,4 +1,5 @@
-// The interface between the Plan (API layer) and the backends. A backend receives arguments that
+// The interface between the Plan (API layer, above) and the backends (below; they implement it and
+// depend only on core and this header). A backend receives arguments that
 // core::validate_forward / core::validate_backward have already checked (apart from the memory
 // kind, which it checks itself through check_memory) and must not throw after it has started
 // writing outputs.

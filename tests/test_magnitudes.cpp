@@ -29,6 +29,7 @@
 #include "backward_call.hpp"
 #include "conv_case.hpp"
 #include "device_memory.hpp"
+#include "per_row.hpp"
 #include "gpu_skip.hpp"
 
 namespace ffc::testing {
@@ -71,13 +72,6 @@ double subnormal_spacing(DType d) {
   }
   return 0;
 }
-
-double row_tolerance(Backend backend, DType dtype) {
-  if (backend == Backend::kCpu) return forward_tolerance(Backend::kCpu, dtype);
-  return dtype == DType::kBF16 ? 5e-3 : 1e-3;
-}
-
-double dk_tolerance(Backend backend) { return backend == Backend::kCpu ? 1e-6 : 1e-3; }
 
 // Worst row error seen by a check, relative to its bound's relative part (for the record).
 struct RowReport {
@@ -170,7 +164,7 @@ std::string label(Backend backend, const ConvCase& c, const std::string& scenari
   return s.str();
 }
 
-using Param = std::tuple<Backend, int>;
+using Param = BackendSize;
 
 class Magnitudes : public ::testing::TestWithParam<Param> {
  protected:
@@ -451,18 +445,13 @@ TEST_P(Magnitudes, BackwardFromTinyToHuge) {
   }
 }
 
-std::string param_name(const ::testing::TestParamInfo<Param>& info) {
-  return std::string(std::get<0>(info.param) == Backend::kCuda ? "Cuda" : "Cpu") + "_N" +
-         std::to_string(std::get<1>(info.param));
-}
-
 INSTANTIATE_TEST_SUITE_P(Cpu, Magnitudes,
                          ::testing::Combine(::testing::Values(Backend::kCpu), ::testing::Values(16, 256, 4096, 32768)),
-                         param_name);
+                         backend_size_name);
 INSTANTIATE_TEST_SUITE_P(Cuda, Magnitudes,
                          ::testing::Combine(::testing::Values(Backend::kCuda),
                                             ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768)),
-                         param_name);
+                         backend_size_name);
 
 }  // namespace
 }  // namespace ffc::testing

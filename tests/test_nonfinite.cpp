@@ -24,6 +24,7 @@
 #include "backward_call.hpp"
 #include "conv_case.hpp"
 #include "device_memory.hpp"
+#include "per_row.hpp"
 #include "gpu_skip.hpp"
 
 namespace ffc::testing {
@@ -91,11 +92,7 @@ bool expect_isolated(const std::vector<double>& got, const std::vector<double>& 
   return true;
 }
 
-double tolerance(Backend backend, DType dtype) {
-  return backend == Backend::kCpu ? forward_tolerance(backend, dtype) : (dtype == DType::kBF16 ? 5e-3 : 1e-3);
-}
-
-using Param = std::tuple<Backend, int>;
+using Param = BackendSize;
 
 class NonFinite : public ::testing::TestWithParam<Param> {
  protected:
@@ -157,7 +154,7 @@ class NonFinite : public ::testing::TestWithParam<Param> {
 TEST_P(NonFinite, ForwardStaysInItsRow) {
   const Plan plan = Plan::create({.fft_size = n_, .backend = backend_});
   const std::vector<double> ref = run_oracle(c_, in_);
-  const double tol = tolerance(backend_, dtype_);
+  const double tol = row_tolerance(backend_, dtype_);
   const double kNaN = std::numeric_limits<double>::quiet_NaN(), kInf = std::numeric_limits<double>::infinity();
   for (Input which : {Input::kU, Input::kPre, Input::kPost, Input::kK}) {
     for (int64_t b = 0; b < c_.batch; ++b) {
@@ -193,8 +190,8 @@ TEST_P(NonFinite, BackwardStaysInItsRow) {
   GradCase gc;
   gc.conv = c_;
   const ConvGradients ref = reference_gradients(gc, in_, dy_);
-  const double tol = tolerance(backend_, dtype_);
-  const double dk_tol = backend_ == Backend::kCpu ? 1e-6 : 1e-3;
+  const double tol = row_tolerance(backend_, dtype_);
+  const double dk_tol = dk_tolerance(backend_);
   const double kNaN = std::numeric_limits<double>::quiet_NaN();
   for (Input which : {Input::kDy, Input::kU, Input::kPre, Input::kPost}) {
     for (int64_t b = 0; b < c_.batch; ++b) {
@@ -225,18 +222,13 @@ TEST_P(NonFinite, BackwardStaysInItsRow) {
   }
 }
 
-std::string param_name(const ::testing::TestParamInfo<Param>& info) {
-  return std::string(std::get<0>(info.param) == Backend::kCuda ? "Cuda" : "Cpu") + "_N" +
-         std::to_string(std::get<1>(info.param));
-}
-
 INSTANTIATE_TEST_SUITE_P(Cpu, NonFinite,
                          ::testing::Combine(::testing::Values(Backend::kCpu), ::testing::Values(16, 256, 4096)),
-                         param_name);
+                         backend_size_name);
 INSTANTIATE_TEST_SUITE_P(Cuda, NonFinite,
                          ::testing::Combine(::testing::Values(Backend::kCuda),
                                             ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768)),
-                         param_name);
+                         backend_size_name);
 
 }  // namespace
 }  // namespace ffc::testing

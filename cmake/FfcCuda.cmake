@@ -1,15 +1,23 @@
-# The CUDA backend: kernels (one translation unit per I/O dtype and direction, one for the filter
-# transform and the registry, one for the dk kernels) and the host-side backend. Included when a
-# CUDA compiler is found.
+# The CUDA backend: the host-side backend and algorithm table, the shared spectral kernels (filter
+# transform, dk), and one folder per algorithm whose kernels build in one translation unit per I/O
+# dtype and direction. Included when a CUDA compiler is found.
 add_library(ffc_cuda_objects OBJECT
-  src/cuda/kernels_f16.cu
-  src/cuda/kernels_bf16.cu
-  src/cuda/kernels_filter.cu
-  src/cuda/kernels_backward.cu
-  src/cuda/kernels_backward_f16.cu
-  src/cuda/kernels_backward_bf16.cu
   src/cuda/cuda_backend.cpp
-  src/cuda/tables.cpp)
+  src/cuda/algorithm_table.cpp
+  src/cuda/fused_algorithm.cpp
+  src/cuda/tables.cpp
+  src/cuda/spectral/kernels_filter.cu
+  src/cuda/spectral/kernels_dk.cu
+  src/cuda/fused_cta/registry.cpp
+  src/cuda/fused_cta/forward_f16.cu
+  src/cuda/fused_cta/forward_bf16.cu
+  src/cuda/fused_cta/backward_f16.cu
+  src/cuda/fused_cta/backward_bf16.cu
+  src/cuda/fused_cluster/registry.cpp
+  src/cuda/fused_cluster/forward_f16.cu
+  src/cuda/fused_cluster/forward_bf16.cu
+  src/cuda/fused_cluster/backward_f16.cu
+  src/cuda/fused_cluster/backward_bf16.cu)
 target_include_directories(ffc_cuda_objects PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR}/src)
 target_link_libraries(ffc_cuda_objects PUBLIC CUDA::cudart_static)

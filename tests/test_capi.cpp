@@ -2,6 +2,7 @@
 // full forward call through the ABI matching the C++ API bit for bit.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstring>
 #include <thread>
 
@@ -81,6 +82,47 @@ TEST(CApi, NullArguments) {
   EXPECT_EQ(info.backend, FFC_BACKEND_CPU);
   EXPECT_EQ(info.num_stages, 2);
   EXPECT_EQ(info.radices[0] * info.radices[1], 64);
+  EXPECT_STREQ(info.algorithm, "cpu");
+  ffc_plan_destroy(plan);
+}
+
+// Callers built against the header before cuda_path and algorithm existed pass the smaller
+// struct_size: their options mean AUTO and their info's tail is left alone.
+TEST(CApi, StructsFromBeforeCudaPathStillWork) {
+  ffc_plan_options_t o = FFC_PLAN_OPTIONS_INIT;
+  o.struct_size = offsetof(ffc_plan_options_t, cuda_path) + sizeof(int32_t);  // the old tail padding
+  o.fft_size = 64;
+  o.backend = FFC_BACKEND_CPU;
+  volatile int unknown = 77;
+  o.cuda_path = static_cast<ffc_cuda_path_t>(unknown);  // not read
+  o.reserved = 5;                                  // not read
+  ffc_plan_t* plan = nullptr;
+  ASSERT_EQ(ffc_plan_create(&o, &plan), FFC_SUCCESS) << ffc_last_error();
+  ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+  info.struct_size = offsetof(ffc_plan_info_t, algorithm) + sizeof(int32_t);
+  std::memset(info.algorithm, 'x', sizeof(info.algorithm));
+  ASSERT_EQ(ffc_plan_get_info(plan, &info), FFC_SUCCESS) << ffc_last_error();
+  EXPECT_EQ(info.fft_size, 64);
+  EXPECT_EQ(info.algorithm[0], 'x');
+  EXPECT_EQ(info.algorithm[31], 'x');
+  ffc_plan_destroy(plan);
+}
+
+TEST(CApi, CudaPathAndReservedAreChecked) {
+  ffc_plan_options_t o = FFC_PLAN_OPTIONS_INIT;
+  o.fft_size = 64;
+  o.backend = FFC_BACKEND_CPU;
+  volatile int unknown = 3;
+  o.cuda_path = static_cast<ffc_cuda_path_t>(unknown);
+  ffc_plan_t* plan = nullptr;
+  EXPECT_EQ(ffc_plan_create(&o, &plan), FFC_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ffc_last_error()).find("cuda_path: code 3"), std::string::npos) << ffc_last_error();
+  o.cuda_path = FFC_CUDA_PATH_PORTABLE;  // a CPU plan ignores it
+  o.reserved = 1;
+  EXPECT_EQ(ffc_plan_create(&o, &plan), FFC_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ffc_last_error()).find("reserved is 1"), std::string::npos) << ffc_last_error();
+  o.reserved = 0;
+  ASSERT_EQ(ffc_plan_create(&o, &plan), FFC_SUCCESS) << ffc_last_error();
   ffc_plan_destroy(plan);
 }
 

@@ -66,6 +66,11 @@ typedef enum ffc_dtype { FFC_F32 = 0, FFC_F16 = 1, FFC_BF16 = 2 } ffc_dtype_t;
 
 typedef enum ffc_backend { FFC_BACKEND_AUTO = 0, FFC_BACKEND_CPU = 1, FFC_BACKEND_CUDA = 2 } ffc_backend_t;
 
+/* Which CUDA algorithms a plan may choose from (ffc::CudaPath): AUTO = the FFC_CUDA_PATH environment
+ * variable (auto, fused, portable) when set, else the fastest that runs; FUSED = the fused Hopper
+ * kernels; PORTABLE = the kernels that run from sm_80 on (forced even on Hopper). */
+typedef enum ffc_cuda_path { FFC_CUDA_PATH_AUTO = 0, FFC_CUDA_PATH_FUSED = 1, FFC_CUDA_PATH_PORTABLE = 2 } ffc_cuda_path_t;
+
 /* A non-owning view of a tensor. `strides` are in elements and must be row-major contiguous, except
  * where they address no element (size-1 dimensions, and every dimension of an empty tensor). For a
  * CUDA plan `data` must be device memory of the plan's device; for a CPU plan, host memory. */
@@ -83,9 +88,12 @@ typedef struct ffc_plan_options {
   ffc_backend_t backend; /* AUTO picks CUDA when a GPU is present and supports N, else CPU */
   int32_t device;        /* CUDA device ordinal; -1 = the current device */
   int32_t num_threads;   /* CPU worker threads, 0 .. 1024; 0 = the shared pool's default (FFC_NUM_THREADS or all hardware threads) */
+  /* Since 0.2 (struct_size ending before them: AUTO, as before): */
+  ffc_cuda_path_t cuda_path; /* CUDA plans: which algorithms may run */
+  int32_t reserved;          /* must be 0 */
 } ffc_plan_options_t;
 
-#define FFC_PLAN_OPTIONS_INIT {sizeof(ffc_plan_options_t), 0, FFC_BACKEND_AUTO, -1, 0}
+#define FFC_PLAN_OPTIONS_INIT {sizeof(ffc_plan_options_t), 0, FFC_BACKEND_AUTO, -1, 0, FFC_CUDA_PATH_AUTO, 0}
 
 typedef struct ffc_plan_info {
   size_t struct_size;
@@ -94,9 +102,11 @@ typedef struct ffc_plan_info {
   int32_t device;        /* CUDA device ordinal, or -1 for CPU */
   int32_t num_stages;    /* number of radix stages of one FFT */
   int32_t radices[8];    /* the Monarch factorization N = radices[0] * ... */
+  char algorithm[32];    /* what runs the plan, NUL-terminated: "cpu" or the CUDA algorithm (left alone
+                            when struct_size ends before it) */
 } ffc_plan_info_t;
 
-#define FFC_PLAN_INFO_INIT {sizeof(ffc_plan_info_t), 0, FFC_BACKEND_AUTO, -1, 0, {0}}
+#define FFC_PLAN_INFO_INIT {sizeof(ffc_plan_info_t), 0, FFC_BACKEND_AUTO, -1, 0, {0}, {0}}
 
 /* Forward arguments. Exactly one of `k` (time-domain filter) and `spectrum` (the output of
  * ffc_transform_filter) must be given. Absent optional tensors are NULL pointers. */

@@ -50,6 +50,12 @@ enum class DType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
 
 enum class Backend : int { kAuto = 0, kCpu = 1, kCuda = 2 };
 
+// Which CUDA algorithms a plan may choose from. kAuto: the FFC_CUDA_PATH environment variable
+// (auto, fused, portable) when set, else the fastest that runs on the device. kFused: the fused
+// Hopper kernels (sm_90). kPortable: the kernels that run from sm_80 on, without clusters; on a
+// Hopper GPU this forces them (for tests and comparison).
+enum class CudaPath : int { kAuto = 0, kFused = 1, kPortable = 2 };
+
 FFC_CXX_API const char* to_string(Status status);
 FFC_CXX_API const char* to_string(DType dtype);
 FFC_CXX_API const char* to_string(Backend backend);
@@ -88,6 +94,7 @@ struct PlanOptions {
   int device = -1;                   // CUDA device ordinal; -1 = the current device
   int num_threads = 0;               // CPU worker threads, 0 .. 1024 (of the process-wide pool);
                                      // 0 = the pool's default: FFC_NUM_THREADS or all hardware threads
+  CudaPath cuda_path = CudaPath::kAuto;  // CUDA plans: which algorithms may run (see CudaPath)
 };
 
 // A filter already transformed by Plan::transform_filter for `heads` filters. `bytes` must be exactly
@@ -137,6 +144,7 @@ struct PlanInfo {
   Backend backend = Backend::kCpu;
   int device = -1;
   std::vector<int> radices;  // the Monarch factorization of N, outermost stage first
+  std::string algorithm;     // what runs the plan: "cpu", or the CUDA algorithm ("fused_cta", ...)
 };
 
 namespace detail {

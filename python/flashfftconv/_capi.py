@@ -29,6 +29,10 @@ BACKEND_AUTO = 0
 BACKEND_CPU = 1
 BACKEND_CUDA = 2
 
+CUDA_PATH_AUTO = 0
+CUDA_PATH_FUSED = 1
+CUDA_PATH_PORTABLE = 2
+
 # Largest FFT size any backend could support (the CPU table ends at 4M = 2^22).
 MAX_FFT_SIZE_PROBE = 1 << 24
 
@@ -52,6 +56,8 @@ class PlanOptions(ctypes.Structure):
         ("backend", ctypes.c_int),
         ("device", ctypes.c_int32),
         ("num_threads", ctypes.c_int32),
+        ("cuda_path", ctypes.c_int),
+        ("reserved", ctypes.c_int32),
     ]
 
 
@@ -63,6 +69,7 @@ class PlanInfo(ctypes.Structure):
         ("device", ctypes.c_int32),
         ("num_stages", ctypes.c_int32),
         ("radices", ctypes.c_int32 * 8),
+        ("algorithm", ctypes.c_char * 32),
     ]
 
 

@@ -252,13 +252,15 @@ class Plan:
     an opaque stream (an int cudaStream_t, or None); they are thread-safe.
     """
 
-    def __init__(self, fft_size, backend=_capi.BACKEND_AUTO, device=-1, num_threads=0):
+    def __init__(self, fft_size, backend=_capi.BACKEND_AUTO, device=-1, num_threads=0,
+                 cuda_path=_capi.CUDA_PATH_AUTO):
         L = lib()
         opts = _capi.init(_capi.PlanOptions)
         opts.fft_size = int(fft_size)
         opts.backend = int(backend)
         opts.device = int(device)
         opts.num_threads = int(num_threads)
+        opts.cuda_path = int(cuda_path)
         handle = ctypes.c_void_p()
         check(L.ffc_plan_create(ctypes.byref(opts), ctypes.byref(handle)), "ffc_plan_create")
         self._handle = handle
@@ -269,6 +271,7 @@ class Plan:
         self.backend = int(info.backend)
         self.device = int(info.device)
         self.radices = tuple(int(info.radices[i]) for i in range(info.num_stages))
+        self.algorithm = info.algorithm.decode()
         self._spectrum_per_head = self._bytes(L.ffc_spectrum_bytes, 1)
         self._workspace_per_head = self._bytes(L.ffc_workspace_bytes, 1)
 
@@ -281,7 +284,8 @@ class Plan:
     def __repr__(self):
         backend = {_capi.BACKEND_CPU: "cpu", _capi.BACKEND_CUDA: f"cuda:{self.device}"}.get(
             self.backend, str(self.backend))
-        return f"Plan(fft_size={self.fft_size}, backend={backend}, radices={self.radices})"
+        return (f"Plan(fft_size={self.fft_size}, backend={backend}, algorithm={self.algorithm}, "
+                f"radices={self.radices})")
 
     def _bytes(self, fn, *args):
         out = ctypes.c_size_t()

@@ -49,8 +49,8 @@ def test_version_matches_cmake_project():
 def test_ctypes_struct_sizes_match_the_header_layout():
     # x86-64 / aarch64 LP64 layouts of ffc.h (pointers and size_t of 8 bytes, enums of 4).
     assert ctypes.sizeof(_capi.Tensor) == 8 + 4 + 4 + 24 + 24
-    assert ctypes.sizeof(_capi.PlanOptions) == 8 + 8 + 4 + 4 + 4 + 4  # tail padding
-    assert ctypes.sizeof(_capi.PlanInfo) == 8 + 8 + 4 + 4 + 4 + 32 + 4
+    assert ctypes.sizeof(_capi.PlanOptions) == 8 + 8 + 4 + 4 + 4 + 4 + 4 + 4  # tail padding
+    assert ctypes.sizeof(_capi.PlanInfo) == 8 + 8 + 4 + 4 + 4 + 32 + 32 + 4
     assert ctypes.sizeof(_capi.ForwardArgs) == 11 * 8
     assert ctypes.sizeof(_capi.BackwardArgs) == 15 * 8
 

@@ -1,5 +1,7 @@
 // The C ABI: a facade over the C++ API that never lets an exception cross the boundary. Each call
 // clears the thread-local message on entry and sets it on failure.
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -120,12 +122,18 @@ ffc_status_t ffc_plan_create(const ffc_plan_options_t* options, ffc_plan_t** pla
     if (plan == nullptr) invalid("plan: output pointer is null");
     *plan = nullptr;
     if (options == nullptr) invalid("options: null pointer");
-    check_struct(options->struct_size, sizeof(ffc_plan_options_t), "options");
+    check_struct(options->struct_size, offsetof(ffc_plan_options_t, cuda_path), "options");
     ffc::PlanOptions o;
     o.fft_size = options->fft_size;
     o.backend = static_cast<ffc::Backend>(enum_value(options->backend));
     o.device = options->device;
     o.num_threads = options->num_threads;
+    if (options->struct_size >= sizeof(ffc_plan_options_t)) {
+      o.cuda_path = static_cast<ffc::CudaPath>(enum_value(options->cuda_path));
+      if (options->reserved != 0) {
+        invalid("options: reserved is " + std::to_string(options->reserved) + " (rule: 0)");
+      }
+    }
     *plan = new ffc_plan{ffc::Plan::create(o)};
   });
 }
@@ -136,7 +144,7 @@ ffc_status_t ffc_plan_get_info(const ffc_plan_t* plan, ffc_plan_info_t* info) {
   return guarded([&] {
     const ffc::Plan& p = plan_of(plan);
     if (info == nullptr) invalid("info: null pointer");
-    check_struct(info->struct_size, sizeof(ffc_plan_info_t), "info");
+    check_struct(info->struct_size, offsetof(ffc_plan_info_t, algorithm), "info");
     const ffc::PlanInfo i = p.info();
     info->fft_size = i.fft_size;
     info->backend = static_cast<ffc_backend_t>(i.backend);
@@ -144,6 +152,10 @@ ffc_status_t ffc_plan_get_info(const ffc_plan_t* plan, ffc_plan_info_t* info) {
     info->num_stages = static_cast<int32_t>(i.radices.size());
     for (int s = 0; s < 8; ++s) {
       info->radices[s] = s < info->num_stages ? i.radices[static_cast<size_t>(s)] : 0;
+    }
+    if (info->struct_size >= sizeof(ffc_plan_info_t)) {
+      std::memset(info->algorithm, 0, sizeof(info->algorithm));
+      std::memcpy(info->algorithm, i.algorithm.data(), std::min(i.algorithm.size(), sizeof(info->algorithm) - 1));
     }
   });
 }

@@ -111,6 +111,11 @@ Plan Plan::create(const PlanOptions& options) {
     core::throw_invalid("backend: code " + std::to_string(static_cast<int>(options.backend)) +
                         " is not a backend (rule: AUTO = 0, CPU = 1, CUDA = 2)");
   }
+  if (options.cuda_path != CudaPath::kAuto && options.cuda_path != CudaPath::kFused &&
+      options.cuda_path != CudaPath::kPortable) {
+    core::throw_invalid("cuda_path: code " + std::to_string(static_cast<int>(options.cuda_path)) +
+                        " is not a CUDA path (rule: AUTO = 0, FUSED = 1, PORTABLE = 2)");
+  }
   core::check_num_threads(options.num_threads);
   core::Factorization factorization = core::Factorization::for_size(n);  // throws for bad N
   Backend backend = options.backend;
@@ -120,7 +125,7 @@ Plan Plan::create(const PlanOptions& options) {
                   : Backend::kCpu;
   }
   std::unique_ptr<detail::BackendImpl> impl =
-      backend == Backend::kCuda ? detail::make_cuda_backend(factorization, options.device)
+      backend == Backend::kCuda ? detail::make_cuda_backend(factorization, options.device, options.cuda_path)
                                 : detail::make_cpu_backend(factorization, options.num_threads);
   return Plan(std::make_unique<detail::PlanImpl>(std::move(factorization), std::move(impl)));
 }
@@ -131,6 +136,7 @@ PlanInfo Plan::info() const {
   info.backend = impl_->backend().kind();
   info.device = impl_->backend().device();
   info.radices = impl_->factorization().radices();
+  info.algorithm = impl_->backend().algorithm();
   return info;
 }
 

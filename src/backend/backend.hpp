@@ -22,6 +22,7 @@ class BackendImpl {
 
   virtual Backend kind() const = 0;
   virtual int device() const = 0;  // CUDA ordinal, -1 for the CPU
+  virtual std::string algorithm() const = 0;  // what runs the plan (PlanInfo::algorithm)
 
   virtual std::size_t spectrum_bytes(int64_t heads) const = 0;
   virtual std::size_t workspace_bytes(int64_t heads) const = 0;
@@ -52,8 +53,9 @@ std::unique_ptr<BackendImpl> make_cpu_backend(const core::Factorization& factori
 
 // The CUDA backend. In builds without CUDA these report "not built" / zero devices.
 bool cuda_backend_supports(int64_t fft_size);
+// `path` restricts the algorithm table (PlanOptions::cuda_path).
 std::unique_ptr<BackendImpl> make_cuda_backend(const core::Factorization& factorization,
-                                               int device);
+                                               int device, CudaPath path);
 int cuda_device_count_noexcept();
 // CUDA device that owns `data`, or -1 for host, managed or unknown memory (never throws).
 int cuda_pointer_device(const void* data);

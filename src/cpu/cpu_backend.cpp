@@ -192,6 +192,7 @@ class CpuBackend final : public BackendImpl {
 
   Backend kind() const override { return Backend::kCpu; }
   int device() const override { return -1; }
+  std::string algorithm() const override { return "cpu"; }
 
   std::size_t spectrum_bytes(int64_t heads) const override {
     return core::checked_mul(static_cast<uint64_t>(heads), 2 * sizeof(float) * static_cast<uint64_t>(n_),

@@ -1,37 +1,32 @@
-// The CUDA backend: plan-time setup (device checks, constant tables, kernel attributes, occupancy)
-// and stream-ordered, allocation-free execution. Every CUDA call is checked; failures become
-// ffc::Error(kCudaError) naming the call and the CUDA error.
+// The CUDA backend: plan-time setup (device checks, the choice of algorithm from the table in
+// algorithm_table.cpp, constant tables) and stream-ordered, allocation-free execution: the filter
+// transform here, the forward and backward by the chosen algorithm. Every CUDA call is checked;
+// failures become ffc::Error(kCudaError) naming the call and the CUDA error.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "backend/backend.hpp"
 #include "core/checked.hpp"
 #include "core/errors.hpp"
-#include "cuda/fwd_config.hpp"
-#include "cuda/kernels.hpp"
-#include "cuda/sizes.hpp"
+#include "core/monarch_split.hpp"
+#include "cuda/algorithm.hpp"
+#include "cuda/check.hpp"
 #include "cuda/params.hpp"
+#include "cuda/spectral/spectral.hpp"
 #include "cuda/tables.hpp"
 
 namespace ffc::detail {
 namespace {
 
-using cuda::FwdTableLayout;
+using cuda::check_cuda;
 using cuda::KernelEntry;
-
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    core::throw_error(Status::kCudaError, std::string(what) + " failed: " + cudaGetErrorName(e) +
-                                              " (" + cudaGetErrorString(e) + ")");
-  }
-}
-
-bool is_supported_size(int64_t n) {
-  return cuda::CudaSizes::contains(n);
-}
 
 // Makes `device` current for the scope (a no-op when it already is).
 class DeviceGuard {
@@ -51,9 +46,24 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+// Which family the caller asked for: the plan option, else FFC_CUDA_PATH (auto, fused, portable).
+std::optional<cuda::Family> requested_family(CudaPath path) {
+  if (path == CudaPath::kAuto) {
+    const char* env = std::getenv("FFC_CUDA_PATH");
+    const std::string value = env ? env : "";
+    if (value.empty() || value == "auto") return std::nullopt;
+    if (value == "fused") return cuda::Family::kFused;
+    if (value == "portable") return cuda::Family::kPortable;
+    core::throw_invalid("FFC_CUDA_PATH: \"" + value + "\" (rule: auto, fused or portable)");
+  }
+  if (path == CudaPath::kFused) return cuda::Family::kFused;
+  if (path == CudaPath::kPortable) return cuda::Family::kPortable;
+  core::throw_invalid("cuda_path: " + std::to_string(static_cast<int>(path)) + " (rule: auto, fused or portable)");
+}
+
 class CudaBackend final : public BackendImpl {
  public:
-  CudaBackend(const core::Factorization& factorization, int device) : n_(factorization.size()) {
+  CudaBackend(const core::Factorization& factorization, int device, CudaPath path) : n_(factorization.size()) {
     int count = cuda_device_count_noexcept();
     if (count == 0) {
       core::throw_error(Status::kNoDevice,
@@ -65,93 +75,29 @@ class CudaBackend final : public BackendImpl {
                           " CUDA devices are present (rule: 0 <= device < count, or -1)");
     }
     device_ = device;
-    if (!is_supported_size(n_)) {
+    if (!cuda::any_algorithm_covers(n_)) {
       core::throw_error(Status::kNotSupported,
                         "fft_size: " + std::to_string(n_) +
                             " is not supported by the CUDA backend yet (rule: 256 <= N <= 32768; "
                             "use the CPU backend for other sizes)");
     }
+    const std::optional<cuda::Family> family = requested_family(path);
     DeviceGuard guard(device_);
-    cudaDeviceProp prop{};
-    check_cuda(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
-    sm_count_ = prop.multiProcessorCount;
-    // Kernels must exist for this architecture; cudaFuncGetAttributes says so.
-    for (DType dtype : {DType::kF16, DType::kBF16}) {
-      const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), dtype);
-      cudaFuncAttributes attr{};
-      const cudaError_t status = cudaFuncGetAttributes(&attr, e.function);
-      if (status != cudaSuccess) {
-        cudaGetLastError();
-        core::throw_error(Status::kNotSupported,
-                          "device: CUDA device " + std::to_string(device_) + " (" + prop.name +
-                              ", compute capability " + std::to_string(prop.major) + "." +
-                              std::to_string(prop.minor) +
-                              ") has no kernels in this build (rule: the CUDA backend is built for sm_90a, Hopper GPUs such as "
-                              "the H100 and H200; use the CPU backend elsewhere; " +
-                              cudaGetErrorName(status) + ")");
-      }
-      if (e.smem_bytes > prop.sharedMemPerBlockOptin) {
-        core::throw_error(Status::kNotSupported,
-                          "fft_size: " + std::to_string(n_) + " needs " + std::to_string(e.smem_bytes) +
-                              " bytes of shared memory per block; device " + std::to_string(device_) +
-                              " allows " + std::to_string(prop.sharedMemPerBlockOptin));
-      }
-      check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(e.smem_bytes)),
-                 "cudaFuncSetAttribute");
-      // The persistent grid is what can be resident at once, per gate combination (the single-CTA
-      // kernel's shared memory depends on which gates are staged). Work is assigned statically, so
-      // a CTA or cluster beyond that would wait for a whole resident one and double the time.
-      for (int gates = 0; gates < 4; ++gates) {
-        max_grid_[dtype == DType::kF16 ? 0 : 1][gates] = resident_grid(e, launch_smem(e, gates & 1, gates & 2));
-      }
-    }
-    for (DType dtype : {DType::kF16, DType::kBF16}) {
-      for (bool both_gates : {false, true}) {
-        const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), dtype, both_gates);
-        if (e.function == nullptr) continue;
-        check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(e.smem_bytes)),
-                   "cudaFuncSetAttribute");
-        int& resident = bwd_resident_[dtype == DType::kF16 ? 0 : 1];
-        resident = std::max(resident, resident_grid(e, e.smem_bytes) / e.cluster);
-      }
-    }
-    {
-      const KernelEntry finish = cuda::dk_kernels(static_cast<int>(n_), 0);
-      check_cuda(cudaFuncSetAttribute(finish.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(finish.smem_bytes)),
-                 "cudaFuncSetAttribute");
-    }
+    const cuda::DeviceCaps caps = device_caps(device_);
+    sm_count_ = caps.sm_count;
+    const cuda::AlgorithmEntry& entry = cuda::choose_algorithm(n_, caps, family ? &*family : nullptr);
     for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {
       const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), kd);
       check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(e.smem_bytes)),
                  "cudaFuncSetAttribute");
     }
-    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(n_));
-    const std::size_t frag_bytes = tables.frags.size() * sizeof(uint32_t);
-    const std::size_t twiddle_bytes = tables.twiddles.size() * sizeof(cuda::Float2);
-    void* buffer = nullptr;
-    const cudaError_t alloc = cudaMalloc(&buffer, frag_bytes + twiddle_bytes);
-    if (alloc == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      core::throw_error(Status::kOutOfMemory, "plan: could not allocate " +
-                                                  std::to_string(frag_bytes + twiddle_bytes) +
-                                                  " bytes of device memory for the tables");
-    }
-    check_cuda(alloc, "cudaMalloc");
-    tables_ = buffer;
-    twiddles_ = reinterpret_cast<const float2*>(static_cast<char*>(buffer));
-    frags_ = reinterpret_cast<const uint32_t*>(static_cast<char*>(buffer) + twiddle_bytes);
-    check_cuda(cudaMemcpy(buffer, tables.twiddles.data(), twiddle_bytes, cudaMemcpyHostToDevice),
-               "cudaMemcpy");
-    check_cuda(cudaMemcpy(static_cast<char*>(buffer) + twiddle_bytes, tables.frags.data(), frag_bytes,
-                          cudaMemcpyHostToDevice),
-               "cudaMemcpy");
+    upload_tables();
+    algorithm_ = entry.make(n_, caps, cuda::PlanTables{twiddles_, frags_});
   }
 
   ~CudaBackend() override {
+    algorithm_.reset();
     if (tables_ != nullptr) {
       int current = -1;
       cudaGetDevice(&current);
@@ -163,6 +109,7 @@ class CudaBackend final : public BackendImpl {
 
   Backend kind() const override { return Backend::kCuda; }
   int device() const override { return device_; }
+  std::string algorithm() const override { return algorithm_->name(); }
 
   // [H][N] float2 spectrum, then [H] float max |K|.
   std::size_t spectrum_bytes(int64_t heads) const override {
@@ -196,29 +143,31 @@ class CudaBackend final : public BackendImpl {
     launch_filter(k, spectrum, static_cast<cudaStream_t>(stream));
   }
 
+  // y = post * conv(pre * u, k) over the problem's (B, H, L), by the plan's algorithm.
   void forward(const core::ConvProblem& problem, const ForwardArgs& args, Stream stream) const override {
     require_16bit(problem.dtype, "u");
     DeviceGuard guard(device_);
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
     const void* spectrum = filter_spectrum(args.k, args.spectrum, args.workspace, s);
-    launch_forward(problem, args.u.data, args.pregate ? args.pregate->data : nullptr,
-                   args.postgate ? args.postgate->data : nullptr, args.y.data, spectrum, s);
+    cuda::FwdParams p{};
+    p.u = args.u.data;
+    p.pregate = args.pregate ? args.pregate->data : nullptr;
+    p.postgate = args.postgate ? args.postgate->data : nullptr;
+    p.y = args.y.data;
+    set_shared_fields(p, problem, spectrum);
+    p.vector_io = problem.length % 8 == 0 && aligned16_or_null({p.u, p.pregate, p.postgate, p.y});
+    algorithm_->forward(p, problem.dtype, s);
   }
 
-  // Workspace: [the filter spectrum (always reserved)] [dk partial spectra H x G x N].
+  // Workspace: [the filter spectrum (always reserved)] [the algorithm's backward workspace].
   std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const override {
-    const std::string what = "backward workspace bytes for batch = " + std::to_string(batch) +
-                             ", heads = " + std::to_string(heads);
-    const uint64_t partials = core::checked_mul(
-        core::checked_mul(static_cast<uint64_t>(heads), static_cast<uint64_t>(dk_groups(batch, heads)), what),
-        static_cast<uint64_t>(n_) * sizeof(float2), what);
-    return core::checked_add(dk_offset(heads), partials, what);
+    return core::checked_add(algorithm_offset(heads), algorithm_->backward_workspace_bytes(batch, heads),
+                             "backward workspace bytes for batch = " + std::to_string(batch) +
+                                 ", heads = " + std::to_string(heads));
   }
 
-  // One fused pass (bwd_kernel.cuh, bwd_cluster_kernel.cuh) writes du, dpregate, dpostgate and the
-  // partial dk spectra of every (head, group); the dk finish and output kernels (dk_kernel.cuh)
-  // sum them in group order and transform them back. du may be dy itself (each pair's dy is
-  // staged before its du is written).
+  // The gradients by the plan's algorithm. du may be dy itself (each pair's dy is staged before its
+  // du is written).
   void backward(const core::BackwardProblem& problem, const BackwardArgs& args, Stream stream) const override {
     require_16bit(problem.dtype, "dy");
     DeviceGuard guard(device_);
@@ -231,13 +180,66 @@ class CudaBackend final : public BackendImpl {
       }
       return;
     }
-    void* partial = problem.want_dk ? static_cast<char*>(args.workspace) + dk_offset(problem.heads) : nullptr;
-    launch_backward(problem, args, spectrum, partial, s);
-    if (problem.want_dk) launch_dk_finish(problem, args, partial, s);
+    cuda::BwdParams p{};
+    p.dy = args.dy.data;
+    p.u = args.u.data;
+    p.pregate = args.pregate ? args.pregate->data : nullptr;
+    p.postgate = args.postgate ? args.postgate->data : nullptr;
+    p.du = problem.want_du ? args.du->data : nullptr;
+    p.dpregate = problem.want_dpregate ? args.dpregate->data : nullptr;
+    p.dpostgate = problem.want_dpostgate ? args.dpostgate->data : nullptr;
+    set_shared_fields(p, problem, spectrum);
+    p.vector_io = problem.length % 8 == 0 &&
+                  aligned16_or_null({p.dy, p.u, p.pregate, p.postgate, p.du, p.dpregate, p.dpostgate});
+    float* dk = problem.want_dk ? static_cast<float*>(args.dk->data) : nullptr;
+    algorithm_->backward(p, problem.dtype, static_cast<char*>(args.workspace) + algorithm_offset(problem.heads), dk,
+                         problem.grad_filter_length, s);
   }
 
  private:
   static bool aligned16(const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; }
+  static bool aligned16_or_null(std::initializer_list<const void*> pointers) {
+    for (const void* q : pointers) {
+      if (q != nullptr && !aligned16(q)) return false;
+    }
+    return true;
+  }
+
+  static cuda::DeviceCaps device_caps(int device) {
+    cudaDeviceProp prop{};
+    check_cuda(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+    cuda::DeviceCaps caps;
+    caps.device = device;
+    caps.arch = prop.major * 10 + prop.minor;
+    caps.sm_count = prop.multiProcessorCount;
+    caps.smem_per_block_optin = prop.sharedMemPerBlockOptin;
+    caps.clusters = prop.major >= 9;
+    return caps;
+  }
+
+  // The constant tables (DFT fragments, twiddles), built in double precision on the host.
+  void upload_tables() {
+    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(n_));
+    const std::size_t frag_bytes = tables.frags.size() * sizeof(uint32_t);
+    const std::size_t twiddle_bytes = tables.twiddles.size() * sizeof(cuda::Float2);
+    void* buffer = nullptr;
+    const cudaError_t alloc = cudaMalloc(&buffer, frag_bytes + twiddle_bytes);
+    if (alloc == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      core::throw_error(Status::kOutOfMemory, "plan: could not allocate " +
+                                                  std::to_string(frag_bytes + twiddle_bytes) +
+                                                  " bytes of device memory for the tables");
+    }
+    check_cuda(alloc, "cudaMalloc");
+    tables_ = buffer;
+    twiddles_ = reinterpret_cast<const float2*>(static_cast<char*>(buffer));
+    frags_ = reinterpret_cast<const uint32_t*>(static_cast<char*>(buffer) + twiddle_bytes);
+    check_cuda(cudaMemcpy(buffer, tables.twiddles.data(), twiddle_bytes, cudaMemcpyHostToDevice),
+               "cudaMemcpy");
+    check_cuda(cudaMemcpy(static_cast<char*>(buffer) + twiddle_bytes, tables.frags.data(), frag_bytes,
+                          cudaMemcpyHostToDevice),
+               "cudaMemcpy");
+  }
 
   // The filter spectrum a call reads: the caller's, or k transformed into the workspace on `s`
   // (validation guarantees exactly one of k and spectrum).
@@ -250,30 +252,6 @@ class CudaBackend final : public BackendImpl {
     if (!aligned16(workspace)) core::throw_invalid("workspace: address is not 16-byte aligned");
     launch_filter(*k, workspace, s);
     return workspace;
-  }
-
-  // CTAs of `e` that can be resident at once. Clusters must fit inside one GPC, whose SM counts
-  // differ, so for cluster kernels the count comes from the driver's cluster occupancy, not from
-  // blocks per SM x SMs (on H100 the latter overstates 4- and 8-CTA clusters).
-  int resident_grid(const KernelEntry& e, std::size_t smem) const {
-    if (e.cluster == 1) {
-      int blocks = 0;
-      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, e.function, e.threads, smem),
-                 "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-      return std::max(1, blocks) * sm_count_;
-    }
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(static_cast<unsigned>(e.cluster * sm_count_));
-    config.blockDim = dim3(static_cast<unsigned>(e.threads));
-    config.dynamicSmemBytes = smem;
-    int clusters = 0;  // the cluster shape comes from the kernel's __cluster_dims__
-    check_cuda(cudaOccupancyMaxActiveClusters(&clusters, e.function, &config), "cudaOccupancyMaxActiveClusters");
-    return std::max(1, clusters) * e.cluster;
-  }
-
-  // Dynamic shared memory of a forward launch (the single-CTA kernel stages only the gates given).
-  std::size_t launch_smem(const KernelEntry& e, bool pregate, bool postgate) const {
-    return e.cluster > 1 ? e.smem_bytes : cuda::forward_smem_bytes(static_cast<int>(n_), pregate, postgate);
   }
 
   static void require_16bit(DType dtype, const char* name) {
@@ -300,95 +278,9 @@ class CudaBackend final : public BackendImpl {
     p.pairs_per_head = (problem.batch + 1) / 2;
   }
 
-  // One fused forward launch over the problem's (B, H, L): y = post * conv(pre * u, k).
-  void launch_forward(const core::ConvProblem& problem, const void* u, const void* pre, const void* post,
-                      void* y, const void* spectrum, cudaStream_t s) const {
-    cuda::FwdParams p{};
-    p.u = u;
-    p.pregate = pre;
-    p.postgate = post;
-    p.y = y;
-    set_shared_fields(p, problem, spectrum);
-    p.items = p.pairs_per_head * problem.heads;
-    auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
-    p.vector_io = problem.length % 8 == 0 && aligned(p.u) && aligned(p.pregate) && aligned(p.postgate) &&
-                  aligned(p.y);
-    const KernelEntry e = cuda::forward_kernel(static_cast<int>(n_), problem.dtype);
-    const int64_t iterations = (p.items + e.pairs_per_iteration - 1) / e.pairs_per_iteration;
-    const bool gate_in = pre != nullptr, gate_out = post != nullptr;
-    const int grid = static_cast<int>(std::min<int64_t>(
-        iterations * e.cluster,
-        max_grid_[problem.dtype == DType::kF16 ? 0 : 1][(gate_in ? 1 : 0) + (gate_out ? 2 : 0)]));
-    void* kernel_args[] = {&p};
-    check_cuda(cudaLaunchKernel(e.function, dim3(grid), dim3(e.threads), kernel_args,
-                                launch_smem(e, gate_in, gate_out), s),
-               "forward kernel launch");
-  }
-
-  // Partial dk spectra: G groups per head, enough (head, group) work items to fill the GPU.
-  // Batch-pair groups per head: the fused backward takes one (head, group) per CTA (or cluster);
-  // about four waves of resident ones bound the tail, and each group's partial dk spectrum costs
-  // 8 N bytes of traffic (small against its pairs').
-  int64_t dk_groups(int64_t batch, int64_t heads) const {
-    const int64_t pairs = std::max<int64_t>(1, batch / 2 + batch % 2);
-    const int64_t target = 4 * int64_t{std::max(bwd_resident_[0], bwd_resident_[1])};
-    const int64_t h = std::max<int64_t>(1, heads);
-    return std::max<int64_t>(1, std::min((target + h - 1) / h, pairs));
-  }
-
-  std::size_t dk_offset(int64_t heads) const {
+  // Where the algorithm's part of the backward workspace starts (after the spectrum, 256-aligned).
+  std::size_t algorithm_offset(int64_t heads) const {
     return core::checked_add(spectrum_bytes(heads), 255, "backward workspace bytes for heads = " + std::to_string(heads)) / 256 * 256;
-  }
-
-  // Sums the partial dk spectra in group order and transforms them back into dk.
-  void launch_dk_finish(const core::BackwardProblem& problem, const BackwardArgs& args, void* partial,
-                        cudaStream_t s) const {
-    cuda::DkParams p{};
-    p.heads = problem.heads;
-    p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
-    p.partial = static_cast<float2*>(partial);
-    p.dk = static_cast<float*>(args.dk->data);
-    p.dk_length = problem.grad_filter_length;
-    p.twiddles = twiddles_;
-    void* kernel_args[] = {&p};
-    const int n = static_cast<int>(n_);
-    const KernelEntry finish = cuda::dk_kernels(n, 0);
-    check_cuda(cudaLaunchKernel(finish.function, dim3(static_cast<unsigned>(problem.heads * cuda::small_radix(n))),
-                                dim3(finish.threads), kernel_args, finish.smem_bytes, s),
-               "dk finish kernel launch");
-    const KernelEntry output = cuda::dk_kernels(n, 1);
-    const int64_t total = problem.heads * problem.grad_filter_length;
-    const int64_t out_blocks = std::max<int64_t>(1, std::min<int64_t>((total + 255) / 256, int64_t{sm_count_} * 8));
-    check_cuda(cudaLaunchKernel(output.function, dim3(static_cast<unsigned>(out_blocks)), dim3(output.threads),
-                                kernel_args, 0, s),
-               "dk output kernel launch");
-  }
-
-  // The fused backward over (head, group) CTAs.
-  void launch_backward(const core::BackwardProblem& problem, const BackwardArgs& args, const void* spectrum,
-                       void* partial, cudaStream_t s) const {
-    cuda::BwdParams p{};
-    p.dy = args.dy.data;
-    p.u = args.u.data;
-    p.pregate = args.pregate ? args.pregate->data : nullptr;
-    p.postgate = args.postgate ? args.postgate->data : nullptr;
-    p.du = problem.want_du ? args.du->data : nullptr;
-    p.dpregate = problem.want_dpregate ? args.dpregate->data : nullptr;
-    p.dpostgate = problem.want_dpostgate ? args.dpostgate->data : nullptr;
-    p.dk_partial = static_cast<float2*>(partial);
-    set_shared_fields(p, problem, spectrum);
-    p.groups = static_cast<int>(dk_groups(problem.batch, problem.heads));
-    auto aligned = [](const void* q) { return q == nullptr || reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
-    p.vector_io = problem.length % 8 == 0 && aligned(p.dy) && aligned(p.u) && aligned(p.pregate) &&
-                  aligned(p.postgate) && aligned(p.du) && aligned(p.dpregate) && aligned(p.dpostgate);
-    const KernelEntry e = cuda::backward_kernel(static_cast<int>(n_), problem.dtype,
-                                                p.pregate != nullptr && p.postgate != nullptr);
-    const int64_t blocks = problem.heads * p.groups * e.cluster;
-    if (blocks > 0x7fffffff) core::throw_invalid("dy: too many heads for one launch");
-    void* kernel_args[] = {&p};
-    check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
-                                e.smem_bytes, s),
-               "backward kernel launch");
   }
 
   void launch_filter(const Tensor& k, void* spectrum, cudaStream_t s) const {
@@ -405,7 +297,7 @@ class CudaBackend final : public BackendImpl {
     check_cuda(cudaMemsetAsync(p.spectrum_max, 0, sizeof(float) * static_cast<std::size_t>(heads), s),
                "cudaMemsetAsync");
     const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), k.dtype);
-    const int64_t blocks = heads * cuda::small_radix(static_cast<int>(n_));
+    const int64_t blocks = heads * core::small_radix(static_cast<int>(n_));
     if (blocks > 0x7fffffff) core::throw_invalid("k: too many heads for one launch");
     void* kernel_args[] = {&p};
     check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
@@ -428,19 +320,19 @@ class CudaBackend final : public BackendImpl {
   int64_t n_ = 0;
   int device_ = 0;
   int sm_count_ = 0;
-  int max_grid_[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}};  // [dtype][pregate + 2 postgate]
-  int bwd_resident_[2] = {1, 1};  // [dtype] resident fused-backward CTAs or clusters (the larger variant)
   void* tables_ = nullptr;
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;
+  std::unique_ptr<cuda::Algorithm> algorithm_;
 };
 
 }  // namespace
 
-bool cuda_backend_supports(int64_t fft_size) { return is_supported_size(fft_size); }
+bool cuda_backend_supports(int64_t fft_size) { return cuda::any_algorithm_covers(fft_size); }
 
-std::unique_ptr<BackendImpl> make_cuda_backend(const core::Factorization& factorization, int device) {
-  return std::make_unique<CudaBackend>(factorization, device);
+std::unique_ptr<BackendImpl> make_cuda_backend(const core::Factorization& factorization, int device,
+                                               CudaPath path) {
+  return std::make_unique<CudaBackend>(factorization, device, path);
 }
 
 int cuda_device_count_noexcept() {

@@ -6,7 +6,7 @@ namespace ffc::detail {
 
 bool cuda_backend_supports(int64_t) { return false; }
 
-std::unique_ptr<BackendImpl> make_cuda_backend(const core::Factorization&, int) {
+std::unique_ptr<BackendImpl> make_cuda_backend(const core::Factorization&, int, CudaPath) {
   core::throw_error(Status::kNotSupported,
                     "backend: CUDA was requested but this build of flashfftconv has no CUDA "
                     "support (rule: build with nvcc available to enable it)");

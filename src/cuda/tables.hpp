@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cuda/fwd_config.hpp"
+#include "cuda/stages/fwd_config.hpp"
 
 namespace ffc::cuda {
 

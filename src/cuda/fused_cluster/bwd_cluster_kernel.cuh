@@ -25,8 +25,8 @@
 
 #include <cooperative_groups.h>
 
-#include "cuda/bwd_kernel.cuh"
-#include "cuda/fwd_cluster_kernel.cuh"
+#include "cuda/fused_cluster/cluster_stages.cuh"
+#include "cuda/stages/bwd_stages.cuh"
 
 namespace ffc::cuda {
 
@@ -39,6 +39,7 @@ struct BwdClusterShape {
   static constexpr int RS = F::RS, W = F::W, Wm = F::Wm, kCols = F::kCols;
   static constexpr int kWarps = 8;
   static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kArch = kHopperArch;  // clusters, distributed shared memory
   static constexpr int kCouples = 1;
   static constexpr int kRows = 16;                   // inner rows of the local block
   static constexpr int kAccUnits = kRows / kWarps;   // P3 units (and dk accumulators) per warp

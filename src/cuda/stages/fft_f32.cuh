@@ -4,7 +4,7 @@
 // block of M = 256 or 4096 elements).
 #pragma once
 
-#include "cuda/small_dft.cuh"
+#include "cuda/stages/small_dft.cuh"
 
 namespace ffc::cuda {
 

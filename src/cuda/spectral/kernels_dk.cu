@@ -1,6 +1,6 @@
 // The filter gradient's finish and output kernels and their registry entries.
-#include "cuda/dk_kernel.cuh"
-#include "cuda/kernels.hpp"
+#include "cuda/spectral/dk_kernel.cuh"
+#include "cuda/spectral/spectral.hpp"
 #include "cuda/sizes.hpp"
 
 namespace ffc::cuda {

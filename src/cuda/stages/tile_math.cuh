@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "cuda/ptx.cuh"
+#include "cuda/stages/ptx.cuh"
 
 namespace ffc::cuda {
 

@@ -15,11 +15,11 @@
 
 #include <cstdint>
 
-#include "cuda/fft_f32.cuh"
-#include "cuda/fwd_config.hpp"
-#include "cuda/io.cuh"
+#include "cuda/stages/fft_f32.cuh"
+#include "cuda/stages/fwd_config.hpp"
+#include "cuda/stages/io.cuh"
 #include "cuda/params.hpp"
-#include "cuda/small_dft.cuh"
+#include "cuda/stages/small_dft.cuh"
 
 namespace ffc::cuda {
 

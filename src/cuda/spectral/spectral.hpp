@@ -1,0 +1,19 @@
+// The spectral kernels every CUDA algorithm shares: the f32 filter transform with its
+// normalization (the spectrum layout the fused stages read), and the filter gradient's finish and
+// output kernels over the partial dk spectra.
+#pragma once
+
+#include "cuda/kernel_entry.hpp"
+#include "ffc/ffc.hpp"
+
+namespace ffc::cuda {
+
+// f32 filter transform for FFT size n and filter dtype.
+KernelEntry filter_kernel(int n, DType filter_dtype);
+// The spectrum normalization that follows the filter transform (one kernel for every size).
+KernelEntry normalize_kernel();
+// The filter-gradient kernels of size n: which = 0 finish (sum of the partials, inverse block
+// transforms), 1 output (inverse radix-RS stage, dk).
+KernelEntry dk_kernels(int n, int which);
+
+}  // namespace ffc::cuda

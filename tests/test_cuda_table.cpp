@@ -1,0 +1,103 @@
+// The CUDA algorithm table on the host (no GPU needed): coverage of the size list, and the choice
+// for devices described by their capabilities (Hopper, Ampere, a small-shared-memory GPU).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cuda/algorithm.hpp"
+#include "cuda/sizes.hpp"
+#include "ffc/ffc.hpp"
+
+namespace ffc::testing {
+namespace {
+
+using cuda::AlgorithmEntry;
+using cuda::DeviceCaps;
+using cuda::Family;
+
+DeviceCaps device(int arch, std::size_t smem_kb, bool clusters) {
+  DeviceCaps caps;
+  caps.arch = arch;
+  caps.sm_count = 100;
+  caps.smem_per_block_optin = smem_kb * 1024;
+  caps.clusters = clusters;
+  return caps;
+}
+
+const DeviceCaps kH100 = device(90, 227, true);
+const DeviceCaps kA100 = device(80, 163, false);
+const DeviceCaps kRtx4090 = device(89, 99, false);
+
+// Every listed size is covered by exactly one entry of each family that has entries for it, and by
+// at least one fused entry; no entry covers a size outside the list.
+TEST(CudaAlgorithmTable, EntriesPartitionTheSizeList) {
+  for (int n : cuda::CudaSizes::kValues) {
+    int fused = 0;
+    for (const AlgorithmEntry& e : cuda::algorithm_table()) fused += e.family == Family::kFused && e.covers(n);
+    EXPECT_EQ(fused, 1) << "N = " << n;
+    EXPECT_TRUE(cuda::any_algorithm_covers(n));
+  }
+  for (int64_t n : {128, 300, 65536, 1 << 22}) {
+    EXPECT_FALSE(cuda::any_algorithm_covers(n)) << n;
+  }
+}
+
+TEST(CudaAlgorithmTable, HopperRunsTheFusedKernels) {
+  for (int n : cuda::CudaSizes::kValues) {
+    const AlgorithmEntry& e = cuda::choose_algorithm(n, kH100, nullptr);
+    EXPECT_EQ(e.family, Family::kFused) << n;
+    EXPECT_EQ(std::string(e.name), n <= 4096 ? "fused_cta" : "fused_cluster") << n;
+    EXPECT_LE(e.max_smem_bytes(n), kH100.smem_per_block_optin) << n;
+    EXPECT_GT(e.max_smem_bytes(n), 0u) << n;
+  }
+}
+
+// A device gets an entry whose requirements it meets, or an error that names each entry's reason.
+void expect_choice_respects(const DeviceCaps& caps, const Family* family) {
+  for (int n : cuda::CudaSizes::kValues) {
+    try {
+      const AlgorithmEntry& e = cuda::choose_algorithm(n, caps, family);
+      EXPECT_TRUE(e.rejects(n, caps).empty());
+      EXPECT_LE(e.min_arch, caps.arch);
+      EXPECT_TRUE(caps.clusters || !e.needs_clusters);
+      EXPECT_LE(e.max_smem_bytes(n), caps.smem_per_block_optin);
+      if (family != nullptr) {
+        EXPECT_EQ(e.family, *family);
+      }
+    } catch (const Error& error) {
+      EXPECT_EQ(error.status(), Status::kNotSupported);
+      const std::string what = error.what();
+      EXPECT_NE(what.find("N = " + std::to_string(n)), std::string::npos) << what;
+      for (const AlgorithmEntry& e : cuda::algorithm_table()) {
+        if (family != nullptr && e.family != *family) continue;
+        EXPECT_NE(what.find(std::string(e.name) + " " + e.rejects(n, caps)), std::string::npos) << what;
+      }
+    }
+  }
+}
+
+TEST(CudaAlgorithmTable, OlderGpusGetWhatTheyCanRunOrTheReasons) {
+  expect_choice_respects(kA100, nullptr);
+  expect_choice_respects(kRtx4090, nullptr);
+  const Family portable = Family::kPortable;
+  expect_choice_respects(kH100, &portable);
+  expect_choice_respects(kA100, &portable);
+  // The fused kernels use sm_90 instructions and clusters: an A100 never gets them.
+  for (int n : cuda::CudaSizes::kValues) {
+    for (const AlgorithmEntry& e : cuda::algorithm_table()) {
+      if (e.family == Family::kFused && e.covers(n)) {
+        EXPECT_NE(e.rejects(n, kA100).find("compute capability 9.0"), std::string::npos) << e.rejects(n, kA100);
+      }
+    }
+  }
+}
+
+TEST(CudaAlgorithmTable, SharedMemoryLimitIsARejection) {
+  const DeviceCaps tiny = device(90, 16, true);
+  const AlgorithmEntry& e = cuda::choose_algorithm(4096, kH100, nullptr);
+  const std::string why = e.rejects(4096, tiny);
+  EXPECT_NE(why.find("bytes of shared memory per block, the device allows 16384"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace ffc::testing

@@ -313,10 +313,11 @@ void run_config(const Config& c, double rate, const std::string& gpu, int repeat
                 "{\"op\": \"forward\", \"mode\": \"%s\", \"dtype\": \"%s\", \"gated\": %s, \"fft_size\": %lld, "
                 "\"L\": %lld, \"B\": %lld, \"H\": %lld, \"time_ms\": %.4f, \"time_with_filter_ms\": %.4f, "
                 "\"floor_ms\": %.4f, \"ratio\": %.3f, \"cufft_ms\": %.4f, \"rel_err\": %.3e, "
-                "\"copy_rate_tbs\": %.3f, \"gpu\": \"%s\"}",
+                "\"copy_rate_tbs\": %.3f, \"gpu\": \"%s\", \"algorithm\": \"%s\"}",
                 c.mode, ffc::to_string(c.dtype), c.gated ? "true" : "false", static_cast<long long>(c.n),
                 static_cast<long long>(c.length), static_cast<long long>(c.batch), static_cast<long long>(c.heads),
-                ours, ours_td, floor_ms, ours / floor_ms, cufft_ms, rel_err, rate * 1e-12, gpu.c_str());
+                ours, ours_td, floor_ms, ours / floor_ms, cufft_ms, rel_err, rate * 1e-12, gpu.c_str(),
+                plan.info().algorithm.c_str());
   emit(line, out);
 }
 
@@ -455,10 +456,12 @@ void run_backward_config(const Config& c, double rate, const std::string& gpu, i
   std::snprintf(line, sizeof line,
                 "{\"op\": \"backward\", \"mode\": \"%s\", \"dtype\": \"%s\", \"gated\": %s, \"fft_size\": %lld, "
                 "\"L\": %lld, \"B\": %lld, \"H\": %lld, \"time_ms\": %.4f, \"floor_ms\": %.4f, \"ratio\": %.3f, "
-                "\"cufft_ms\": %.4f, \"rel_err\": %.3e, \"dk_rel_err\": %.3e, \"copy_rate_tbs\": %.3f, \"gpu\": \"%s\"}",
+                "\"cufft_ms\": %.4f, \"rel_err\": %.3e, \"dk_rel_err\": %.3e, \"copy_rate_tbs\": %.3f, \"gpu\": \"%s\", "
+                "\"algorithm\": \"%s\"}",
                 c.mode, ffc::to_string(c.dtype), c.gated ? "true" : "false", static_cast<long long>(c.n),
                 static_cast<long long>(c.length), static_cast<long long>(c.batch), static_cast<long long>(c.heads), ours,
-                floor_ms, ours / floor_ms, cufft_ms, rel_err, dk_err, rate * 1e-12, gpu.c_str());
+                floor_ms, ours / floor_ms, cufft_ms, rel_err, dk_err, rate * 1e-12, gpu.c_str(),
+                plan.info().algorithm.c_str());
   emit(line, out);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the GPU test and benchmark binaries here (no GPU needed) for sm_90a, with static
-# libstdc++/FFTW, and collects them gzipped in .gpu-bin/ (git-ignored) to be carried to the lent GPU.
+# libstdc++/FFTW, and collects them xz-compressed in .gpu-bin/ (git-ignored) to be carried to the lent GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
@@ -11,4 +11,4 @@ rm -f .gpu-bin/*
 cp build-gpu/tests/test_cuda build-gpu/tests/test_magnitudes build-gpu/tests/test_nonfinite build-gpu/bench_conv .gpu-bin/
 cp build-gpu/libflashfftconv.so.0.1.0 .gpu-bin/libflashfftconv.so
 # Compressed: the device tool carries at most 64 MiB (gpu_check.sh unpacks them).
-strip .gpu-bin/* && gzip -f .gpu-bin/* && ls -la .gpu-bin
+strip .gpu-bin/* && xz -9 -T"$(nproc)" -f .gpu-bin/* && ls -la .gpu-bin

@@ -11,10 +11,17 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.gpu-bin}
 OUT=${OUT:-/tmp/ffc-out}
 mkdir -p "$OUT"
-# build_gpu_bins.sh gzips the binaries; unpack them next to the output.
-if compgen -G "$BIN/*.gz" > /dev/null; then
+# build_gpu_bins.sh compresses the binaries (xz; older sets gzip); unpack them next to the output.
+if compgen -G "$BIN/*.[gx]z" > /dev/null; then
   unpacked=$(mktemp -d)
-  for f in "$BIN"/*.gz; do gunzip -c "$f" > "$unpacked/$(basename "$f" .gz)"; chmod +x "$unpacked/$(basename "$f" .gz)"; done
+  for f in "$BIN"/*.[gx]z; do
+    name=$(basename "${f%.*}")
+    case "$f" in
+      *.xz) xz -dc "$f" 2>/dev/null || python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$f" ;;
+      *) gunzip -c "$f" ;;
+    esac > "$unpacked/$name"
+    chmod +x "$unpacked/$name"
+  done
   BIN=$unpacked
 fi
 BIN=$(cd "$BIN" && pwd)

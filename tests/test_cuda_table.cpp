@@ -92,6 +92,18 @@ TEST(CudaAlgorithmTable, OlderGpusGetWhatTheyCanRunOrTheReasons) {
   }
 }
 
+// Up to 4096 every GPU from sm_80 on, and Hopper when the portable family is forced, runs the
+// portable single-CTA kernels (which fit 99 KB of shared memory).
+TEST(CudaAlgorithmTable, PortableCtaCoversTheSingleCtaSizes) {
+  const Family portable = Family::kPortable;
+  for (int n : cuda::CudaSizes::kValues) {
+    if (n > 4096) continue;
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kA100, nullptr).name), "portable_cta") << n;
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kRtx4090, nullptr).name), "portable_cta") << n;
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kH100, &portable).name), "portable_cta") << n;
+  }
+}
+
 TEST(CudaAlgorithmTable, SharedMemoryLimitIsARejection) {
   const DeviceCaps tiny = device(90, 16, true);
   const AlgorithmEntry& e = cuda::choose_algorithm(4096, kH100, nullptr);

@@ -61,7 +61,8 @@ struct AlgorithmEntry {
   bool needs_clusters;     // launches thread-block clusters
   bool (*covers)(int64_t n);
   std::size_t (*max_smem_bytes)(int64_t n);  // the most dynamic shared memory one of its blocks takes
-  std::unique_ptr<Algorithm> (*make)(int64_t n, const DeviceCaps& caps, const PlanTables& tables);
+  // Makes the algorithm (`name`: this entry's) for size n on the device.
+  std::unique_ptr<Algorithm> (*make)(const char* name, int64_t n, const DeviceCaps& caps, const PlanTables& tables);
 
   // Empty when the entry runs size n on the device, else the rule it breaks.
   std::string rejects(int64_t n, const DeviceCaps& caps) const;

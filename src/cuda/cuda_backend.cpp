@@ -93,7 +93,7 @@ class CudaBackend final : public BackendImpl {
                  "cudaFuncSetAttribute");
     }
     upload_tables();
-    algorithm_ = entry.make(n_, caps, cuda::PlanTables{twiddles_, frags_});
+    algorithm_ = entry.make(entry.name, n_, caps, cuda::PlanTables{twiddles_, frags_});
   }
 
   ~CudaBackend() override {

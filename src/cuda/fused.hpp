@@ -52,6 +52,15 @@ KernelEntry backward_f16(int n, bool both_gates);
 KernelEntry backward_bf16(int n, bool both_gates);
 }  // namespace fused_cluster
 
+namespace portable_cta {
+bool covers(int64_t n);
+const FusedKernels& kernels();
+KernelEntry forward_f16(int n);
+KernelEntry forward_bf16(int n);
+KernelEntry backward_f16(int n, bool both_gates);
+KernelEntry backward_bf16(int n, bool both_gates);
+}  // namespace portable_cta
+
 std::unique_ptr<Algorithm> make_fused_algorithm(const char* name, const FusedKernels& kernels, int64_t n,
                                                 const DeviceCaps& caps, const PlanTables& tables);
 

@@ -43,11 +43,14 @@
 
 namespace ffc::cuda {
 
-template <int kN, typename T, bool kSplit, int kW = kBwdWarps<kN>>
+// kArch: kHopperArch (the fused_cta algorithm: bulk copies on an mbarrier, stmatrix) or 80
+// (portable_cta: the same staging layout filled by element copies, stmatrix emulated).
+template <int kN, typename T, bool kSplit, int kW = kBwdWarps<kN>, int kArch = kHopperArch>
 __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::kMinBlocks)
     bwd_kernel(const BwdParams p) {
   static_assert(kN <= 4096, "larger sizes use bwd_cluster_kernel");
   using S = BwdShape<kN, kW>;
+  constexpr bool kBulk = S::kBulkStage && kArch >= 90;  // linear rows by bulk copies
   constexpr int RS = S::RS, M = S::M, kC = S::kCols, C = S::kCouples;
   extern __shared__ __align__(128) unsigned char smem[];
   __shared__ SlotRows rows_of[S::kBuffers][C];               // per staging buffer
@@ -86,8 +89,10 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
   for (int i = tid; i < S::kBuffers * S::kStageBytes / 16; i += S::kThreads) {
     reinterpret_cast<uint4*>(smem + S::kPlaneBytes)[i] = make_uint4(0, 0, 0, 0);
   }
-  if (tid < S::kBuffers) mbarrier_init(smem_address(&stage_bar[tid]), 1);
-  fence_proxy_async();  // the zeros precede the bulk copies' writes
+  if constexpr (kBulk) {
+    if (tid < S::kBuffers) mbarrier_init(smem_address(&stage_bar[tid]), 1);
+    fence_proxy_async();  // the zeros precede the bulk copies' writes
+  }
   const bool vector = p.vector_io != 0;
   // Iteration i (couples first + i kCouples ...) uses buffer i % kBuffers. Warp 0 plans (and, bulk
   // staged, loads) iteration i + kBuffers - 1 at the top of iteration i; with two buffers the
@@ -97,7 +102,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
     const int64_t base = first + i * C;
     if (base >= last) return;
     plan_iteration<kN, T>(p, head, base, last, plan_of[b], rows_of[b]);
-    if constexpr (S::kBulkStage) {
+    if constexpr (kBulk) {
       if (vector) {
         bulk_stage_rows<kN>(p, plan_of[b], smem_address(smem + S::kPlaneBytes + b * S::kStageBytes),
                             smem_address(&stage_bar[b]));
@@ -118,22 +123,22 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
     // The barrier orders the previous iteration's accesses (plan, rows, scales, staging, planes)
     // before this iteration's writes; the fence orders its generic staging accesses before the
     // bulk copies issued now.
-    fence_proxy_async();
+    if constexpr (kBulk) fence_proxy_async();
     __syncthreads();
     if (warp == 0) plan_and_load(it + S::kBuffers - 1);
     if (tid < 8 * C) (&max_bits[0][0][0])[tid] = 0u;
     __syncthreads();
-    if (!vector) {
+    if (!vector || (S::kBulkStage && !kBulk)) {
       copy_stage_rows<kN, S::kThreads>(p, plan, stage);
       __syncthreads();
-    } else if constexpr (S::kBulkStage) {
+    } else if constexpr (kBulk) {
       const uint32_t absent = plan.used & ~plan.data;
       if (absent != 0) {  // rare: an odd batch's last pair, the group's end
         zero_absent_rows<kN, S::kThreads>(absent, stage);
         __syncthreads();
       }
       mbarrier_wait(smem_address(&stage_bar[b]), static_cast<uint32_t>(it / S::kBuffers) & 1u);
-    } else {
+    } else if constexpr (!S::kBulkStage) {
       cp_stage_rows<kN>(p, plan, smem_address(stage));
       cp_async_wait_all();
       __syncthreads();
@@ -212,7 +217,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
 #pragma unroll 1
       for (int unit = warp; unit < RS * 16; unit += S::kWarps) {
         const int block = unit / 16, ct = unit % 16;
-        outer_tile<kN, S::kSlots>(g, p.twiddles, smem_base, 0, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col,
+        outer_tile<kN, S::kSlots, kArch>(g, p.twiddles, smem_base, 0, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col,
                                   ct, lane);
       }
       __syncthreads();
@@ -238,9 +243,9 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
       to_a<kSplit>(cw, w_hi, w_lo);
       if (want_dpost) {
         multiply(cz, kk);
-        inverse_inner<kN, kSplit, S::kOuter>(cz, g, p.twiddles, smem_base, qz, n, row % 16, tw_inner, lane);
+        inverse_inner<kN, kSplit, S::kOuter, kArch>(cz, g, p.twiddles, smem_base, qz, n, row % 16, tw_inner, lane);
       }
-      inverse_inner_a<kN, kSplit, S::kOuter>(w_hi, w_lo, g, p.twiddles, smem_base, qz + 1, n, row % 16, tw_inner, lane);
+      inverse_inner_a<kN, kSplit, S::kOuter, kArch>(w_hi, w_lo, g, p.twiddles, smem_base, qz + 1, n, row % 16, tw_inner, lane);
     }
     __syncthreads();
 

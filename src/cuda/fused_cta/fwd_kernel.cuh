@@ -36,7 +36,9 @@
 
 namespace ffc::cuda {
 
-template <int kN, typename T, bool kSplit>
+// kArch: kHopperArch (the fused_cta algorithm) or 80 (portable_cta: stmatrix emulated, the same
+// data flow otherwise).
+template <int kN, typename T, bool kSplit, int kArch = kHopperArch>
 __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBlocks)
     fwd_kernel(const FwdParams p) {
   static_assert(kN <= 4096, "larger sizes use fwd_cluster_kernel");
@@ -161,7 +163,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         const int q = unit / (RS * 16);
         const int block = (unit / 16) % RS;
         const int ct = unit % 16;
-        outer_tile<kN>(g, p.twiddles, smem_base, q, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col, ct, lane);
+        outer_tile<kN, 1, kArch>(g, p.twiddles, smem_base, q, block * 4096 + lane_tile.row * 256 + 16 * ct + lane_tile.col, ct, lane);
       }
       __syncthreads();
     }
@@ -187,7 +189,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
 #pragma unroll
         for (int j = 0; j < 8; ++j) k[j] = k_next[j];
         if (unit + S::kWarps < kUnits3) load_slots(k_next, spectrum_at(unit + S::kWarps));
-        inner_row<kN, kSplit, S::kOuter>(g, p.twiddles, smem_base, q, row * 256 + lane_tile.row * 16 + lane_tile.col,
+        inner_row<kN, kSplit, S::kOuter, kArch>(g, p.twiddles, smem_base, q, row * 256 + lane_tile.row * 16 + lane_tile.col,
                                          row % 16, k, tw_inner, lane);
       }
       __syncthreads();
@@ -240,7 +242,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
         out[1] = pack_io<T>(y0[2], y0[3]);
         out[2] = pack_io<T>(y1[0], y1[1]);
         out[3] = pack_io<T>(y1[2], y1[3]);
-        stmatrix_x4(tile, out);
+        store_matrix_x4<kArch>(tile, out);
       }
       __syncthreads();
       if (it + gridDim.x < iterations) stage_post<kN, T>(p, slots[parity ^ 1], stage_b);

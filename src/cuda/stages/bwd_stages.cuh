@@ -27,7 +27,6 @@ struct BwdShape {
   static constexpr int kWarps = kW;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kMinBlocks = 16 / kWarps;  // caps registers at 128
-  static constexpr int kArch = kHopperArch;       // bulk copies, mbarrier transaction counts, stmatrix
   static constexpr int kUnits3 = kCouples * kRows;    // P3 units (couple, row)
   static constexpr int kAccUnits = kUnits3 / kWarps;  // P3 units (and dk accumulators) per warp
   // Staged 16-bit rows: at N = 4096, P4 addresses them in tile fragments (positions 256 apart in

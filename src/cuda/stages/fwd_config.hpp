@@ -21,6 +21,8 @@ inline constexpr int kMaxCtaSize = 4096;
 // Compute capability (x 10) of the instructions the fused kernels use: stmatrix, bulk (TMA) copies,
 // mbarrier transaction counts and thread-block clusters are sm_90 features.
 inline constexpr int kHopperArch = 90;
+// The portable kernels' architecture: mma.sync m16n8k16, ldmatrix, movmatrix and cp.async (sm_80).
+inline constexpr int kPortableArch = 80;
 
 template <int kN>
 struct FwdShape {
@@ -32,7 +34,6 @@ struct FwdShape {
   static constexpr int kWarps = N >= 32768 ? 16 : (N >= 8192 ? 8 : 4);
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kMinBlocks = 16 / kWarps;  // 16 warps per SM: caps registers at 128
-  static constexpr int kArch = kHopperArch;       // stmatrix
 
   static constexpr int kPairs = N >= 2048 ? 1 : 2048 / N;  // pairs per CTA iteration
   static constexpr int kCols = RS <= 2 ? 8 : 16 / RS;      // columns per thread in the FMA phases

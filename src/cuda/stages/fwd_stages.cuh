@@ -426,19 +426,20 @@ __device__ __forceinline__ void load_b_tile(BFrag& x, uint32_t smem_base, int q,
   x.im[0][0] = r[0]; x.im[0][1] = r[1]; x.im[1][0] = r[2]; x.im[1][1] = r[3];
 }
 
-template <int kN>
+// kArch (here and below): the architecture whose instructions the stage uses (kHopperArch: stmatrix).
+template <int kN, int kArch = kHopperArch>
 __device__ __forceinline__ void store_tile(const CTile& c, uint32_t smem_base, int q, int n) {
   AFrag a, unused;
   to_a<false>(c, a, unused);
-  stmatrix_x4(smem_base + FwdSmem<kN>::offset(q, 0, n), a.re);
-  stmatrix_x4(smem_base + FwdSmem<kN>::offset(q, 1, n), a.im);
+  store_matrix_x4<kArch>(smem_base + FwdSmem<kN>::offset(q, 0, n), a.re);
+  store_matrix_x4<kArch>(smem_base + FwdSmem<kN>::offset(q, 1, n), a.im);
 }
 
 // P2 on one 16x16 tile of each of the kQ slots q0 .. q0 + kQ - 1: the outer 16-point stage (rows
 // 256 elements apart, column tile ct of a 4096-block) on the tensor cores, twiddled in f32 and
 // stored back in place. The slots share the tile's twiddles (one load for all of them). kPlaneN is
 // the number of elements per shared-memory plane (the layout of FwdSmem<kPlaneN>).
-template <int kPlaneN, int kQ = 1>
+template <int kPlaneN, int kQ = 1, int kArch = kHopperArch>
 __device__ __forceinline__ void outer_tile(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
                                            int q0, int n, int ct, int lane) {
   float2 w[8];
@@ -451,7 +452,7 @@ __device__ __forceinline__ void outer_tile(const DftConsts& g, const float2* twi
     c.zero();
     left_product<false>(c, g, x);
     multiply(c, w);
-    store_tile<kPlaneN>(c, smem_base, q0 + i, n);
+    store_tile<kPlaneN, kArch>(c, smem_base, q0 + i, n);
   }
 }
 
@@ -494,7 +495,7 @@ __device__ __forceinline__ CTile forward_inner(const DftConsts& g, uint32_t smem
 // layout (hi, and lo with kSplit): stage over f_c (right, conj), twiddle, transpose, stage over f_b
 // (left, conj), then the outer stage's inverse twiddle for row `outer_row` of its 4096-block
 // (kOuter) or the unitary scale; stored back in place.
-template <int kPlaneN, bool kSplit, bool kOuter>
+template <int kPlaneN, bool kSplit, bool kOuter, int kArch = kHopperArch>
 __device__ __forceinline__ void inverse_inner_a(AFrag hi, AFrag lo, const DftConsts& g, const float2* twiddles,
                                                 uint32_t smem_base, int q, int n, int outer_row,
                                                 const float2 (&tw_inner)[8], int lane) {
@@ -520,28 +521,28 @@ __device__ __forceinline__ void inverse_inner_a(AFrag hi, AFrag lo, const DftCon
   } else {
     scale(c, kUnitary);
   }
-  store_tile<kPlaneN>(c, smem_base, q, n);
+  store_tile<kPlaneN, kArch>(c, smem_base, q, n);
 }
 
 // The same from the f32 C layout.
-template <int kPlaneN, bool kSplit, bool kOuter>
+template <int kPlaneN, bool kSplit, bool kOuter, int kArch = kHopperArch>
 __device__ __forceinline__ void inverse_inner(const CTile& c, const DftConsts& g, const float2* twiddles,
                                               uint32_t smem_base, int q, int n, int outer_row,
                                               const float2 (&tw_inner)[8], int lane) {
   AFrag hi, lo;
   to_a<kSplit>(c, hi, lo);
-  inverse_inner_a<kPlaneN, kSplit, kOuter>(hi, lo, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
+  inverse_inner_a<kPlaneN, kSplit, kOuter, kArch>(hi, lo, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
 }
 
 // P3 on one 256-element row: forward inner stages, times the filter slots k (stored as
 // K / (4 sigma max|K|) in this fragment order), inverse inner stages.
-template <int kPlaneN, bool kSplit, bool kOuter>
+template <int kPlaneN, bool kSplit, bool kOuter, int kArch = kHopperArch>
 __device__ __forceinline__ void inner_row(const DftConsts& g, const float2* twiddles, uint32_t smem_base,
                                           int q, int n, int outer_row, const float2 (&k)[8],
                                           const float2 (&tw_inner)[8], int lane) {
   CTile c = forward_inner<kPlaneN, kSplit>(g, smem_base, q, n, tw_inner);
   multiply(c, k);
-  inverse_inner<kPlaneN, kSplit, kOuter>(c, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
+  inverse_inner<kPlaneN, kSplit, kOuter, kArch>(c, g, twiddles, smem_base, q, n, outer_row, tw_inner, lane);
 }
 
 }  // namespace ffc::cuda

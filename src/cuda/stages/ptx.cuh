@@ -53,6 +53,27 @@ __device__ __forceinline__ void stmatrix_x4(uint32_t address, const uint32_t (&r
                : "memory");
 }
 
+// stmatrix_x4 for GPUs before sm_90: each tile row's address comes from its lane by a shuffle and
+// the lane stores its 32-bit pair of that row (row l / 4, columns 2 (l % 4) .. + 1) directly.
+__device__ __forceinline__ void stmatrix_x4_sm80(uint32_t address, const uint32_t (&r)[4]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t row = __shfl_sync(0xffffffffu, address, 8 * i + (lane >> 2));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(row + 4 * (lane & 3)), "r"(r[i]) : "memory");
+  }
+}
+
+// stmatrix_x4 by the instructions of architecture kArch (compute capability x 10).
+template <int kArch>
+__device__ __forceinline__ void store_matrix_x4(uint32_t address, const uint32_t (&r)[4]) {
+  if constexpr (kArch >= 90) {
+    stmatrix_x4(address, r);
+  } else {
+    stmatrix_x4_sm80(address, r);
+  }
+}
+
 // 16-byte asynchronous copy global -> shared (L2 only, bypassing L1), and its completion.
 __device__ __forceinline__ void cp_async_16(uint32_t smem_dst, const void* global_src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_dst), "l"(global_src) : "memory");

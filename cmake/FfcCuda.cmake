@@ -18,7 +18,6 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/spectral/kernels_dk.cu
   src/cuda/fused_cta/registry.cpp
   src/cuda/fused_cluster/registry.cpp
-  src/cuda/portable_cta/registry.cpp
   src/cuda/portable_cta/forward_f16.cu
   src/cuda/portable_cta/forward_bf16.cu
   src/cuda/portable_cta/backward_f16.cu

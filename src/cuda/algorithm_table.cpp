@@ -15,13 +15,12 @@ std::string arch_string(int arch) { return std::to_string(arch / 10) + "." + std
 const char* family_name(Family family) { return family == Family::kFused ? "fused" : "portable"; }
 
 // An entry for a family of fused-style kernels run by the fused launcher (fused_algorithm.cpp).
-template <const FusedKernels& (*kKernels)()>
-AlgorithmEntry fused_entry(const char* name, Family family, int min_arch, bool needs_clusters,
-                           bool (*covers)(int64_t)) {
-  return {name, family, min_arch, needs_clusters, covers,
-          [](int64_t n) { return fused_max_smem_bytes(kKernels(), n); },
+template <typename FamilyT>
+AlgorithmEntry fused_entry(const char* name, Family family, int min_arch, bool needs_clusters) {
+  return {name, family, min_arch, needs_clusters, &FamilyT::covers,
+          [](int64_t n) { return fused_max_smem_bytes(FamilyT::kernels(), n); },
           [](const char* entry_name, int64_t n, const DeviceCaps& caps, const PlanTables& tables) {
-            return make_fused_algorithm(entry_name, kKernels(), n, caps, tables);
+            return make_fused_algorithm(entry_name, FamilyT::kernels(), n, caps, tables);
           }};
 }
 
@@ -29,10 +28,9 @@ AlgorithmEntry fused_entry(const char* name, Family family, int min_arch, bool n
 
 const std::vector<AlgorithmEntry>& algorithm_table() {
   static const std::vector<AlgorithmEntry> table = {
-      fused_entry<&fused_cta::kernels>("fused_cta", Family::kFused, kHopperArch, false, &fused_cta::covers),
-      fused_entry<&fused_cluster::kernels>("fused_cluster", Family::kFused, kHopperArch, true, &fused_cluster::covers),
-      fused_entry<&portable_cta::kernels>("portable_cta", Family::kPortable, kPortableArch, false,
-                                          &portable_cta::covers),
+      fused_entry<FusedCta>("fused_cta", Family::kFused, kHopperArch, false),
+      fused_entry<FusedCluster>("fused_cluster", Family::kFused, kHopperArch, true),
+      fused_entry<PortableCta>("portable_cta", Family::kPortable, kPortableArch, false),
   };
   return table;
 }

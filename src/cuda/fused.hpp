@@ -34,32 +34,22 @@ struct FusedKernels {
 // The most dynamic shared memory any of the family's kernels of size n takes.
 std::size_t fused_max_smem_bytes(const FusedKernels& kernels, int64_t n);
 
-namespace fused_cta {
-bool covers(int64_t n);
-const FusedKernels& kernels();
-KernelEntry forward_f16(int n);
-KernelEntry forward_bf16(int n);
-KernelEntry backward_f16(int n, bool both_gates);
-KernelEntry backward_bf16(int n, bool both_gates);
-}  // namespace fused_cta
+// One fused family (Tag names it): the sizes it covers, its kernels, and the per-dtype registry
+// functions that its translation units define (e.g. fused_cta/forward_f16.cu defines
+// FusedCta::forward_f16).
+template <typename Tag>
+struct FusedFamily {
+  static bool covers(int64_t n);
+  static const FusedKernels& kernels();
+  static KernelEntry forward_f16(int n);
+  static KernelEntry forward_bf16(int n);
+  static KernelEntry backward_f16(int n, bool both_gates);
+  static KernelEntry backward_bf16(int n, bool both_gates);
+};
 
-namespace fused_cluster {
-bool covers(int64_t n);
-const FusedKernels& kernels();
-KernelEntry forward_f16(int n);
-KernelEntry forward_bf16(int n);
-KernelEntry backward_f16(int n, bool both_gates);
-KernelEntry backward_bf16(int n, bool both_gates);
-}  // namespace fused_cluster
-
-namespace portable_cta {
-bool covers(int64_t n);
-const FusedKernels& kernels();
-KernelEntry forward_f16(int n);
-KernelEntry forward_bf16(int n);
-KernelEntry backward_f16(int n, bool both_gates);
-KernelEntry backward_bf16(int n, bool both_gates);
-}  // namespace portable_cta
+using FusedCta = FusedFamily<struct FusedCtaTag>;          // fused_cta/: N <= kMaxCtaSize, sm_90
+using FusedCluster = FusedFamily<struct FusedClusterTag>;  // fused_cluster/: N > kMaxCtaSize, sm_90 clusters
+using PortableCta = FusedFamily<struct PortableCtaTag>;    // portable_cta/: N <= kMaxCtaSize, sm_80 on
 
 std::unique_ptr<Algorithm> make_fused_algorithm(const char* name, const FusedKernels& kernels, int64_t n,
                                                 const DeviceCaps& caps, const PlanTables& tables);

@@ -206,13 +206,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
 
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const uint32_t smem_base = smem_address(smem);
-  DftConsts g;
-  g.load(p.frags, lane);
-  const float bound = pair_bound(kN);
-  const float small_norm = rsqrtf(static_cast<float>(RS));
-  const TileLane lane_tile(lane);
+  FFC_FUSED_KERNEL_PROLOGUE(kN, p.frags, smem);  // tid, lane, warp, smem_base, g, bound, small_norm, lane_tile
   const int64_t item = blockIdx.x / RS;
   const int64_t head = item / p.groups;
   const int group = static_cast<int>(item % p.groups);

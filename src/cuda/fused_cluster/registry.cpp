@@ -4,13 +4,15 @@
 #include "cuda/sizes.hpp"
 #include "cuda/stages/fwd_config.hpp"
 
-namespace ffc::cuda::fused_cluster {
+namespace ffc::cuda {
 
-bool covers(int64_t n) { return CudaSizes::contains(n) && n > kMaxCtaSize; }
+template <>
+bool FusedCluster::covers(int64_t n) { return CudaSizes::contains(n) && n > kMaxCtaSize; }
 
-const FusedKernels& kernels() {
+template <>
+const FusedKernels& FusedCluster::kernels() {
   static const FusedKernels k{&forward_f16, &forward_bf16, &backward_f16, &backward_bf16, nullptr};
   return k;
 }
 
-}  // namespace ffc::cuda::fused_cluster
+}  // namespace ffc::cuda

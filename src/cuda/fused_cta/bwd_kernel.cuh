@@ -60,13 +60,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
   __shared__ float out_row[S::kSlots][2];       // per slot and row: output scale (core::RowScale::out)
   __shared__ float dk_factor[C][2];             // per couple: dk_z, dk_w
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const uint32_t smem_base = smem_address(smem);
-  DftConsts g;
-  g.load(p.frags, lane);
-  const float bound = pair_bound(kN);
-  const float small_norm = rsqrtf(static_cast<float>(RS));
-  const TileLane lane_tile(lane);
+  FFC_FUSED_KERNEL_PROLOGUE(kN, p.frags, smem);  // tid, lane, warp, smem_base, g, bound, small_norm, lane_tile
   const int64_t head = blockIdx.x / p.groups;
   const int group = static_cast<int>(blockIdx.x % p.groups);
   const int64_t per = (p.pairs_per_head + p.groups - 1) / p.groups;
@@ -89,7 +83,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
   for (int i = tid; i < S::kBuffers * S::kStageBytes / 16; i += S::kThreads) {
     reinterpret_cast<uint4*>(smem + S::kPlaneBytes)[i] = make_uint4(0, 0, 0, 0);
   }
-  if constexpr (kBulk) {
+  if constexpr (kArch >= 90) {
     if (tid < S::kBuffers) mbarrier_init(smem_address(&stage_bar[tid]), 1);
     fence_proxy_async();  // the zeros precede the bulk copies' writes
   }
@@ -123,7 +117,7 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
     // The barrier orders the previous iteration's accesses (plan, rows, scales, staging, planes)
     // before this iteration's writes; the fence orders its generic staging accesses before the
     // bulk copies issued now.
-    if constexpr (kBulk) fence_proxy_async();
+    if constexpr (kArch >= 90) fence_proxy_async();
     __syncthreads();
     if (warp == 0) plan_and_load(it + S::kBuffers - 1);
     if (tid < 8 * C) (&max_bits[0][0][0])[tid] = 0u;

@@ -55,13 +55,7 @@ __global__ void __launch_bounds__(FwdShape<kN>::kThreads, FwdShape<kN>::kMinBloc
   __shared__ unsigned int max_bits[2][P][2];  // per row: max |u| (float bits; NaN above inf)
   __shared__ unsigned int pre_bits[2][P][2];  // per row: max |pregate| (gated)
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const uint32_t smem_base = smem_address(smem);
-  DftConsts g;
-  g.load(p.frags, lane);
-  const float bound = pair_bound(kN);
-  const float small_norm = rsqrtf(static_cast<float>(RS));
-  const TileLane lane_tile(lane);
+  FFC_FUSED_KERNEL_PROLOGUE(kN, p.frags, smem);  // tid, lane, warp, smem_base, g, bound, small_norm, lane_tile
   constexpr int kUnits1 = P * M / kC;  // FMA-phase units: (pair slot, column group)
   static_assert((M / kC) % 32 == 0, "a warp's FMA units belong to one pair slot");
 

@@ -1,6 +1,7 @@
 // Portable single-CTA backward kernels, f16 I/O: the fused_cta kernels built with sm_80 instructions.
 #include "cuda/fused_cta/entries.cuh"
 
-namespace ffc::cuda::portable_cta {
-KernelEntry backward_f16(int n, bool both_gates) { return fused_cta::backward_entry<__half, true, kPortableArch>(n, both_gates); }
-}  // namespace ffc::cuda::portable_cta
+namespace ffc::cuda {
+template <>
+KernelEntry PortableCta::backward_f16(int n, bool both_gates) { return fused_cta::backward_entry<__half, true, kPortableArch>(n, both_gates); }
+}  // namespace ffc::cuda

@@ -81,6 +81,20 @@ struct TileLane {
       : row((lane & 7) + 8 * ((lane >> 3) & 1)), col(8 * (lane >> 4)) {}
 };
 
+// The locals every fused kernel starts with: tid, lane, warp; the shared-memory base; the DFT
+// matrix fragments g in registers; the f16 bound of a pair of size kN (pair_bound); the small
+// stage's unitary factor small_norm = 1 / sqrt(RS); this lane's tile position lane_tile. A macro
+// rather than a struct: the kernels keep plain locals, and with them the register allocation (and
+// machine code) they had when each spelled the lines out; a struct of these values changed it.
+#define FFC_FUSED_KERNEL_PROLOGUE(kN, frags, smem)                                   \
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;                      \
+  const uint32_t smem_base = smem_address(smem);                                      \
+  DftConsts g;                                                                        \
+  g.load(frags, lane);                                                                \
+  const float bound = pair_bound(kN);                                                 \
+  const float small_norm = rsqrtf(static_cast<float>(core::small_radix(kN)));         \
+  const TileLane lane_tile(lane)
+
 // z[f] *= s w^f (kConj: s conj(w)^f) for f = 0 .. R - 1. The f = 0 factor is the real s alone: a
 // complex product with a zero imaginary part costs the full four operations (IEEE arithmetic
 // cannot drop the products with zero).

@@ -30,7 +30,7 @@ struct FilterParams {
   const float2* twiddles;  // FwdTableLayout (small-stage bases)
 };
 
-// The fused backward (bwd_kernel.cuh): null outputs are not computed.
+// The fused backward (fused_cta/bwd_kernel.cuh, fused_cluster/bwd_cluster_kernel.cuh): null outputs are not computed.
 struct BwdParams {
   const void* dy;
   const void* u;
@@ -50,7 +50,7 @@ struct BwdParams {
   int vector_io;              // rows are 16-byte aligned and length % 8 == 0
 };
 
-// The filter gradient's finish and output kernels (dk_kernel.cuh).
+// The filter gradient's finish and output kernels (spectral/dk_kernel.cuh).
 struct DkParams {
   int64_t heads;
   int groups;              // G

@@ -1,7 +1,7 @@
 // The FFT sizes of the CUDA backend: the one place to add a size. The plan's supported-size check
 // and every kernel instantiation and registry (forward, backward, filter, dk) are generated from
 // this list; a size's launch shape follows from its split (core/monarch_split.hpp) in
-// fwd_config.hpp and the kernels' shape structs.
+// stages/fwd_config.hpp and the kernels' shape structs.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Host construction of the forward kernel's constant tables, in double precision from core::twiddle
 // (the single source of the transform's math), rounded once to f32 / f16. The layouts follow the
-// mma.m16n8k16 fragment layouts described in ptx.cuh: slot j (0..7) of a lane's 16x16 C tile is
+// mma.m16n8k16 fragment layouts described in stages/ptx.cuh: slot j (0..7) of a lane's 16x16 C tile is
 // tile j / 4, register j % 4, i.e. row g + 8 ((j % 4) / 2), column 2t + (j % 2) + 8 (j / 4).
 #include "cuda/tables.hpp"
 

@@ -1,4 +1,4 @@
-// Host-side construction of the forward kernel's constant tables (see fwd_config.hpp).
+// Host-side construction of the forward kernel's constant tables (see stages/fwd_config.hpp).
 #pragma once
 
 #include <cstdint>

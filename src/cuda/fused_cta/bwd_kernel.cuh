@@ -18,7 +18,7 @@
 // two complex spectra is all dk needs; it is accumulated in f32 registers, in the fragment order
 // of the tensor-core tiles.
 //
-// Phases of one iteration (barriers between them), with the forward kernel's stages (fwd_kernel.cuh):
+// Phases of one iteration (barriers between them), with the forward stages (stages/fwd_stages.cuh):
 //   stage : the 8 raw rows of each couple (u, pregate, dy, postgate for b0 and b1), planned by
 //           warp 0 (StagePlan), land in staging rows that also serve the output phase (no re-read
 //           of HBM): N < 4096 one bulk (TMA) copy per linear row, double-buffered below 2048 so

@@ -1,5 +1,5 @@
 // The filter gradient's last steps, in f32 on the CUDA cores. The fused backward kernels
-// (bwd_kernel.cuh, bwd_cluster_kernel.cuh) leave one partial spectrum per (head, group) of batch
+// (fused_cta/bwd_kernel.cuh, fused_cluster/bwd_cluster_kernel.cuh) leave one partial spectrum per (head, group) of batch
 // pairs, sum over the group of W conj(Z) (W = DFT(dc0 + i dc1), Z = DFT(x0 + i x1), dc = postgate
 // dy, x = pregate u), at the natural block-major positions of the factorization (block f' of RS,
 // digit-reversed position within the M-point block). Then

@@ -30,7 +30,7 @@ struct BwdShape {
   static constexpr int kUnits3 = kCouples * kRows;    // P3 units (couple, row)
   static constexpr int kAccUnits = kUnits3 / kWarps;  // P3 units (and dk accumulators) per warp
   // Staged 16-bit rows: at N = 4096, P4 addresses them in tile fragments (positions 256 apart in
-  // one access), so their 16-byte chunks are swizzled (fwd_kernel.cuh swizzled()) and they are
+  // one access), so their 16-byte chunks are swizzled (layout.hpp swizzled()) and they are
   // staged by cp.async; smaller sizes stage whole linear rows with one bulk copy each.
   static constexpr bool kBulkStage = !kOuter;
   static constexpr int kRowBytes = 2 * kN;

@@ -16,12 +16,16 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/tables.cpp
   src/cuda/spectral/kernels_filter.cu
   src/cuda/spectral/kernels_dk.cu
+  src/cuda/spectral/dk_launch.cpp
   src/cuda/fused_cta/registry.cpp
   src/cuda/fused_cluster/registry.cpp
   src/cuda/portable_cta/forward_f16.cu
   src/cuda/portable_cta/forward_bf16.cu
   src/cuda/portable_cta/backward_f16.cu
-  src/cuda/portable_cta/backward_bf16.cu)
+  src/cuda/portable_cta/backward_bf16.cu
+  src/cuda/portable_blocks/blocks_algorithm.cpp
+  src/cuda/portable_blocks/kernels_f16.cu
+  src/cuda/portable_blocks/kernels_bf16.cu)
 add_library(ffc_cuda_hopper OBJECT
   src/cuda/fused_cta/forward_f16.cu
   src/cuda/fused_cta/forward_bf16.cu

@@ -254,7 +254,7 @@ struct DeviceProblem {
   ConvCase c;
   ConvInputs in;
   MemorySpace memory{0};
-  Buffer u, k, y, spectrum;
+  Buffer u, k, y, spectrum, workspace;
   ForwardArgs args;
 
   DeviceProblem(const Plan& plan, int64_t n) {
@@ -275,6 +275,11 @@ struct DeviceProblem {
     args.u = u.view(in.u);
     args.y = y.view(ty);
     args.spectrum = FilterSpectrum{spectrum.data(), spectrum.bytes(), c.heads};
+    if (plan.workspace_bytes(0) > 0) {
+      workspace = memory.allocate(plan.workspace_bytes(0));
+      args.workspace = workspace.data();
+      args.workspace_bytes = workspace.bytes();
+    }
   }
   std::vector<unsigned char> output() const {
     std::vector<unsigned char> out(y.bytes());

@@ -104,6 +104,20 @@ TEST(CudaAlgorithmTable, PortableCtaCoversTheSingleCtaSizes) {
   }
 }
 
+// Every size runs on every GPU from sm_80 on, by the portable family where the fused one needs
+// Hopper: the single-CTA kernels up to 4096, the two-pass kernels above.
+TEST(CudaAlgorithmTable, EverySizeRunsFromSm80On) {
+  const Family portable = Family::kPortable;
+  for (int n : cuda::CudaSizes::kValues) {
+    const std::string expected = n <= 4096 ? "portable_cta" : "portable_blocks";
+    for (const DeviceCaps& caps : {kA100, kRtx4090}) {
+      EXPECT_EQ(std::string(cuda::choose_algorithm(n, caps, nullptr).name), expected) << n;
+    }
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kH100, &portable).name), expected) << n;
+  }
+  EXPECT_THROW(cuda::choose_algorithm(1024, device(75, 64, false), nullptr), Error);  // Turing: no entry
+}
+
 TEST(CudaAlgorithmTable, SharedMemoryLimitIsARejection) {
   const DeviceCaps tiny = device(90, 16, true);
   const AlgorithmEntry& e = cuda::choose_algorithm(4096, kH100, nullptr);

@@ -120,7 +120,8 @@ typedef struct ffc_forward_args {
   const ffc_tensor_t* pregate;  /* (B, H, L) or NULL */
   const ffc_tensor_t* postgate; /* (B, H, L) or NULL */
   const ffc_tensor_t* y;        /* (B, H, L), written; may be u itself (in place) */
-  void* workspace;              /* needed only with `k`: ffc_workspace_bytes(plan, H) bytes */
+  void* workspace;              /* with `k`: ffc_workspace_bytes(plan, H) bytes; with a spectrum:
+                                   ffc_workspace_bytes(plan, 0) (0, so none, but for two-pass algorithms) */
   size_t workspace_bytes;
 } ffc_forward_args_t;
 
@@ -184,7 +185,8 @@ FFC_API void ffc_plan_destroy(ffc_plan_t* plan);
 FFC_API ffc_status_t ffc_plan_get_info(const ffc_plan_t* plan, ffc_plan_info_t* info);
 
 /* Bytes of the filter spectrum for `heads` filters, and of the workspace a forward call with a
- * time-domain filter needs. */
+ * time-domain filter needs (heads = 0: the workspace a call with a spectrum needs, 0 but for the
+ * two-pass CUDA algorithms). */
 FFC_API ffc_status_t ffc_spectrum_bytes(const ffc_plan_t* plan, int64_t heads, size_t* bytes);
 FFC_API ffc_status_t ffc_workspace_bytes(const ffc_plan_t* plan, int64_t heads, size_t* bytes);
 

@@ -113,7 +113,8 @@ struct ForwardArgs {
   std::optional<FilterSpectrum> spectrum;  // a transformed filter (exactly one of the two)
   std::optional<Tensor> pregate;           // (B, H, L)
   std::optional<Tensor> postgate;          // (B, H, L)
-  void* workspace = nullptr;               // with k: workspace_bytes(H) bytes
+  void* workspace = nullptr;               // with k: workspace_bytes(H) bytes; with a spectrum:
+                                           // workspace_bytes(0) (0 but for two-pass algorithms)
   std::size_t workspace_bytes = 0;
 };
 
@@ -161,6 +162,8 @@ class FFC_CXX_API Plan {
 
   PlanInfo info() const;
   std::size_t spectrum_bytes(int64_t heads) const;
+  // Workspace of a forward call with a time-domain filter for `heads` heads; workspace_bytes(0): of
+  // a call with a spectrum (0 but for the two-pass CUDA algorithms, which stage through HBM).
   std::size_t workspace_bytes(int64_t heads) const;
 
   // k: (H, Lk) -> spectrum (spectrum_bytes(H) bytes, backend memory).

@@ -196,6 +196,10 @@ def _forward(u, k, spectrum, fft_size, pregate, postgate):
     else:
         kwargs.update(spectrum=spectrum.data_ptr(), spectrum_bytes=spectrum.numel() * 4,
                       spectrum_heads=spectrum.shape[0])
+        nbytes = plan.workspace_bytes(0)  # scratch of algorithms that stage through HBM, else 0
+        if nbytes:
+            workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
+            kwargs.update(workspace=workspace.data_ptr(), workspace_bytes=nbytes)
     plan.forward(_view(u), _view(y), pregate=_view(pregate), postgate=_view(postgate),
                  stream=_stream(u.device), **kwargs)
     return y

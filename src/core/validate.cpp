@@ -229,6 +229,9 @@ ConvProblem validate_forward(const ForwardArgs& args, int64_t fft_size,
     check_workspace(args.workspace, args.workspace_bytes, workspace_bytes(p.heads),
                     "H = " + str(p.heads) + " (rule: workspace_bytes(H))", memory);
     check_output_aliasing(args.y, "k", k, false);
+  } else if (const std::size_t scratch = workspace_bytes(0); scratch > 0) {
+    // Algorithms that stage through HBM need scratch with a spectrum too.
+    check_workspace(args.workspace, args.workspace_bytes, scratch, "a spectrum (rule: workspace_bytes(0))", memory);
   }
 
   check_output_aliasing(args.y, "u", u, true);

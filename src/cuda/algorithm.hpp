@@ -41,11 +41,14 @@ class Algorithm {
  public:
   virtual ~Algorithm() = default;
   virtual const char* name() const = 0;
+  // Scratch a forward call needs (bytes, 256-byte aligned start; 0 for the one-pass algorithms),
+  // fixed per plan: an algorithm that stages through HBM works in chunks of that size.
+  virtual std::size_t forward_scratch_bytes() const { return 0; }
   // Workspace a backward call needs after the filter spectrum (bytes, 256-byte aligned start).
   virtual std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const = 0;
   // `p` holds the call's tensors, the filter spectrum, the tables and the shape; the algorithm
-  // fills in its work split and launches on `s`.
-  virtual void forward(FwdParams p, DType dtype, cudaStream_t s) const = 0;
+  // fills in its work split and launches on `s`. `scratch`: forward_scratch_bytes() bytes.
+  virtual void forward(FwdParams p, DType dtype, void* scratch, cudaStream_t s) const = 0;
   // `workspace`: backward_workspace_bytes(B, H) bytes; `dk` (H, dk_length) f32 or null.
   virtual void backward(BwdParams p, DType dtype, void* workspace, float* dk, int64_t dk_length,
                         cudaStream_t s) const = 0;

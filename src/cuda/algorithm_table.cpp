@@ -5,6 +5,7 @@
 #include "core/errors.hpp"
 #include "cuda/algorithm.hpp"
 #include "cuda/fused.hpp"
+#include "cuda/portable_blocks/blocks.hpp"
 #include "cuda/stages/fwd_config.hpp"
 
 namespace ffc::cuda {
@@ -31,6 +32,8 @@ const std::vector<AlgorithmEntry>& algorithm_table() {
       fused_entry<FusedCta>("fused_cta", Family::kFused, kHopperArch, false),
       fused_entry<FusedCluster>("fused_cluster", Family::kFused, kHopperArch, true),
       fused_entry<PortableCta>("portable_cta", Family::kPortable, kPortableArch, false),
+      {"portable_blocks", Family::kPortable, kPortableArch, false, &blocks_covers, &blocks_max_smem_bytes,
+       &make_blocks_algorithm},
   };
   return table;
 }

@@ -116,7 +116,13 @@ class CudaBackend final : public BackendImpl {
     return core::checked_mul(static_cast<uint64_t>(heads), static_cast<uint64_t>(n_) * sizeof(float2) + sizeof(float),
                              "spectrum bytes for heads = " + std::to_string(heads));
   }
-  std::size_t workspace_bytes(int64_t heads) const override { return spectrum_bytes(heads); }
+  // With k: [the filter spectrum] [the algorithm's forward scratch, if any]; with a spectrum the
+  // scratch alone (workspace_bytes(0)).
+  std::size_t workspace_bytes(int64_t heads) const override {
+    const std::size_t scratch = algorithm_->forward_scratch_bytes();
+    if (scratch == 0) return spectrum_bytes(heads);
+    return core::checked_add(algorithm_offset(heads), scratch, "workspace bytes for heads = " + std::to_string(heads));
+  }
 
   void check_memory(const char* name, const void* data, std::size_t) const override {
     cudaPointerAttributes attr{};
@@ -156,7 +162,12 @@ class CudaBackend final : public BackendImpl {
     p.y = args.y.data;
     set_shared_fields(p, problem, spectrum);
     p.vector_io = problem.length % 8 == 0 && aligned16_or_null({p.u, p.pregate, p.postgate, p.y});
-    algorithm_->forward(p, problem.dtype, s);
+    void* scratch = nullptr;
+    if (algorithm_->forward_scratch_bytes() > 0) {
+      if (!aligned16(args.workspace)) core::throw_invalid("workspace: address is not 16-byte aligned");
+      scratch = static_cast<char*>(args.workspace) + (args.k ? algorithm_offset(problem.heads) : 0);
+    }
+    algorithm_->forward(p, problem.dtype, scratch, s);
   }
 
   // Workspace: [the filter spectrum (always reserved)] [the algorithm's backward workspace].

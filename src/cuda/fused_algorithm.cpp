@@ -9,7 +9,6 @@
 #include "cuda/check.hpp"
 #include "cuda/fused.hpp"
 #include "cuda/spectral/spectral.hpp"
-#include "core/monarch_split.hpp"
 
 namespace ffc::cuda {
 namespace {
@@ -55,7 +54,7 @@ class FusedAlgorithm final : public Algorithm {
   }
 
   // One persistent launch over the (head, pair) items.
-  void forward(FwdParams p, DType dtype, cudaStream_t s) const override {
+  void forward(FwdParams p, DType dtype, void*, cudaStream_t s) const override {
     const bool pre = p.pregate != nullptr, post = p.postgate != nullptr;
     const KernelEntry e = kernels_.forward(n_, dtype);
     p.items = p.pairs_per_head * p.heads;
@@ -80,7 +79,16 @@ class FusedAlgorithm final : public Algorithm {
     check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), args,
                                 e.smem_bytes, s),
                "backward kernel launch");
-    if (dk != nullptr) launch_dk_finish(p, dk, dk_length, s);
+    if (dk != nullptr) {
+      DkParams d{};
+      d.heads = p.heads;
+      d.groups = p.groups;
+      d.partial = p.dk_partial;
+      d.dk = dk;
+      d.dk_length = dk_length;
+      d.twiddles = tables_.twiddles;
+      launch_dk_finish(n_, d, caps_.sm_count, s);
+    }
   }
 
  private:
@@ -134,27 +142,6 @@ class FusedAlgorithm final : public Algorithm {
     const int64_t target = 4 * int64_t{bwd_resident_};
     const int64_t h = std::max<int64_t>(1, heads);
     return std::max<int64_t>(1, std::min((target + h - 1) / h, pairs));
-  }
-
-  // Sums the partial dk spectra in group order and transforms them back into dk.
-  void launch_dk_finish(const BwdParams& bp, float* dk, int64_t dk_length, cudaStream_t s) const {
-    DkParams p{};
-    p.heads = bp.heads;
-    p.groups = bp.groups;
-    p.partial = bp.dk_partial;
-    p.dk = dk;
-    p.dk_length = dk_length;
-    p.twiddles = tables_.twiddles;
-    void* args[] = {&p};
-    const KernelEntry finish = dk_kernels(n_, 0);
-    check_cuda(cudaLaunchKernel(finish.function, dim3(static_cast<unsigned>(p.heads * core::small_radix(n_))),
-                                dim3(finish.threads), args, finish.smem_bytes, s),
-               "dk finish kernel launch");
-    const KernelEntry output = dk_kernels(n_, 1);
-    const int64_t total = p.heads * dk_length;
-    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>((total + 255) / 256, int64_t{caps_.sm_count} * 8));
-    check_cuda(cudaLaunchKernel(output.function, dim3(static_cast<unsigned>(blocks)), dim3(output.threads), args, 0, s),
-               "dk output kernel launch");
   }
 
   const char* name_;

@@ -30,6 +30,18 @@ FFC_HOST_DEVICE constexpr uint32_t row_chunk_offset(int j, int lane_part) {
   return static_cast<uint32_t>((32 * j + (lane_part ^ (j & 7))) * 16);
 }
 
+// Index (float2 units, within one head) of spectrum position P (block-major, digit-reversed within
+// its block: the order the forward transforms leave) in the filter spectrum's fragment order: row
+// P / 256 of 16 x 16 tiles, then the lane and slot that hold it in an mma.m16n8k16 C tile (slot j
+// of a lane: rows lane / 4 and + 8, columns 2 (lane % 4) + {0, 1} of n8 tiles 0 and 1).
+FFC_HOST_DEVICE constexpr int spectrum_index(int position) {
+  const int row = position >> 8, w = position & 255;
+  const int r16 = w >> 4, col = w & 15;
+  const int lane = 4 * (r16 & 7) + ((col & 7) >> 1);
+  const int slot = 4 * (col >> 3) + (col & 1) + 2 * (r16 >> 3);
+  return (row * 32 + lane) * 8 + slot;
+}
+
 // The cluster kernels' postgate staging: output (f', a, m_local) of a CTA with wm output columns
 // sits at element f' 16 wm + a wm + m_local of its row (4096 elements), swizzled.
 FFC_HOST_DEVICE constexpr uint32_t post_offset(int wm, int row, int f, int a, int ml) {

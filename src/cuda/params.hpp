@@ -50,6 +50,16 @@ struct BwdParams {
   int vector_io;              // rows are 16-byte aligned and length % 8 == 0
 };
 
+// One launch of a two-pass algorithm (portable_blocks/): the items [first, first + count) (head-major
+// (head, pair), as FwdParams::items) and their block results staged in HBM.
+struct BlockChunk {
+  int64_t first;
+  int64_t count;
+  float2* blocks;    // [count][N] complex f32 per item (backward: c, then dx at count N)
+  float2* dk_terms;  // backward: [count][N] per item W conj(Z), block-major positions, or null
+  float* factors;    // [count][4] per-row output factors (forward: y0, y1; backward: c0, c1, dx0, dx1)
+};
+
 // The filter gradient's finish and output kernels (spectral/dk_kernel.cuh).
 struct DkParams {
   int64_t heads;

@@ -56,6 +56,11 @@ ForwardCall::ForwardCall(const Plan& plan, const ConvCase& c, const ConvInputs& 
     spectrum_ = memory_.allocate(plan.spectrum_bytes(c.heads));
     plan.transform_filter(k_.view(in.k), spectrum_.data(), spectrum_.bytes());
     args.spectrum = FilterSpectrum{spectrum_.data(), spectrum_.bytes(), c.heads};
+    if (plan.workspace_bytes(0) > 0) {  // two-pass algorithms stage through HBM
+      workspace_ = memory_.allocate(plan.workspace_bytes(0));
+      args.workspace = workspace_.data();
+      args.workspace_bytes = workspace_.bytes();
+    }
   } else {
     workspace_ = memory_.allocate(plan.workspace_bytes(c.heads));
     args.k = k_.view(in.k);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "cuda/layout.hpp"
 #include "cuda/stages/fwd_config.hpp"
 #include "cuda/stages/io.cuh"
 #include "cuda/params.hpp"
@@ -53,12 +54,7 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
   for (int pos = tid; pos < M; pos += kFilterThreads) {
     const float2 v = buf[f32_slot(pos)];
     local_max = fmaxf(local_max, hypotf(v.x, v.y));
-    const int global = block * M + pos;
-    const int row = global >> 8, w = global & 255;
-    const int r16 = w >> 4, col = w & 15;
-    const int lane = 4 * (r16 & 7) + ((col & 7) >> 1);
-    const int slot = 4 * (col >> 3) + (col & 1) + 2 * (r16 >> 3);
-    out[(row * 32 + lane) * 8 + slot] = v;
+    out[spectrum_index(block * M + pos)] = v;
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) local_max = fmaxf(local_max, __shfl_xor_sync(0xffffffffu, local_max, o));

@@ -3,7 +3,10 @@
 // output kernels over the partial dk spectra.
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include "cuda/kernel_entry.hpp"
+#include "cuda/params.hpp"
 #include "ffc/ffc.hpp"
 
 namespace ffc::cuda {
@@ -15,5 +18,9 @@ KernelEntry normalize_kernel();
 // The filter-gradient kernels of size n: which = 0 finish (sum of the partials, inverse block
 // transforms), 1 output (inverse radix-RS stage, dk).
 KernelEntry dk_kernels(int n, int which);
+
+// Sums the partial dk spectra p.partial ([H][G][N]) in group order and transforms them back into
+// p.dk on `s` (the finish and output kernels).
+void launch_dk_finish(int n, const DkParams& p, int sm_count, cudaStream_t s);
 
 }  // namespace ffc::cuda

@@ -106,12 +106,12 @@ __device__ __forceinline__ void dif_f32(float2* buf, const float2* table) {
 }
 
 // The inverse (decimation in time, unnormalized): digit-reversed positions in, natural order out.
-template <int M, int kThreads>
+template <int M, int kThreads, int kBlocks = 1>
 __device__ __forceinline__ void dit_f32(float2* buf, const float2* table) {
   static_assert(M == 256 || M == 4096, "block sizes of the factorization");
-  radix16_stage<M, 16, kThreads, true>(buf, table);
-  radix16_stage<M, 256, kThreads, true>(buf, table);
-  if constexpr (M == 4096) radix16_stage<M, 4096, kThreads, true>(buf, table);
+  radix16_stage<M, 16, kThreads, true, kBlocks>(buf, table);
+  radix16_stage<M, 256, kThreads, true, kBlocks>(buf, table);
+  if constexpr (M == 4096) radix16_stage<M, 4096, kThreads, true, kBlocks>(buf, table);
 }
 
 }  // namespace ffc::cuda

@@ -1,0 +1,27 @@
+// The portable two-pass family (blocks_kernels.cuh): N = RS x 4096 on GPUs without clusters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "cuda/algorithm.hpp"
+#include "cuda/kernel_entry.hpp"
+
+namespace ffc::cuda {
+
+// The kernels of one size and I/O dtype, in launch order.
+struct BlocksKernels {
+  KernelEntry forward, forward_output;
+  KernelEntry backward, backward_output, dk_reduce;
+};
+
+BlocksKernels blocks_kernels_f16(int n);
+BlocksKernels blocks_kernels_bf16(int n);
+
+bool blocks_covers(int64_t n);
+std::size_t blocks_max_smem_bytes(int64_t n);
+std::unique_ptr<Algorithm> make_blocks_algorithm(const char* name, int64_t n, const DeviceCaps& caps,
+                                                 const PlanTables& tables);
+
+}  // namespace ffc::cuda

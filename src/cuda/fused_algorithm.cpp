@@ -80,14 +80,7 @@ class FusedAlgorithm final : public Algorithm {
                                 e.smem_bytes, s),
                "backward kernel launch");
     if (dk != nullptr) {
-      DkParams d{};
-      d.heads = p.heads;
-      d.groups = p.groups;
-      d.partial = p.dk_partial;
-      d.dk = dk;
-      d.dk_length = dk_length;
-      d.twiddles = tables_.twiddles;
-      launch_dk_finish(n_, d, caps_.sm_count, s);
+      launch_dk_finish(n_, p.heads, p.groups, p.dk_partial, dk, dk_length, tables_.twiddles, caps_.sm_count, s);
     }
   }
 

@@ -86,14 +86,7 @@ class BlocksAlgorithm final : public Algorithm {
       if (dk != nullptr) launch(kernels_[0].dk_reduce, output_blocks(p.heads * int64_t{n_}), args, s, "dk reduce launch");
     }
     if (dk != nullptr) {
-      DkParams d{};
-      d.heads = p.heads;
-      d.groups = 1;
-      d.partial = p.dk_partial;
-      d.dk = dk;
-      d.dk_length = dk_length;
-      d.twiddles = tables_.twiddles;
-      launch_dk_finish(n_, d, caps_.sm_count, s);
+      launch_dk_finish(n_, p.heads, 1, p.dk_partial, dk, dk_length, tables_.twiddles, caps_.sm_count, s);
     }
   }
 

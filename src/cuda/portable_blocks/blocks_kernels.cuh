@@ -161,6 +161,20 @@ __device__ __forceinline__ float spectrum_factor(const float* spectrum_max, int6
   return __ldg(spectrum_max + head) / (kUnitary * static_cast<float>(n));
 }
 
+// f(k, t, rows, factor) for every (item k of the chunk, position t < L), grid-stride: the
+// element-wise passes. `factor` undoes the spectrum's normalization and the transforms' scale.
+template <int kN, typename Params, typename F>
+__device__ __forceinline__ void for_each_output(const Params& p, const BlockChunk& c, const F& f) {
+  const int64_t total = c.count * p.length;
+  for (int64_t i = blockIdx.x * int64_t{kBlockThreads} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * kBlockThreads) {
+    const int64_t k = i / p.length;
+    const int t = static_cast<int>(i - k * p.length);
+    const ItemRows rows = item_rows(c.first + k, p.pairs_per_head, p.batch, p.heads, p.length);
+    f(k, t, rows, spectrum_factor(p.spectrum_max, rows.head, kN));
+  }
+}
+
 template <int kN, typename T>
 __global__ void __launch_bounds__(kBlockThreads) blocks_forward_kernel(const FwdParams p, const BlockChunk c) {
   using S = BlocksShape<kN>;
@@ -198,14 +212,8 @@ __global__ void __launch_bounds__(kBlockThreads) blocks_forward_kernel(const Fwd
 
 template <int kN, typename T>
 __global__ void __launch_bounds__(kBlockThreads) blocks_forward_output(const FwdParams p, const BlockChunk c) {
-  const int64_t total = c.count * p.length;
-  for (int64_t i = blockIdx.x * int64_t{kBlockThreads} + threadIdx.x; i < total;
-       i += int64_t{gridDim.x} * kBlockThreads) {
-    const int64_t k = i / p.length;
-    const int t = static_cast<int>(i - k * p.length);
-    const ItemRows rows = item_rows(c.first + k, p.pairs_per_head, p.batch, p.heads, p.length);
+  for_each_output<kN>(p, c, [&](int64_t k, int t, const ItemRows& rows, float factor) {
     const float2 acc = inverse_small_stage<kN>(c.blocks + k * kN, t);
-    const float factor = spectrum_factor(p.spectrum_max, rows.head, kN);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       if (r == 1 && rows.row1 == 0) break;
@@ -214,7 +222,7 @@ __global__ void __launch_bounds__(kBlockThreads) blocks_forward_output(const Fwd
       if (p.postgate != nullptr) y *= IoTraits<T>::to_float(static_cast<const T*>(p.postgate)[at]);
       static_cast<T*>(p.y)[at] = IoTraits<T>::from_float(y);
     }
-  }
+  });
 }
 
 template <int kN, typename T>
@@ -284,13 +292,7 @@ __device__ __forceinline__ void store_product(void* out, int64_t at, const void*
 
 template <int kN, typename T>
 __global__ void __launch_bounds__(kBlockThreads) blocks_backward_output(const BwdParams p, const BlockChunk c) {
-  const int64_t total = c.count * p.length;
-  for (int64_t i = blockIdx.x * int64_t{kBlockThreads} + threadIdx.x; i < total;
-       i += int64_t{gridDim.x} * kBlockThreads) {
-    const int64_t k = i / p.length;
-    const int t = static_cast<int>(i - k * p.length);
-    const ItemRows rows = item_rows(c.first + k, p.pairs_per_head, p.batch, p.heads, p.length);
-    const float factor = spectrum_factor(p.spectrum_max, rows.head, kN);
+  for_each_output<kN>(p, c, [&](int64_t k, int t, const ItemRows& rows, float factor) {
     const float2 cv = p.dpostgate ? inverse_small_stage<kN>(c.blocks + k * kN, t) : make_float2(0.0f, 0.0f);
     const float2 dxv = p.du || p.dpregate ? inverse_small_stage<kN>(c.blocks + (c.count + k) * kN, t)
                                           : make_float2(0.0f, 0.0f);
@@ -304,7 +306,7 @@ __global__ void __launch_bounds__(kBlockThreads) blocks_backward_output(const Bw
       store_product<T>(p.du, at, p.pregate, dx_r);
       store_product<T>(p.dpregate, at, p.u, dx_r);
     }
-  }
+  });
 }
 
 // partial[h][P] (+)= sum over the chunk's items of head h, in item order, of their dk terms; the

@@ -8,9 +8,16 @@
 
 namespace ffc::cuda {
 
-void launch_dk_finish(int n, const DkParams& p, int sm_count, cudaStream_t s) {
-  DkParams params = p;
-  void* args[] = {&params};
+void launch_dk_finish(int n, int64_t heads, int groups, float2* partial, float* dk, int64_t dk_length,
+                      const float2* twiddles, int sm_count, cudaStream_t s) {
+  DkParams p{};
+  p.heads = heads;
+  p.groups = groups;
+  p.partial = partial;
+  p.dk = dk;
+  p.dk_length = dk_length;
+  p.twiddles = twiddles;
+  void* args[] = {&p};
   const KernelEntry finish = dk_kernels(n, 0);
   check_cuda(cudaLaunchKernel(finish.function, dim3(static_cast<unsigned>(p.heads * core::small_radix(n))),
                               dim3(finish.threads), args, finish.smem_bytes, s),

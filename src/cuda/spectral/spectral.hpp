@@ -19,8 +19,9 @@ KernelEntry normalize_kernel();
 // transforms), 1 output (inverse radix-RS stage, dk).
 KernelEntry dk_kernels(int n, int which);
 
-// Sums the partial dk spectra p.partial ([H][G][N]) in group order and transforms them back into
-// p.dk on `s` (the finish and output kernels).
-void launch_dk_finish(int n, const DkParams& p, int sm_count, cudaStream_t s);
+// Sums the partial dk spectra `partial` ([heads][groups][N], block-major positions) in group order
+// and transforms them back into dk (heads, dk_length) on `s` (the finish and output kernels).
+void launch_dk_finish(int n, int64_t heads, int groups, float2* partial, float* dk, int64_t dk_length,
+                      const float2* twiddles, int sm_count, cudaStream_t s);
 
 }  // namespace ffc::cuda

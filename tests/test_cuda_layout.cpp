@@ -94,6 +94,26 @@ void check_post_offsets() {
   EXPECT_EQ(seen.size(), static_cast<size_t>(2 * kRowElements)) << "offsets collide or leave holes";
 }
 
+// The spectrum's fragment order, stated from the mma.m16n8k16 C fragment: slot j of a lane holds
+// element (row lane / 4 + 8 ((j / 2) % 2), column 8 (j / 4) + 2 (lane % 4) + j % 2) of the 16 x 16
+// tile of its 256-element row; every position of the largest size has exactly one index.
+TEST(CudaLayout, SpectrumIndexIsTheCFragmentOrder) {
+  constexpr int kN = 32768;
+  std::vector<int> hits(kN, 0);
+  for (int row = 0; row < kN / 256; ++row) {
+    for (int lane = 0; lane < 32; ++lane) {
+      for (int j = 0; j < 8; ++j) {
+        const int a = lane / 4 + 8 * ((j / 2) % 2);
+        const int b = 8 * (j / 4) + 2 * (lane % 4) + j % 2;
+        const int position = row * 256 + a * 16 + b;
+        ASSERT_EQ(spectrum_index(position), (row * 32 + lane) * 8 + j) << position;
+        ++hits[static_cast<std::size_t>(spectrum_index(position))];
+      }
+    }
+  }
+  for (int i = 0; i < kN; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)], 1) << i;
+}
+
 TEST(CudaLayout, ClusterPostOffsetsPerBlockEqualTheDirectOffsets) {
   check_post_offsets<2>();  // N = 8192
   check_post_offsets<4>();  // N = 16384

@@ -54,9 +54,12 @@ __device__ __forceinline__ void stmatrix_x4(uint32_t address, const uint32_t (&r
 }
 
 // stmatrix_x4 for GPUs before sm_90: each tile row's address comes from its lane by a shuffle and
-// the lane stores its 32-bit pair of that row (row l / 4, columns 2 (l % 4) .. + 1) directly.
+// the lane stores its 32-bit pair of that row (row l / 4, columns 2 (l % 4) .. + 1) directly. The
+// stores go where the warp's earlier ldmatrix read (in-place stages): stmatrix orders them after
+// those reads as one warp-wide instruction, the per-lane stores need the __syncwarp.
 __device__ __forceinline__ void stmatrix_x4_sm80(uint32_t address, const uint32_t (&r)[4]) {
   const int lane = threadIdx.x & 31;
+  __syncwarp();
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const uint32_t row = __shfl_sync(0xffffffffu, address, 8 * i + (lane >> 2));

@@ -13,6 +13,7 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/cuda_backend.cpp
   src/cuda/algorithm_table.cpp
   src/cuda/fused_algorithm.cpp
+  src/cuda/kernel_entry.cpp
   src/cuda/tables.cpp
   src/cuda/spectral/kernels_filter.cu
   src/cuda/spectral/kernels_dk.cu

@@ -23,8 +23,7 @@ class FusedAlgorithm final : public Algorithm {
       : name_(name), kernels_(kernels), n_(static_cast<int>(n)), caps_(caps), tables_(tables) {
     for (DType dtype : kIoTypes) {
       const KernelEntry e = kernels_.forward(n_, dtype);
-      require_built(e);
-      set_smem_limit(e.function, e.smem_bytes);
+      prepare_kernel(e, name_, n_, caps_.device);
       // The persistent grid is what can be resident at once, per gate combination (the CTA kernel's
       // shared memory depends on which gates are staged). Work is assigned statically, so a CTA or
       // cluster beyond that would wait for a whole resident one and double the time.
@@ -33,13 +32,11 @@ class FusedAlgorithm final : public Algorithm {
       }
       for (bool both_gates : {false, true}) {
         const KernelEntry b = kernels_.backward(n_, dtype, both_gates);
-        require_built(b);
-        set_smem_limit(b.function, b.smem_bytes);
+        prepare_kernel(b, name_, n_, caps_.device);
         bwd_resident_ = std::max(bwd_resident_, resident_grid(b, b.smem_bytes) / b.cluster);
       }
     }
-    const KernelEntry finish = dk_kernels(n_, 0);
-    set_smem_limit(finish.function, finish.smem_bytes);
+    prepare_kernel(dk_kernels(n_, 0), name_, n_, caps_.device);
   }
 
   const char* name() const override { return name_; }
@@ -85,25 +82,6 @@ class FusedAlgorithm final : public Algorithm {
   }
 
  private:
-  // Kernels must exist for this architecture; cudaFuncGetAttributes says so.
-  void require_built(const KernelEntry& e) const {
-    cudaFuncAttributes attr{};
-    const cudaError_t status = e.function ? cudaFuncGetAttributes(&attr, e.function) : cudaErrorInvalidDeviceFunction;
-    if (status != cudaSuccess) {
-      cudaGetLastError();
-      core::throw_error(Status::kNotSupported,
-                        std::string("device: the ") + name_ + " kernels of size " + std::to_string(n_) +
-                            " are not in this build for CUDA device " + std::to_string(caps_.device) +
-                            " (compute capability " + std::to_string(caps_.arch / 10) + "." +
-                            std::to_string(caps_.arch % 10) + "; " + cudaGetErrorName(status) + ")");
-    }
-  }
-
-  static void set_smem_limit(const void* function, std::size_t bytes) {
-    check_cuda(cudaFuncSetAttribute(function, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-               "cudaFuncSetAttribute");
-  }
-
   std::size_t forward_smem(const KernelEntry& e, bool pregate, bool postgate) const {
     return kernels_.forward_smem ? kernels_.forward_smem(n_, pregate, postgate) : e.smem_bytes;
   }

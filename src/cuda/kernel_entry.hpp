@@ -16,4 +16,9 @@ struct KernelEntry {
   int min_arch = 80;               // lowest compute capability (major x 10 + minor) it is built for
 };
 
+// Plan-time preparation of a kernel an algorithm will launch: it must be in this build for the
+// device's architecture (else ffc::Error(kNotSupported) naming `algorithm` and size n), and its
+// dynamic shared memory limit is raised to what it takes.
+void prepare_kernel(const KernelEntry& e, const char* algorithm, int n, int device);
+
 }  // namespace ffc::cuda

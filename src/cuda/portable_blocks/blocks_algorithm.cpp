@@ -33,6 +33,7 @@ class BlocksAlgorithm final : public Algorithm {
       for (const KernelEntry* e : {&k.forward, &k.forward_output, &k.backward, &k.backward_output}) prepare(*e);
     }
     prepare(kernels_[0].dk_reduce);
+    prepare(dk_kernels(n_, 0));
   }
 
   const char* name() const override { return name_; }
@@ -99,22 +100,7 @@ class BlocksAlgorithm final : public Algorithm {
            static_cast<std::size_t>(backward_chunk_) * kFactorBytes;
   }
 
-  // Kernels must exist for this architecture (cudaFuncGetAttributes says so); dynamic shared memory
-  // above the default needs the opt-in.
-  void prepare(const KernelEntry& e) const {
-    cudaFuncAttributes attr{};
-    const cudaError_t status = e.function ? cudaFuncGetAttributes(&attr, e.function) : cudaErrorInvalidDeviceFunction;
-    if (status != cudaSuccess) {
-      cudaGetLastError();
-      core::throw_error(Status::kNotSupported,
-                        std::string("device: the ") + name_ + " kernels of size " + std::to_string(n_) +
-                            " are not in this build for CUDA device " + std::to_string(caps_.device) + " (" +
-                            cudaGetErrorName(status) + ")");
-    }
-    check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(e.smem_bytes)),
-               "cudaFuncSetAttribute");
-  }
+  void prepare(const KernelEntry& e) const { prepare_kernel(e, name_, n_, caps_.device); }
 
   // Element-wise launches: enough CTAs to fill the GPU, grid-stride beyond.
   int64_t output_blocks(int64_t elements) const {

@@ -44,7 +44,7 @@
 namespace ffc::cuda {
 
 // kArch: kHopperArch (the fused_cta algorithm: bulk copies on an mbarrier, stmatrix) or 80
-// (portable_cta: the same staging layout filled by cp.async, stmatrix emulated).
+// (portable_cta: the same staging layout filled by element copies, stmatrix emulated).
 template <int kN, typename T, bool kSplit, int kW = kBwdWarps<kN>, int kArch = kHopperArch>
 __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::kMinBlocks)
     bwd_kernel(const BwdParams p) {
@@ -122,12 +122,8 @@ __global__ void __launch_bounds__(BwdShape<kN, kW>::kThreads, BwdShape<kN, kW>::
     if (warp == 0) plan_and_load(it + S::kBuffers - 1);
     if (tid < 8 * C) (&max_bits[0][0][0])[tid] = 0u;
     __syncthreads();
-    if (!vector) {
+    if (!vector || (S::kBulkStage && !kBulk)) {
       copy_stage_rows<kN, S::kThreads>(p, plan, stage);
-      __syncthreads();
-    } else if constexpr (S::kBulkStage && !kBulk) {
-      cp_stage_linear_rows<kN, S::kThreads>(p, plan, smem_address(stage));
-      cp_async_wait_all();
       __syncthreads();
     } else if constexpr (kBulk) {
       const uint32_t absent = plan.used & ~plan.data;

@@ -162,26 +162,6 @@ __device__ __forceinline__ void cp_stage_rows(const BwdParams& p, const StagePla
   cp_async_commit();
 }
 
-// All threads, N < 4096, 16-byte aligned rows, without bulk copies (the portable kernels): cp.async of
-// every staged row whole into its linear row, data below the length and zeros elsewhere (source size
-// 0), so absent rows and positions past the length are zero too.
-template <int kN, int kThreads>
-__device__ __forceinline__ void cp_stage_linear_rows(const BwdParams& p, const StagePlan<BwdShape<kN>::kStageRows>& plan,
-                                                     uint32_t stage_base) {
-  using S = BwdShape<kN>;
-  static_assert(S::kBulkStage, "linear staged rows");
-  constexpr int kChunks = kN / 8;  // 16-byte chunks per row
-  const int data_chunks = static_cast<int>(p.length >> 3);
-  for (int i = threadIdx.x; i < S::kStageRows * kChunks; i += kThreads) {
-    const int row = i / kChunks, chunk = i % kChunks;
-    if (!((plan.used >> row) & 1)) continue;
-    const bool copy = ((plan.data >> row) & 1) && chunk < data_chunks;
-    const unsigned char* src = plan.src[row];
-    cp_async_16_zfill(stage_base + row * S::kRowBytes + 16 * chunk, copy ? src + 16 * chunk : src, copy ? 16u : 0u);
-  }
-  cp_async_commit();
-}
-
 // All threads, unaligned rows: element copies of every staged row, zeros past the length and for
 // absent rows.
 template <int kN, int kThreads>

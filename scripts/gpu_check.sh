@@ -3,6 +3,8 @@
 #   scripts/gpu_check.sh tests            the GPU correctness suite (gtest)
 #   scripts/gpu_check.sh sanitize         compute-sanitizer memcheck + racecheck on representative cases
 #   scripts/gpu_check.sh python           the Python package's CUDA tests (pytest -m cuda)
+#   scripts/gpu_check.sh portable         the GPU suites, racecheck and the Python CUDA tests with the
+#                                         portable algorithms forced (FFC_CUDA_PATH=portable)
 #   scripts/gpu_check.sh bench [args...]  the benchmark (JSON lines)
 #   scripts/gpu_check.sh all              all three
 # Results and logs go to $OUT (default /tmp/ffc-out); a short summary is printed last.
@@ -55,6 +57,21 @@ if [ "$what" = python ] || [ "$what" = all ]; then
   PYTHONPATH=python FLASHFFTCONV_LIBRARY="$BIN/libflashfftconv.so" python3 -m pytest -q -m cuda \
     python/tests > "$OUT/pytest_cuda.log" 2>&1 || status=1
   tail -5 "$OUT/pytest_cuda.log"
+fi
+if [ "$what" = portable ]; then
+  for t in test_cuda test_magnitudes test_nonfinite; do
+    filter='Cuda*:Sizes/*'; [ $t = test_cuda ] && filter='*'
+    FFC_CUDA_PATH=portable "$BIN/$t" --gtest_filter="$filter" > "$OUT/portable_$t.log" 2>&1 || status=1
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|^\[==========\]" "$OUT/portable_$t.log" | head -20
+  done
+  filter='Sizes/CudaEverySize.MatchesFloat64Oracle/N256:Sizes/CudaEverySize.MatchesFloat64Oracle/N1024:Sizes/CudaEverySize.MatchesFloat64Oracle/N8192:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N512:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N2048:Sizes/CudaBackwardEverySize.MatchesFloat64Reference/N16384'
+  FFC_CUDA_PATH=portable compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter="$filter" > "$OUT/memcheck_portable.log" 2>&1 || status=1
+  tail -2 "$OUT/memcheck_portable.log"
+  FFC_CUDA_PATH=portable compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/test_cuda" --gtest_filter="$filter" > "$OUT/racecheck_portable.log" 2>&1 || status=1
+  tail -2 "$OUT/racecheck_portable.log"
+  FFC_CUDA_PATH=portable PYTHONPATH=python FLASHFFTCONV_LIBRARY="$BIN/libflashfftconv.so" python3 -m pytest -q -m cuda \
+    python/tests > "$OUT/pytest_portable.log" 2>&1 || status=1
+  tail -3 "$OUT/pytest_portable.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   "$BIN/bench_conv" --out "$OUT/bench.jsonl" "$@" > "$OUT/bench.log" 2>&1 || status=1

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "cuda/algorithm.hpp"
+#include "cuda/fused.hpp"
+#include "cuda/portable_blocks/blocks.hpp"
 #include "cuda/sizes.hpp"
 #include "ffc/ffc.hpp"
 
@@ -12,6 +14,7 @@ namespace ffc::testing {
 namespace {
 
 using cuda::AlgorithmEntry;
+using cuda::FusedKernels;
 using cuda::DeviceCaps;
 using cuda::Family;
 
@@ -116,6 +119,41 @@ TEST(CudaAlgorithmTable, EverySizeRunsFromSm80On) {
     EXPECT_EQ(std::string(cuda::choose_algorithm(n, kH100, &portable).name), expected) << n;
   }
   EXPECT_THROW(cuda::choose_algorithm(1024, device(75, 64, false), nullptr), Error);  // Turing: no entry
+}
+
+// Each family's kernels are built for no newer architecture than its table entry claims, exist for
+// exactly the sizes the entry covers, and take no more shared memory than it states.
+void expect_kernels_match_entry(const char* name, const FusedKernels& kernels) {
+  const AlgorithmEntry* entry = nullptr;
+  for (const AlgorithmEntry& e : cuda::algorithm_table()) {
+    if (std::string(e.name) == name) entry = &e;
+  }
+  ASSERT_NE(entry, nullptr) << name;
+  for (int n : cuda::CudaSizes::kValues) {
+    for (DType dtype : {DType::kF16, DType::kBF16}) {
+      for (const cuda::KernelEntry& k : {kernels.forward(n, dtype), kernels.backward(n, dtype, false),
+                                         kernels.backward(n, dtype, true)}) {
+        EXPECT_EQ(k.function != nullptr, entry->covers(n)) << name << " N = " << n;
+        if (k.function == nullptr) continue;
+        EXPECT_LE(k.min_arch, entry->min_arch) << name << " N = " << n;
+        EXPECT_LE(k.smem_bytes, entry->max_smem_bytes(n)) << name << " N = " << n;
+        EXPECT_EQ(k.cluster > 1, entry->needs_clusters) << name << " N = " << n;
+      }
+    }
+  }
+}
+
+TEST(CudaAlgorithmTable, KernelDescriptorsAgreeWithTheirEntries) {
+  expect_kernels_match_entry("fused_cta", cuda::FusedCta::kernels());
+  expect_kernels_match_entry("fused_cluster", cuda::FusedCluster::kernels());
+  expect_kernels_match_entry("portable_cta", cuda::PortableCta::kernels());
+  for (int n : cuda::CudaSizes::kValues) {
+    const cuda::BlocksKernels k = cuda::blocks_kernels_f16(n);
+    EXPECT_EQ(k.forward.function != nullptr, cuda::blocks_covers(n)) << n;
+    if (k.forward.function != nullptr) {
+      EXPECT_LE(k.backward.min_arch, 80) << n;
+    }
+  }
 }
 
 TEST(CudaAlgorithmTable, SharedMemoryLimitIsARejection) {

@@ -61,6 +61,23 @@ std::optional<cuda::Family> requested_family(CudaPath path) {
   core::throw_invalid("cuda_path: " + std::to_string(static_cast<int>(path)) + " (rule: auto, fused or portable)");
 }
 
+// Device memory owned by a plan, freed on its device (whichever device is current then).
+struct DeviceAllocation {
+  void* ptr = nullptr;
+  int device = 0;
+  DeviceAllocation() = default;
+  DeviceAllocation(const DeviceAllocation&) = delete;
+  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
+  ~DeviceAllocation() {
+    if (ptr == nullptr) return;
+    int current = -1;
+    cudaGetDevice(&current);
+    if (current != device) cudaSetDevice(device);
+    cudaFree(ptr);
+    if (current != device && current >= 0) cudaSetDevice(current);
+  }
+};
+
 class CudaBackend final : public BackendImpl {
  public:
   CudaBackend(const core::Factorization& factorization, int device, CudaPath path) : n_(factorization.size()) {
@@ -96,16 +113,6 @@ class CudaBackend final : public BackendImpl {
     algorithm_ = entry.make(entry.name, n_, caps, cuda::PlanTables{twiddles_, frags_});
   }
 
-  ~CudaBackend() override {
-    algorithm_.reset();
-    if (tables_ != nullptr) {
-      int current = -1;
-      cudaGetDevice(&current);
-      if (current != device_) cudaSetDevice(device_);
-      cudaFree(tables_);
-      if (current != device_ && current >= 0) cudaSetDevice(current);
-    }
-  }
 
   Backend kind() const override { return Backend::kCuda; }
   int device() const override { return device_; }
@@ -242,7 +249,8 @@ class CudaBackend final : public BackendImpl {
                                                   " bytes of device memory for the tables");
     }
     check_cuda(alloc, "cudaMalloc");
-    tables_ = buffer;
+    tables_.ptr = buffer;
+    tables_.device = device_;
     twiddles_ = reinterpret_cast<const float2*>(static_cast<char*>(buffer));
     frags_ = reinterpret_cast<const uint32_t*>(static_cast<char*>(buffer) + twiddle_bytes);
     check_cuda(cudaMemcpy(buffer, tables.twiddles.data(), twiddle_bytes, cudaMemcpyHostToDevice),
@@ -331,7 +339,7 @@ class CudaBackend final : public BackendImpl {
   int64_t n_ = 0;
   int device_ = 0;
   int sm_count_ = 0;
-  void* tables_ = nullptr;
+  DeviceAllocation tables_;  // freed also when construction fails after the upload
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;
   std::unique_ptr<cuda::Algorithm> algorithm_;

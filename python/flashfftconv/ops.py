@@ -188,18 +188,17 @@ def _forward(u, k, spectrum, fft_size, pregate, postgate):
     if spectrum is not None:
         _check_spectrum_layout(spectrum, plan)
     y = torch.empty(u.shape, dtype=u.dtype, device=u.device)
-    kwargs = {}
     if k is not None:
-        nbytes = plan.workspace_bytes(u.shape[1])
-        workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
-        kwargs.update(k=_view(k), workspace=workspace.data_ptr(), workspace_bytes=nbytes)
+        kwargs = {"k": _view(k)}
     else:
-        kwargs.update(spectrum=spectrum.data_ptr(), spectrum_bytes=spectrum.numel() * 4,
-                      spectrum_heads=spectrum.shape[0])
-        nbytes = plan.workspace_bytes(0)  # scratch of algorithms that stage through HBM, else 0
-        if nbytes:
-            workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
-            kwargs.update(workspace=workspace.data_ptr(), workspace_bytes=nbytes)
+        kwargs = {"spectrum": spectrum.data_ptr(), "spectrum_bytes": spectrum.numel() * 4,
+                  "spectrum_heads": spectrum.shape[0]}
+    # With k: room for its spectrum; with a spectrum: the scratch of algorithms that stage through
+    # HBM (workspace_bytes(0), 0 for the others).
+    nbytes = plan.workspace_bytes(u.shape[1] if k is not None else 0)
+    if nbytes:
+        workspace = torch.empty(nbytes, dtype=torch.uint8, device=u.device)
+        kwargs.update(workspace=workspace.data_ptr(), workspace_bytes=nbytes)
     plan.forward(_view(u), _view(y), pregate=_view(pregate), postgate=_view(postgate),
                  stream=_stream(u.device), **kwargs)
     return y

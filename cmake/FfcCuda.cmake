@@ -26,7 +26,11 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/portable_cta/backward_bf16.cu
   src/cuda/portable_blocks/blocks_algorithm.cpp
   src/cuda/portable_blocks/kernels_f16.cu
-  src/cuda/portable_blocks/kernels_bf16.cu)
+  src/cuda/portable_blocks/kernels_bf16.cu
+  src/cuda/four_step/four_step_algorithm.cpp
+  src/cuda/four_step/kernels_common.cu
+  src/cuda/four_step/kernels_f16.cu
+  src/cuda/four_step/kernels_bf16.cu)
 add_library(ffc_cuda_hopper OBJECT
   src/cuda/fused_cta/forward_f16.cu
   src/cuda/fused_cta/forward_bf16.cu

@@ -153,3 +153,79 @@ TEST(CoreSplit, SmallRadixMatchesTheTableAtEverySize) {
 
 }  // namespace
 }  // namespace ffc::cuda
+
+// The four-step algorithm's column transforms (four_step/shape.hpp): the kernels' stage sequence,
+// run here in double, puts DFT_N1(x)[column_frequency(p)] at position p, and its mirror (conjugate
+// twiddles first, inverse DFT) brings the positions back to N1 x the natural input.
+#include <complex>
+#include <random>
+
+#include "cuda/four_step/shape.hpp"
+
+namespace ffc::cuda {
+namespace {
+
+using cd = std::complex<double>;
+
+cd unit(double turns) { return std::polar(1.0, -2.0 * 3.14159265358979323846 * turns); }
+
+// The kernels' column_stage in double: radix R over span S, forward or inverse.
+void stage(std::vector<cd>& x, int span, bool inverse) {
+  const int n1 = static_cast<int>(x.size()), radix = column_stage_radix(span), stride = span / radix;
+  for (int g = 0; g < n1 / radix; ++g) {
+    const int m = g % stride, base = (g / stride) * span + m;
+    std::vector<cd> in(static_cast<size_t>(radix)), out(static_cast<size_t>(radix));
+    for (int i = 0; i < radix; ++i) {
+      in[i] = x[static_cast<size_t>(base + i * stride)];
+      if (inverse) in[i] *= std::conj(unit(static_cast<double>(m * i) / span));
+    }
+    for (int f = 0; f < radix; ++f) {
+      for (int i = 0; i < radix; ++i) {
+        const cd w = unit(static_cast<double>(i * f) / radix);
+        out[f] += in[i] * (inverse ? std::conj(w) : w);
+      }
+    }
+    for (int f = 0; f < radix; ++f) {
+      x[static_cast<size_t>(base + f * stride)] = inverse ? out[f] : out[f] * unit(static_cast<double>(m * f) / span);
+    }
+  }
+}
+
+TEST(FourStepLayout, ColumnStagesGiveTheDftAtColumnFrequency) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> g;
+  for (int n1 = 16; n1 <= 1024; n1 *= 2) {
+    std::vector<cd> x(static_cast<size_t>(n1));
+    for (cd& v : x) v = cd(g(rng), g(rng));
+    std::vector<cd> y = x;
+    std::vector<int> spans;
+    for (int span = n1; span > 1; span /= column_stage_radix(span)) spans.push_back(span);
+    for (int span : spans) stage(y, span, false);
+    std::set<int> seen;
+    for (int p = 0; p < n1; ++p) {
+      const int c = column_frequency(p, n1);
+      ASSERT_TRUE(c >= 0 && c < n1 && seen.insert(c).second) << "n1 " << n1 << " p " << p;
+      cd want = 0;
+      for (int a = 0; a < n1; ++a) want += x[static_cast<size_t>(a)] * unit(static_cast<double>(a) * c / n1);
+      ASSERT_LT(std::abs(y[static_cast<size_t>(p)] - want), 1e-9 * n1) << "n1 " << n1 << " p " << p;
+    }
+    for (auto it = spans.rbegin(); it != spans.rend(); ++it) stage(y, *it, true);
+    for (int a = 0; a < n1; ++a) {
+      ASSERT_LT(std::abs(y[static_cast<size_t>(a)] - static_cast<double>(n1) * x[static_cast<size_t>(a)]), 1e-9 * n1)
+          << "inverse n1 " << n1 << " a " << a;
+    }
+  }
+}
+
+TEST(FourStepLayout, SizesCoverTheCoreTableAboveTheOnePassSizes) {
+  for (int64_t n = 65536; n <= core::Factorization::kMaxSize; n *= 2) {
+    EXPECT_TRUE(FourStepSizes::contains(n)) << n;
+    EXPECT_FALSE(CudaSizes::contains(n)) << n;
+  }
+  EXPECT_EQ(FourStepShape<65536>::N1, 16);
+  EXPECT_EQ(FourStepShape<4194304>::N1, 1024);
+  EXPECT_LE(FourStepShape<4194304>::kTileSmem, 131072);
+}
+
+}  // namespace
+}  // namespace ffc::cuda

@@ -450,7 +450,8 @@ INSTANTIATE_TEST_SUITE_P(Cpu, Magnitudes,
                          backend_size_name);
 INSTANTIATE_TEST_SUITE_P(Cuda, Magnitudes,
                          ::testing::Combine(::testing::Values(Backend::kCuda),
-                                            ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768)),
+                                            ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+                                                              65536, 1048576)),
                          backend_size_name);
 
 }  // namespace

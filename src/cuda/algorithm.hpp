@@ -52,6 +52,9 @@ class Algorithm {
   // `workspace`: backward_workspace_bytes(B, H) bytes; `dk` (H, dk_length) f32 or null.
   virtual void backward(BwdParams p, DType dtype, void* workspace, float* dk, int64_t dk_length,
                         cudaStream_t s) const = 0;
+  // The filter spectrum and its per-head maxima (p.spectrum_max zeroed before) in the layout this
+  // algorithm's kernels read; the sizes up to 32768 share spectral/'s transform.
+  virtual void transform_filter(FilterParams p, DType filter_dtype, cudaStream_t s) const = 0;
 };
 
 enum class Family { kFused, kPortable };

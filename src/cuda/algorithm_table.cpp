@@ -4,6 +4,7 @@
 
 #include "core/errors.hpp"
 #include "cuda/algorithm.hpp"
+#include "cuda/four_step/four_step.hpp"
 #include "cuda/fused.hpp"
 #include "cuda/portable_blocks/blocks.hpp"
 #include "cuda/stages/fwd_config.hpp"
@@ -34,6 +35,8 @@ const std::vector<AlgorithmEntry>& algorithm_table() {
       fused_entry<PortableCta>("portable_cta", Family::kPortable, kPortableArch, false),
       {"portable_blocks", Family::kPortable, kPortableArch, false, &blocks_covers, &blocks_max_smem_bytes,
        &make_blocks_algorithm},
+      {"four_step", Family::kPortable, kPortableArch, false, &four_step_covers, &four_step_max_smem_bytes,
+       &make_four_step_algorithm},
   };
   return table;
 }

@@ -18,6 +18,7 @@
 #include "core/monarch_split.hpp"
 #include "cuda/algorithm.hpp"
 #include "cuda/check.hpp"
+#include "cuda/device_memory.hpp"
 #include "cuda/params.hpp"
 #include "cuda/spectral/spectral.hpp"
 #include "cuda/tables.hpp"
@@ -26,7 +27,6 @@ namespace ffc::detail {
 namespace {
 
 using cuda::check_cuda;
-using cuda::KernelEntry;
 
 // Makes `device` current for the scope (a no-op when it already is).
 class DeviceGuard {
@@ -61,23 +61,6 @@ std::optional<cuda::Family> requested_family(CudaPath path) {
   core::throw_invalid("cuda_path: " + std::to_string(static_cast<int>(path)) + " (rule: auto, fused or portable)");
 }
 
-// Device memory owned by a plan, freed on its device (whichever device is current then).
-struct DeviceAllocation {
-  void* ptr = nullptr;
-  int device = 0;
-  DeviceAllocation() = default;
-  DeviceAllocation(const DeviceAllocation&) = delete;
-  DeviceAllocation& operator=(const DeviceAllocation&) = delete;
-  ~DeviceAllocation() {
-    if (ptr == nullptr) return;
-    int current = -1;
-    cudaGetDevice(&current);
-    if (current != device) cudaSetDevice(device);
-    cudaFree(ptr);
-    if (current != device && current >= 0) cudaSetDevice(current);
-  }
-};
-
 class CudaBackend final : public BackendImpl {
  public:
   CudaBackend(const core::Factorization& factorization, int device, CudaPath path) : n_(factorization.size()) {
@@ -95,20 +78,13 @@ class CudaBackend final : public BackendImpl {
     if (!cuda::any_algorithm_covers(n_)) {
       core::throw_error(Status::kNotSupported,
                         "fft_size: " + std::to_string(n_) +
-                            " is not supported by the CUDA backend yet (rule: 256 <= N <= 32768; "
+                            " is not supported by the CUDA backend (rule: a power of two, 256 <= N <= 4194304; "
                             "use the CPU backend for other sizes)");
     }
     const std::optional<cuda::Family> family = requested_family(path);
     DeviceGuard guard(device_);
     const cuda::DeviceCaps caps = device_caps(device_);
-    sm_count_ = caps.sm_count;
     const cuda::AlgorithmEntry& entry = cuda::choose_algorithm(n_, caps, family ? &*family : nullptr);
-    for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) {
-      const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), kd);
-      check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(e.smem_bytes)),
-                 "cudaFuncSetAttribute");
-    }
     upload_tables();
     algorithm_ = entry.make(entry.name, n_, caps, cuda::PlanTables{twiddles_, frags_});
   }
@@ -237,20 +213,12 @@ class CudaBackend final : public BackendImpl {
 
   // The constant tables (DFT fragments, twiddles), built in double precision on the host.
   void upload_tables() {
-    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(n_));
+    // The one-pass factorization's tables; the four-step sizes keep their own (four_step/).
+    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(std::min<int64_t>(n_, 32768)));
     const std::size_t frag_bytes = tables.frags.size() * sizeof(uint32_t);
     const std::size_t twiddle_bytes = tables.twiddles.size() * sizeof(cuda::Float2);
-    void* buffer = nullptr;
-    const cudaError_t alloc = cudaMalloc(&buffer, frag_bytes + twiddle_bytes);
-    if (alloc == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      core::throw_error(Status::kOutOfMemory, "plan: could not allocate " +
-                                                  std::to_string(frag_bytes + twiddle_bytes) +
-                                                  " bytes of device memory for the tables");
-    }
-    check_cuda(alloc, "cudaMalloc");
-    tables_.ptr = buffer;
-    tables_.device = device_;
+    tables_.allocate(frag_bytes + twiddle_bytes, device_, "the tables");
+    void* buffer = tables_.ptr;
     twiddles_ = reinterpret_cast<const float2*>(static_cast<char*>(buffer));
     frags_ = reinterpret_cast<const uint32_t*>(static_cast<char*>(buffer) + twiddle_bytes);
     check_cuda(cudaMemcpy(buffer, tables.twiddles.data(), twiddle_bytes, cudaMemcpyHostToDevice),
@@ -315,31 +283,12 @@ class CudaBackend final : public BackendImpl {
     p.twiddles = twiddles_;
     check_cuda(cudaMemsetAsync(p.spectrum_max, 0, sizeof(float) * static_cast<std::size_t>(heads), s),
                "cudaMemsetAsync");
-    const KernelEntry e = cuda::filter_kernel(static_cast<int>(n_), k.dtype);
-    const int64_t blocks = heads * core::small_radix(static_cast<int>(n_));
-    if (blocks > 0x7fffffff) core::throw_invalid("k: too many heads for one launch");
-    void* kernel_args[] = {&p};
-    check_cuda(cudaLaunchKernel(e.function, dim3(static_cast<unsigned>(blocks)), dim3(e.threads), kernel_args,
-                                e.smem_bytes, s),
-               "filter kernel launch");
-    // K / (4 sigma max|K|): the scaling the fused kernel expects.
-    const KernelEntry norm = cuda::normalize_kernel();
-    int64_t total = heads * n_;
-    int log2n = 0;
-    while ((int64_t{1} << log2n) < n_) ++log2n;
-    float2* spectrum_data = p.spectrum;
-    const float* max_data = p.spectrum_max;
-    void* norm_args[] = {&spectrum_data, &max_data, &total, &log2n};
-    const int64_t norm_blocks = std::min<int64_t>((total + 255) / 256, int64_t{sm_count_} * 16);
-    check_cuda(cudaLaunchKernel(norm.function, dim3(static_cast<unsigned>(norm_blocks)), dim3(norm.threads),
-                                norm_args, 0, s),
-               "spectrum normalization launch");
+    algorithm_->transform_filter(p, k.dtype, s);
   }
 
   int64_t n_ = 0;
   int device_ = 0;
-  int sm_count_ = 0;
-  DeviceAllocation tables_;  // freed also when construction fails after the upload
+  cuda::DeviceAllocation tables_;  // freed also when construction fails after the upload
   const float2* twiddles_ = nullptr;
   const uint32_t* frags_ = nullptr;
   std::unique_ptr<cuda::Algorithm> algorithm_;

@@ -37,9 +37,14 @@ class FusedAlgorithm final : public Algorithm {
       }
     }
     prepare_kernel(dk_kernels(n_, 0), name_, n_, caps_.device);
+    for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) prepare_kernel(filter_kernel(n_, kd), name_, n_, caps_.device);
   }
 
   const char* name() const override { return name_; }
+
+  void transform_filter(FilterParams p, DType filter_dtype, cudaStream_t s) const override {
+    launch_filter_transform(n_, p, filter_dtype, caps_.sm_count, s);
+  }
 
   // The partial dk spectra, H x G x N complex values.
   std::size_t backward_workspace_bytes(int64_t batch, int64_t heads) const override {

@@ -60,6 +60,22 @@ struct BlockChunk {
   float* factors;    // [count][4] per-row output factors (forward: y0, y1; backward: c0, c1, dx0, dx1)
 };
 
+// One chunk of the four-step algorithm (four_step/): the items [first, first + count) (head-major,
+// as FwdParams::items) and their intermediates in the call's scratch. The dk kernels read `first`
+// as the first head they finish.
+struct FourStepChunk {
+  int64_t first;
+  int64_t count;
+  float2* z;           // [count][N] the item's (backward: x side's) intermediate
+  float2* w;           // backward: [count][N] the dc side's intermediate
+  float2* dk_terms;    // backward: [count][N] W conj(Z) per item, or null
+  float2* dk_partial;  // backward: [slots][N] per-head partial dk spectra (head mod slots), or null
+  int64_t slots;
+  uint32_t* maxima;    // [count][8] per-item row maxima (float bits), zeroed before fs_maxima_*
+  int segments;        // CTAs per item of fs_maxima_*
+  int side;            // fs_column_inverse_backward: 0 (dpostgate) or 1 (du, dpregate)
+};
+
 // The filter gradient's finish and output kernels (spectral/dk_kernel.cuh).
 struct DkParams {
   int64_t heads;

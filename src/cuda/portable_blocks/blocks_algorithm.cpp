@@ -34,9 +34,14 @@ class BlocksAlgorithm final : public Algorithm {
     }
     prepare(kernels_[0].dk_reduce);
     prepare(dk_kernels(n_, 0));
+    for (DType kd : {DType::kF32, DType::kF16, DType::kBF16}) prepare_kernel(filter_kernel(n_, kd), name_, n_, caps_.device);
   }
 
   const char* name() const override { return name_; }
+
+  void transform_filter(FilterParams p, DType filter_dtype, cudaStream_t s) const override {
+    launch_filter_transform(n_, p, filter_dtype, caps_.sm_count, s);
+  }
 
   std::size_t forward_scratch_bytes() const override {
     return align256(static_cast<std::size_t>(forward_chunk_) * static_cast<std::size_t>(n_) * sizeof(float2)) +

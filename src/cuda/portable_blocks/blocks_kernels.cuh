@@ -37,14 +37,12 @@
 #include "cuda/stages/fft_f32.cuh"
 #include "cuda/stages/fwd_config.hpp"
 #include "cuda/stages/io.cuh"
+#include "cuda/stages/item_rows.cuh"
 #include "cuda/stages/small_dft.cuh"
 
 namespace ffc::cuda {
 
 constexpr int kBlockThreads = 256;
-// Row scales bring each row's bound to (2^30, 2^32]: with the transforms' growth (at most N) and the
-// normalized spectrum (|K| <= 1) every f32 intermediate stays far below the f32 range.
-constexpr float kBlockBound = 4294967296.0f;
 
 template <int kN>
 struct BlocksShape {
@@ -55,28 +53,6 @@ struct BlocksShape {
   static constexpr int kBackwardSmem = 2 * static_cast<int>(sizeof(float2)) * M;  // z_f', w_f'
   static_assert(RS > 1 && M == 4096, "the two-pass kernels cover N = RS x 4096");
 };
-
-// The rows of an item: b0 = 2 pair and b1 = 2 pair + 1 of its head (row1 = 0: b1 does not exist).
-struct ItemRows {
-  int64_t head, offset, row1;
-};
-
-__device__ __forceinline__ ItemRows item_rows(int64_t item, int64_t pairs_per_head, int64_t batch, int64_t heads,
-                                              int64_t length) {
-  ItemRows r;
-  r.head = item / pairs_per_head;
-  const int64_t b0 = 2 * (item - r.head * pairs_per_head);
-  r.offset = (b0 * heads + r.head) * length;
-  r.row1 = b0 + 1 < batch ? heads * length : 0;
-  return r;
-}
-
-// Row `r` (0, 1) of a (B, H, L) tensor at the item's rows, or null (absent tensor or row).
-template <typename T>
-__device__ __forceinline__ const T* item_row(const void* tensor, const ItemRows& rows, int r) {
-  if (tensor == nullptr || (r == 1 && rows.row1 == 0)) return nullptr;
-  return static_cast<const T*>(tensor) + rows.offset + (r ? rows.row1 : 0);
-}
 
 // max |v| over each of kRows rows (t < length; a null row gives 0) as float bits, so that a NaN
 // (whose bits exceed inf's) is never dropped. All threads of the CTA take part; `red` holds
@@ -104,21 +80,6 @@ __device__ __forceinline__ void row_max_bits(const T* const (&rows)[kRows], int6
     out[r] = m;
   }
   __syncthreads();  // `red` may be reused
-}
-
-// The bound of max |gate * value| of a row from the maxima bits (no gate: the value's maximum).
-__device__ __forceinline__ float product_bound(uint32_t value_bits, uint32_t gate_bits, bool gated) {
-  const float m = __uint_as_float(value_bits);
-  return gated ? m * __uint_as_float(gate_bits) : m;
-}
-
-// gate[t] * value[t] * scale for t < length (a row that enters scaled by 0, being zero or
-// non-finite, enters as zeros: 0 * NaN would not).
-template <typename T>
-__device__ __forceinline__ float scaled_input(const T* value, const T* gate, int64_t t, int64_t length, float scale) {
-  if (value == nullptr || t >= length || scale == 0.0f) return 0.0f;
-  const float v = IoTraits<T>::to_float(value[t]);
-  return (gate ? IoTraits<T>::to_float(gate[t]) * v : v) * scale;
 }
 
 // Block f' of the radix-RS stage of the complex sequence (a0 + i a1) (each a row times its gate and
@@ -153,12 +114,6 @@ __device__ __forceinline__ float2 inverse_small_stage(const float2* v, int t) {
     acc = cadd(acc, cmul_conj(v[f * S::M + col], w));
   }
   return acc;
-}
-
-// The factor from the normalized spectrum (K kUnitary / max|K|) and the unnormalized transforms
-// (N) back to the convolution of the scaled rows.
-__device__ __forceinline__ float spectrum_factor(const float* spectrum_max, int64_t head, int n) {
-  return __ldg(spectrum_max + head) / (kUnitary * static_cast<float>(n));
 }
 
 // f(k, t, rows, factor) for every (item k of the chunk, position t < L), grid-stride: the
@@ -280,14 +235,6 @@ __global__ void __launch_bounds__(kBlockThreads) blocks_backward_kernel(const Bw
     c.factors[4 * k + 2] = sc.dc[0].out;
     c.factors[4 * k + 3] = sc.dc[1].out;
   }
-}
-
-// Stores value * v in the I/O type at `at` of a (B, H, L) output (null: not requested).
-template <typename T>
-__device__ __forceinline__ void store_product(void* out, int64_t at, const void* value, float v) {
-  if (out == nullptr) return;
-  const float f = value ? IoTraits<T>::to_float(static_cast<const T*>(value)[at]) * v : v;
-  static_cast<T*>(out)[at] = IoTraits<T>::from_float(f);
 }
 
 template <int kN, typename T>

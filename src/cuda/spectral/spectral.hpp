@@ -19,6 +19,12 @@ KernelEntry normalize_kernel();
 // transforms), 1 output (inverse radix-RS stage, dk).
 KernelEntry dk_kernels(int n, int which);
 
+// The filter transform of the sizes up to 32768 (filter_kernel.cuh): the transform, then the
+// normalization, on `s` (p.spectrum_max zeroed before).
+void launch_filter_transform(int n, const FilterParams& p, DType filter_dtype, int sm_count, cudaStream_t s);
+// The normalization alone (any size): K / (4 kSigma max|K|) per head of n values.
+void launch_spectrum_normalize(int n, const FilterParams& p, int sm_count, cudaStream_t s);
+
 // Sums the partial dk spectra `partial` ([heads][groups][N], block-major positions) in group order
 // and transforms them back into dk (heads, dk_length) on `s` (the finish and output kernels).
 void launch_dk_finish(int n, int64_t heads, int groups, float2* partial, float* dk, int64_t dk_length,

@@ -6,6 +6,8 @@ u, pregate, postgate, y: (B, H, L), float32 / float16 / bfloat16 (y has u's dtyp
 Lk <= N. With L + Lk - 1 <= N the convolution is causal (linear), with L == N circular.
 """
 
+import operator
+
 import torch
 
 from . import _capi, _native
@@ -52,6 +54,23 @@ def choose_fft_size(length, filter_length=None, device="cpu"):
         status=_capi.NOT_SUPPORTED)
 
 
+def _as_fft_size(value):
+    """N as an int: Python and NumPy integers (and 0-d integer tensors) only, so that 256.7 or "256"
+    fail instead of being truncated."""
+    if isinstance(value, bool):
+        raise TypeError(f"fft_size: {value!r} (rule: an int, the FFT size N)")
+    if isinstance(value, torch.Tensor):
+        if value.dim() == 0 and not value.is_floating_point() and not value.is_complex():
+            return int(value)
+        raise TypeError(f"fft_size: a tensor of shape {tuple(value.shape)} and dtype {value.dtype} "
+                        "(rule: an int, the FFT size N)")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"fft_size: {value!r} of type {type(value).__name__} (rule: an int, the FFT "
+                        "size N; floats and strings are not converted)") from None
+
+
 def _as_filter(name, k):
     if not isinstance(k, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(k).__name__}")
@@ -85,7 +104,7 @@ def transform_filter(k, fft_size):
             "k: requires grad, but a spectrum carries no gradient back to k (rule: pass k to "
             "fftconv for training, or transform under torch.no_grad() / with k.detach())",
             status=_capi.INVALID_ARGUMENT)
-    return torch.ops.flashfftconv.transform_filter(k, int(fft_size))
+    return torch.ops.flashfftconv.transform_filter(k, _as_fft_size(fft_size))
 
 
 def fftconv(u, k=None, fft_size=None, pregate=None, postgate=None, *, k_spectrum=None):
@@ -116,7 +135,7 @@ def fftconv(u, k=None, fft_size=None, pregate=None, postgate=None, *, k_spectrum
                 status=_capi.INVALID_ARGUMENT)
         if not isinstance(k_spectrum, torch.Tensor):
             raise TypeError(f"k_spectrum: expected a torch.Tensor, got {type(k_spectrum).__name__}")
-        return torch.ops.flashfftconv.fftconv_spectrum(u, k_spectrum, int(fft_size), pregate,
+        return torch.ops.flashfftconv.fftconv_spectrum(u, k_spectrum, _as_fft_size(fft_size), pregate,
                                                        postgate)
     if k is None:
         raise _native.InvalidArgumentError("k and k_spectrum: neither given (rule: one filter form)",
@@ -128,4 +147,4 @@ def fftconv(u, k=None, fft_size=None, pregate=None, postgate=None, *, k_spectrum
                 f"u, k: shapes {tuple(u.shape)} and {tuple(k.shape)} (rule: u (B, H, L), k (H, Lk))",
                 status=_capi.INVALID_ARGUMENT)
         fft_size = choose_fft_size(u.shape[-1], k.shape[-1], u.device)
-    return torch.ops.flashfftconv.fftconv(u, k, int(fft_size), pregate, postgate)
+    return torch.ops.flashfftconv.fftconv(u, k, _as_fft_size(fft_size), pregate, postgate)

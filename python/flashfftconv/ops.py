@@ -43,13 +43,13 @@ def _fail(message):
     raise _native.InvalidArgumentError(message, status=_capi.INVALID_ARGUMENT)
 
 
-def _check_tensor(name, t, ndim, dims, device, dtypes=_DTYPES):
+def _check_tensor(name, t, ndim, dims, device, dtypes=_DTYPES, rule=_DTYPE_RULE):
     if t.dim() != ndim:
         _fail(f"{name}: shape {tuple(t.shape)} has rank {t.dim()}, expected rank {ndim} {dims}")
     if t.device != device:
         _fail(f"{name}: on device {t.device}, u is on {device} (rule: all tensors on one device)")
     if t.dtype not in dtypes:
-        _fail(f"{name}: dtype {t.dtype} is not supported ({_DTYPE_RULE})")
+        _fail(f"{name}: dtype {t.dtype} is not supported ({rule})")
 
 
 def _check_gates(u, pregate, postgate):
@@ -152,7 +152,8 @@ def _check_forward(u, k, spectrum, fft_size, pregate, postgate):
     if k is not None:
         _check_tensor("k", k, 2, "(H, Lk)", u.device)
     if spectrum is not None:
-        _check_tensor("spectrum", spectrum, 2, "(H, columns)", u.device, (torch.float32,))
+        _check_tensor("spectrum", spectrum, 2, "(H, columns)", u.device, (torch.float32,),
+                      "rule: the float32 tensor transform_filter returned, unconverted")
     _check_gates(u, pregate, postgate)
 
 

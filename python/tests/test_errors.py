@@ -52,11 +52,29 @@ def _u(B=2, H=3, L=40, dtype=torch.float32):
      r"k: filter length Lk = 100 exceeds fft_size = 64"),
     (lambda: FlashFFTConv(128)(_u(L=129), torch.randn(3, 10)), ValueError,
      r"u: length L = 129 exceeds fft_size = 128"),
+    (lambda: fftconv(_u(), k_spectrum=torch.zeros(3, 128, dtype=torch.float64), fft_size=64),
+     ValueError, r"spectrum: dtype torch.float64 is not supported \(rule: the float32 tensor "
+     r"transform_filter returned"),
+    # N is never truncated or parsed: floats, strings, bools and float tensors are refused.
+    (lambda: fftconv(_u(), torch.randn(3, 10), 256.7), TypeError, r"fft_size: 256.7 of type float"),
+    (lambda: fftconv(_u(), torch.randn(3, 10), "256"), TypeError, r"fft_size: '256' of type str"),
+    (lambda: fftconv(_u(), torch.randn(3, 10), True), TypeError, r"fft_size: True"),
+    (lambda: transform_filter(torch.randn(3, 10), 64.0), TypeError, r"fft_size: 64.0"),
+    (lambda: fftconv(_u(), torch.randn(3, 10), torch.tensor(64.0)), TypeError,
+     r"fft_size: a tensor of shape \(\) and dtype torch.float32"),
 ])
 def test_bad_inputs(call, exc, message):
     with pytest.raises(exc, match=message) as info:
         call()
     assert isinstance(info.value, flashfftconv.FlashFFTConvError) or exc is TypeError
+
+
+def test_integer_fft_sizes_of_other_types_are_taken():
+    import numpy as np
+    u, k = _u(), torch.randn(3, 10)
+    want = fftconv(u, k, 64)
+    assert torch.equal(fftconv(u, k, np.int64(64)), want)
+    assert torch.equal(fftconv(u, k, torch.tensor(64)), want)
 
 
 def test_native_errors_name_the_native_function():

@@ -370,16 +370,21 @@ TEST(CudaValidation, HostMemoryAndUnsupportedDtypeAreRejected) {
   }
 }
 
+// Sizes the CPU backend runs and no CUDA algorithm covers (below 256): a CUDA plan says so, an auto
+// plan falls back to the CPU. From 256 to 4M every size is a CUDA size (auto picks CUDA).
 TEST(CudaValidation, UnsupportedSizeSaysSo) {
   SKIP_WITHOUT_GPU();
   try {
-    cuda_plan(65536);
+    cuda_plan(128);
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), Status::kNotSupported);
-    EXPECT_NE(std::string(e.what()).find("65536"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("128"), std::string::npos);
   }
-  EXPECT_EQ(Plan::create({.fft_size = 65536}).info().backend, Backend::kCpu) << "auto falls back";
+  EXPECT_EQ(Plan::create({.fft_size = 128}).info().backend, Backend::kCpu) << "auto falls back";
+  for (int64_t n : {256, 65536, 4194304}) {
+    EXPECT_EQ(Plan::create({.fft_size = n}).info().backend, Backend::kCuda) << n;
+  }
 }
 
 // More than 2^31 elements per tensor: 64-bit indexing (checks a few rows at the end).

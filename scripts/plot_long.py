@@ -20,6 +20,14 @@ ORIGINAL = {
     ("gated", 65536): (93.639, 8.575), ("gated", 262144): (454.297, 34.300),
     ("gated", 1048576): (2271.416, 137.199), ("gated", 4194304): (15861.437, 548.794),
 }
+# cuDNN 9.26 fft_causal_conv1d (gates in torch) in the same earlier run (h100_measured.md), used
+# where no cuDNN row of the plotted run exists: (mode, N) -> (ms, floor ms).
+CUDNN_OTHER_RUN = {
+    ("gated_causal", 65536): (39.128, 4.287), ("gated_causal", 262144): (157.708, 17.150),
+    ("gated_causal", 1048576): (645.620, 68.599), ("gated_causal", 4194304): (2997.412, 274.397),
+    ("conv_causal", 65536): (32.312, 2.144), ("conv_causal", 262144): (127.457, 8.575),
+    ("conv_causal", 1048576): (558.744, 34.300), ("conv_causal", 4194304): (2614.174, 137.199),
+}
 
 
 def load(path):
@@ -59,6 +67,9 @@ def main():
               if (mode, r["fft_size"]) in cudnn]
         if cd:
             ax.plot(*zip(*cd), "v--", label="cuDNN fft_causal_conv1d (gates in torch)")
+        else:
+            other = sorted((n, t / f) for (m, n), (t, f) in CUDNN_OTHER_RUN.items() if m == mode)
+            ax.plot(*zip(*other), "v:", label="cuDNN fft_causal_conv1d, gates in torch (other run)")
         orig = sorted((n, t / f) for (m, n), (t, f) in ORIGINAL.items() if m == mode)
         ax.plot(*zip(*orig), "x:", label="original FlashFFTConv (other run)")
         ax.set_xscale("log", base=2)

@@ -1,6 +1,8 @@
 #include "oracle.hpp"
 
+#ifdef FFC_REFERENCE_WITH_FFTW
 #include <fftw3.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -11,13 +13,82 @@
 #include <stdexcept>
 #include <thread>
 
+#include "fft64.hpp"
+
 namespace ffc::reference {
 namespace {
 
+using cd = std::complex<double>;
+
+// The float64 real transform of length N under the FFT convolutions below: forward(in, count, out)
+// is the r2c of `count` values zero-padded to N (N / 2 + 1 bins into `out`), inverse(in) the
+// unnormalized c2r of N / 2 + 1 bins into real() (N values).
+
+// Our own float64 FFT (fft64.hpp).
+class OwnTransform {
+ public:
+  explicit OwnTransform(int64_t n) : fft_(n), real_(static_cast<size_t>(n)) {}
+  void forward(const double* in, int64_t count, cd* out) { fft_.r2c(in, count, out); }
+  void inverse(const cd* in) { fft_.c2r(in, real_.data()); }
+  double* real() { return real_.data(); }
+
+ private:
+  RealFft64 fft_;
+  std::vector<double> real_;
+};
+
+#ifdef FFC_REFERENCE_WITH_FFTW
 std::mutex& fftw_planner_mutex() {
   static std::mutex m;  // FFTW's planner is not thread-safe
   return m;
 }
+
+// FFTW in double precision (FFTW_ESTIMATE plans).
+class FftwTransform {
+ public:
+  explicit FftwTransform(int64_t n) : n_(n), bins_(n / 2 + 1) {
+    real_ = fftw_alloc_real(static_cast<size_t>(n));
+    spec_ = fftw_alloc_complex(static_cast<size_t>(bins_));
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    forward_ = fftw_plan_dft_r2c_1d(static_cast<int>(n), real_, spec_, FFTW_ESTIMATE);
+    inverse_ = fftw_plan_dft_c2r_1d(static_cast<int>(n), spec_, real_, FFTW_ESTIMATE);
+  }
+  ~FftwTransform() {
+    {
+      std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+      fftw_destroy_plan(forward_);
+      fftw_destroy_plan(inverse_);
+    }
+    fftw_free(real_);
+    fftw_free(spec_);
+  }
+  FftwTransform(const FftwTransform&) = delete;
+  FftwTransform& operator=(const FftwTransform&) = delete;
+  void forward(const double* in, int64_t count, cd* out) {
+    std::fill(real_, real_ + n_, 0.0);
+    std::copy_n(in, count, real_);
+    fftw_execute(forward_);
+    for (int64_t f = 0; f < bins_; ++f) out[f] = {spec_[f][0], spec_[f][1]};
+  }
+  void inverse(const cd* in) {
+    for (int64_t f = 0; f < bins_; ++f) {
+      spec_[f][0] = in[f].real();
+      spec_[f][1] = in[f].imag();
+    }
+    fftw_execute(inverse_);
+  }
+  double* real() { return real_; }
+
+ private:
+  int64_t n_, bins_;
+  double* real_;
+  fftw_complex* spec_;
+  fftw_plan forward_, inverse_;
+};
+using Float64Transform = FftwTransform;
+#else
+using Float64Transform = OwnTransform;
+#endif
 
 double gate_at(const std::vector<double>& gate, int64_t i) { return gate.empty() ? 1.0 : gate[i]; }
 
@@ -47,53 +118,38 @@ std::vector<double> direct_conv(const ConvSpec& s, const std::vector<double>& u,
   return y;
 }
 
-std::vector<double> fftw_conv(const ConvSpec& s, const std::vector<double>& u,
-                              const std::vector<double>& k, const std::vector<double>& pre,
-                              const std::vector<double>& post,
-                              const std::function<void(int64_t, int64_t)>& progress) {
+namespace {
+
+template <class Transform>
+std::vector<double> transform_conv(const ConvSpec& s, const std::vector<double>& u,
+                                   const std::vector<double>& k, const std::vector<double>& pre,
+                                   const std::vector<double>& post,
+                                   const std::function<void(int64_t, int64_t)>& progress) {
   const int64_t n = s.fft_size, bins = n / 2 + 1;
   std::vector<double> y(static_cast<size_t>(s.batch * s.heads * s.length));
-  double* real = fftw_alloc_real(static_cast<size_t>(n));
-  fftw_complex* spec = fftw_alloc_complex(static_cast<size_t>(bins));
-  fftw_plan forward, inverse;
-  {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    forward = fftw_plan_dft_r2c_1d(static_cast<int>(n), real, spec, FFTW_ESTIMATE);
-    inverse = fftw_plan_dft_c2r_1d(static_cast<int>(n), spec, real, FFTW_ESTIMATE);
-  }
-  std::vector<std::complex<double>> kf(static_cast<size_t>(s.heads * bins));
+  Transform transform(n);
+  std::vector<cd> kf(static_cast<size_t>(s.heads * bins)), spec(static_cast<size_t>(bins));
+  std::vector<double> x(static_cast<size_t>(s.length));
   for (int64_t h = 0; h < s.heads; ++h) {
-    std::fill(real, real + n, 0.0);
-    std::copy_n(k.data() + h * s.filter_length, s.filter_length, real);
-    fftw_execute(forward);
-    for (int64_t f = 0; f < bins; ++f) kf[h * bins + f] = {spec[f][0], spec[f][1]};
+    transform.forward(k.data() + h * s.filter_length, s.filter_length, kf.data() + h * bins);
   }
   const int64_t rows = s.batch * s.heads;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t h = r % s.heads, row = r * s.length;
-    std::fill(real, real + n, 0.0);
-    for (int64_t t = 0; t < s.length; ++t) real[t] = u[row + t] * gate_at(pre, row + t);
-    fftw_execute(forward);
-    for (int64_t f = 0; f < bins; ++f) {
-      const std::complex<double> z = std::complex<double>(spec[f][0], spec[f][1]) * kf[h * bins + f];
-      spec[f][0] = z.real();
-      spec[f][1] = z.imag();
-    }
-    fftw_execute(inverse);
+    for (int64_t t = 0; t < s.length; ++t) x[t] = u[row + t] * gate_at(pre, row + t);
+    transform.forward(x.data(), s.length, spec.data());
+    for (int64_t f = 0; f < bins; ++f) spec[f] = spec[f] * kf[h * bins + f];
+    transform.inverse(spec.data());
+    const double* real = transform.real();
     for (int64_t t = 0; t < s.length; ++t) {
       y[row + t] = real[t] / static_cast<double>(n) * gate_at(post, row + t);
     }
     if (progress) progress(r + 1, rows);
   }
-  {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    fftw_destroy_plan(forward);
-    fftw_destroy_plan(inverse);
-  }
-  fftw_free(real);
-  fftw_free(spec);
   return y;
 }
+
+}  // namespace
 
 std::vector<double> reference_conv(const ConvSpec& s, const std::vector<double>& u,
                                    const std::vector<double>& k, const std::vector<double>& pre,
@@ -153,10 +209,13 @@ ConvGradients direct_backward(const ConvSpec& s, int64_t grad_filter_length,
   return g;
 }
 
-ConvGradients fftw_backward(const ConvSpec& s, int64_t grad_filter_length,
-                            const std::vector<double>& u, const std::vector<double>& k,
-                            const std::vector<double>& pre, const std::vector<double>& post,
-                            const std::vector<double>& dy) {
+namespace {
+
+template <class Transform>
+ConvGradients transform_backward(const ConvSpec& s, int64_t grad_filter_length,
+                                 const std::vector<double>& u, const std::vector<double>& k,
+                                 const std::vector<double>& pre, const std::vector<double>& post,
+                                 const std::vector<double>& dy) {
   const int64_t n = s.fft_size, bins = n / 2 + 1, len = s.length, lkg = grad_filter_length;
   const size_t elements = static_cast<size_t>(s.batch * s.heads * len);
   ConvGradients g;
@@ -164,36 +223,22 @@ ConvGradients fftw_backward(const ConvSpec& s, int64_t grad_filter_length,
   g.dk.assign(static_cast<size_t>(s.heads * lkg), 0.0);
   if (!pre.empty()) g.dpregate.assign(elements, 0.0);
   if (!post.empty()) g.dpostgate.assign(elements, 0.0);
-  using cd = std::complex<double>;
-  double* real = fftw_alloc_real(static_cast<size_t>(n));
-  fftw_complex* spec = fftw_alloc_complex(static_cast<size_t>(bins));
-  fftw_plan forward, inverse;
-  {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    forward = fftw_plan_dft_r2c_1d(static_cast<int>(n), real, spec, FFTW_ESTIMATE);
-    inverse = fftw_plan_dft_c2r_1d(static_cast<int>(n), spec, real, FFTW_ESTIMATE);
-  }
+  Transform transform(n);
+  double* real = transform.real();
   // r2c of `in` (length <= N, zero-padded) into `out`.
-  auto transform = [&](const double* in, int64_t count, std::vector<cd>& out) {
-    std::fill(real, real + n, 0.0);
-    std::copy_n(in, count, real);
-    fftw_execute(forward);
+  auto forward = [&](const double* in, int64_t count, std::vector<cd>& out) {
     out.resize(static_cast<size_t>(bins));
-    for (int64_t f = 0; f < bins; ++f) out[f] = {spec[f][0], spec[f][1]};
+    transform.forward(in, count, out.data());
   };
   // real = c2r(in) / N.
   auto inverse_of = [&](const std::vector<cd>& in) {
-    for (int64_t f = 0; f < bins; ++f) {
-      spec[f][0] = in[f].real();
-      spec[f][1] = in[f].imag();
-    }
-    fftw_execute(inverse);
+    transform.inverse(in.data());
     for (int64_t t = 0; t < n; ++t) real[t] /= static_cast<double>(n);
   };
   std::vector<cd> kf, xf, dcf, prod(static_cast<size_t>(bins)), dkf;
   std::vector<double> x(static_cast<size_t>(len)), dc(static_cast<size_t>(len));
   for (int64_t h = 0; h < s.heads; ++h) {
-    transform(k.data() + h * s.filter_length, s.filter_length, kf);
+    forward(k.data() + h * s.filter_length, s.filter_length, kf);
     dkf.assign(static_cast<size_t>(bins), cd(0.0, 0.0));
     for (int64_t b = 0; b < s.batch; ++b) {
       const int64_t row = (b * s.heads + h) * len;
@@ -201,8 +246,8 @@ ConvGradients fftw_backward(const ConvSpec& s, int64_t grad_filter_length,
         x[t] = u[row + t] * gate_at(pre, row + t);
         dc[t] = dy[row + t] * gate_at(post, row + t);
       }
-      transform(x.data(), len, xf);
-      transform(dc.data(), len, dcf);
+      forward(x.data(), len, xf);
+      forward(dc.data(), len, dcf);
       for (int64_t f = 0; f < bins; ++f) dkf[f] += dcf[f] * std::conj(xf[f]);
       if (!post.empty()) {
         for (int64_t f = 0; f < bins; ++f) prod[f] = xf[f] * kf[f];
@@ -219,14 +264,45 @@ ConvGradients fftw_backward(const ConvSpec& s, int64_t grad_filter_length,
     inverse_of(dkf);
     std::copy_n(real, lkg, g.dk.begin() + h * lkg);
   }
-  {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    fftw_destroy_plan(forward);
-    fftw_destroy_plan(inverse);
-  }
-  fftw_free(real);
-  fftw_free(spec);
   return g;
+}
+
+}  // namespace
+
+bool fftw_available() noexcept {
+#ifdef FFC_REFERENCE_WITH_FFTW
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::vector<double> fftw_conv(const ConvSpec& s, const std::vector<double>& u,
+                              const std::vector<double>& k, const std::vector<double>& pre,
+                              const std::vector<double>& post,
+                              const std::function<void(int64_t, int64_t)>& progress) {
+  return transform_conv<Float64Transform>(s, u, k, pre, post, progress);
+}
+
+std::vector<double> fft64_conv(const ConvSpec& s, const std::vector<double>& u,
+                               const std::vector<double>& k, const std::vector<double>& pre,
+                               const std::vector<double>& post,
+                               const std::function<void(int64_t, int64_t)>& progress) {
+  return transform_conv<OwnTransform>(s, u, k, pre, post, progress);
+}
+
+ConvGradients fftw_backward(const ConvSpec& s, int64_t grad_filter_length,
+                            const std::vector<double>& u, const std::vector<double>& k,
+                            const std::vector<double>& pre, const std::vector<double>& post,
+                            const std::vector<double>& dy) {
+  return transform_backward<Float64Transform>(s, grad_filter_length, u, k, pre, post, dy);
+}
+
+ConvGradients fft64_backward(const ConvSpec& s, int64_t grad_filter_length,
+                             const std::vector<double>& u, const std::vector<double>& k,
+                             const std::vector<double>& pre, const std::vector<double>& post,
+                             const std::vector<double>& dy) {
+  return transform_backward<OwnTransform>(s, grad_filter_length, u, k, pre, post, dy);
 }
 
 ConvGradients reference_backward(const ConvSpec& s, int64_t grad_filter_length,
@@ -255,6 +331,10 @@ double relative_l2(const std::vector<double>& a, const std::vector<double>& b) {
 double fftw_float_conv_seconds(const ConvSpec& s, const std::vector<float>& u,
                                const std::vector<float>& k, std::vector<float>& y, int threads,
                                int repeats) {
+#ifndef FFC_REFERENCE_WITH_FFTW
+  (void)s, (void)u, (void)k, (void)y, (void)threads, (void)repeats;
+  return std::numeric_limits<double>::quiet_NaN();  // built without FFTW: not measured
+#else
   const int64_t n = s.fft_size, bins = n / 2 + 1, rows = s.batch * s.heads;
   threads = std::max(1, threads);
   struct Worker {
@@ -328,6 +408,7 @@ double fftw_float_conv_seconds(const ConvSpec& s, const std::vector<float>& u,
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+#endif
 }
 
 }  // namespace ffc::reference

@@ -17,6 +17,8 @@ Differences from the original, all of them relaxations:
 * ``use_32_butterfly`` is accepted and ignored.
 """
 
+from typing import Optional
+
 import torch
 
 from . import _native
@@ -26,7 +28,7 @@ _MODULE_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 class FlashFFTConv(torch.nn.Module):
-    def __init__(self, seqlen, dtype=torch.float16, use_32_butterfly=True):
+    def __init__(self, seqlen: int, dtype: torch.dtype = torch.float16, use_32_butterfly: bool = True):
         super().__init__()
         if isinstance(seqlen, bool) or not isinstance(seqlen, int) or seqlen < 1:
             raise ValueError(f"seqlen: {seqlen!r} (rule: the FFT size N, a positive int)")
@@ -41,10 +43,11 @@ class FlashFFTConv(torch.nn.Module):
         self.dtype = dtype
         self.use_32_butterfly = use_32_butterfly
 
-    def forward(self, u, k, pregate=None, postgate=None):
+    def forward(self, u: torch.Tensor, k: torch.Tensor, pregate: Optional[torch.Tensor] = None,
+                postgate: Optional[torch.Tensor] = None) -> torch.Tensor:
         return fftconv(u, k, self.seqlen, pregate, postgate)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"seqlen={self.seqlen}, dtype={self.dtype}"
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,

@@ -7,6 +7,7 @@ Lk <= N. With L + Lk - 1 <= N the convolution is causal (linear), with L == N ci
 """
 
 import operator
+from typing import Optional, Tuple, Union
 
 import torch
 
@@ -33,12 +34,13 @@ def _preload_size_tables():
 _preload_size_tables()
 
 
-def supported_fft_sizes(device="cpu"):
+def supported_fft_sizes(device: Union[str, torch.device] = "cpu") -> Tuple[int, ...]:
     """The FFT sizes N the backend of `device` ('cpu', 'cuda', a torch.device) runs, ascending."""
     return _native.supported_fft_sizes(_backend_of(torch.device(device)))
 
 
-def choose_fft_size(length, filter_length=None, device="cpu"):
+def choose_fft_size(length: int, filter_length: Optional[int] = None,
+                    device: Union[str, torch.device] = "cpu") -> int:
     """The smallest FFT size the backend of `device` runs with N >= length + filter_length - 1 (a
     causal convolution), or N >= length when filter_length is None."""
     need = length if filter_length is None else length + filter_length - 1
@@ -91,7 +93,7 @@ def _as_gate(name, g, u):
     return g if g.dtype == u.dtype else g.to(u.dtype)
 
 
-def transform_filter(k, fft_size):
+def transform_filter(k: torch.Tensor, fft_size: int) -> torch.Tensor:
     """The spectrum of filter k (H, Lk) for FFT size N on k's device, to pass as ``k_spectrum`` to
     :func:`fftconv` (with the same fft_size) for any number of calls.
 
@@ -107,7 +109,9 @@ def transform_filter(k, fft_size):
     return torch.ops.flashfftconv.transform_filter(k, _as_fft_size(fft_size))
 
 
-def fftconv(u, k=None, fft_size=None, pregate=None, postgate=None, *, k_spectrum=None):
+def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optional[int] = None,
+            pregate: Optional[torch.Tensor] = None, postgate: Optional[torch.Tensor] = None, *,
+            k_spectrum: Optional[torch.Tensor] = None) -> torch.Tensor:
     """y = postgate * conv_N(pregate * u, k)[..., :L] through the native library.
 
     Args:

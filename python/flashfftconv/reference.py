@@ -1,9 +1,12 @@
 """A torch.fft reference of the convolution, in float64 by default (for tests and users)."""
 
+from typing import Optional
+
 import torch
 
 
-def fftconv_ref(u, k, fft_size, pregate=None, postgate=None, dtype=torch.float64):
+def fftconv_ref(u: torch.Tensor, k: torch.Tensor, fft_size: int, pregate: Optional[torch.Tensor] = None,
+                postgate: Optional[torch.Tensor] = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """postgate * irfft(rfft(pregate * u, n=N) * rfft(k, n=N), n=N)[..., :L], computed in `dtype`.
 
     Differentiable through torch.fft. Unlike the library it does not reject L > N or Lk > N (rfft

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cuda/algorithm.hpp"
+#include "cuda/four_step/four_step.hpp"
 #include "cuda/fused.hpp"
 #include "cuda/portable_blocks/blocks.hpp"
 #include "cuda/sizes.hpp"
@@ -40,8 +41,43 @@ TEST(CudaAlgorithmTable, EntriesPartitionTheSizeList) {
     EXPECT_EQ(fused, 1) << "N = " << n;
     EXPECT_TRUE(cuda::any_algorithm_covers(n));
   }
-  for (int64_t n : {128, 300, 65536, 1 << 22}) {
+  for (int64_t n : {int64_t{128}, int64_t{300}, int64_t{65537}, int64_t{1} << 23}) {
     EXPECT_FALSE(cuda::any_algorithm_covers(n)) << n;
+  }
+}
+
+// The long sizes (65536 .. 4194304) belong to the four-step algorithm alone, on every GPU from sm_80
+// on whose shared memory holds its tiles (a 99 KB GPU stops below 4M: 128 KiB tiles there); a
+// request for the fused family names the reason. Its kernel descriptors agree with its entry.
+TEST(CudaAlgorithmTable, FourStepTakesTheLongSizes) {
+  const Family fused = Family::kFused;
+  for (int n : cuda::FourStepSizes::kValues) {
+    EXPECT_FALSE(cuda::CudaSizes::contains(n)) << n;
+    int covering = 0;
+    for (const AlgorithmEntry& e : cuda::algorithm_table()) covering += e.covers(n);
+    EXPECT_EQ(covering, 1) << n;
+    for (const DeviceCaps& caps : {kH100, kA100}) {
+      EXPECT_EQ(std::string(cuda::choose_algorithm(n, caps, nullptr).name), "four_step") << n;
+    }
+    if (n < 4194304) {
+      EXPECT_EQ(std::string(cuda::choose_algorithm(n, kRtx4090, nullptr).name), "four_step") << n;
+    } else {
+      EXPECT_THROW(cuda::choose_algorithm(n, kRtx4090, nullptr), Error) << n;
+    }
+    EXPECT_THROW(cuda::choose_algorithm(n, kH100, &fused), Error) << n;
+    const AlgorithmEntry& e = cuda::choose_algorithm(n, kH100, nullptr);
+    const cuda::FourStepCommonKernels common = cuda::four_step_common_kernels(n);
+    for (const cuda::FourStepIoKernels& io : {cuda::four_step_io_kernels_f16(n), cuda::four_step_io_kernels_bf16(n)}) {
+      for (const cuda::KernelEntry& k : {io.maxima_forward, io.column_forward, io.column_inverse, io.maxima_backward,
+                                         io.column_forward_backward, io.column_inverse_backward, common.row_forward,
+                                         common.row_backward, common.dk_reduce, common.dk_row, common.dk_column,
+                                         common.filter_row}) {
+        ASSERT_NE(k.function, nullptr) << n;
+        EXPECT_LE(k.min_arch, e.min_arch) << n;
+        EXPECT_LE(k.smem_bytes, e.max_smem_bytes(n)) << n;
+        EXPECT_EQ(k.cluster, 1) << n;
+      }
+    }
   }
 }
 

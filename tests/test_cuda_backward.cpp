@@ -25,30 +25,9 @@ namespace {
 
 constexpr double kDkTolerance = 1e-3;
 
-// u and dy are standard normal times u_scale and dy_scale.
 void check(const Plan& plan, const GradCase& c, uint64_t seed, const char* mode, double u_scale = 1.0,
            double dy_scale = 1.0) {
-  ConvInputs in = ConvInputs::make(c.conv, seed);
-  std::mt19937_64 rng(seed * 7 + 1);
-  if (u_scale != 1.0) in.u.fill(Distribution::kRandn, rng, u_scale);
-  HostTensor dy(c.conv.dtype, {c.conv.batch, c.conv.heads, c.conv.length});
-  dy.fill(Distribution::kRandn, rng, dy_scale);
-  const ConvGradients ref = reference_gradients(c, in, dy);
-  const DeviceGradients got = run_device_backward(plan, c, in, dy);
-  const double tol = forward_tolerance(Backend::kCuda, c.conv.dtype);
-  const std::string what = std::string(mode) + ": " + c.conv.describe() + " Lk_grad=" + std::to_string(c.lkg());
-  if (c.du) {
-    EXPECT_LE(relative_l2(got.g.du, ref.du), tol) << "du " << what;
-  }
-  if (c.dk) {
-    EXPECT_LE(relative_l2(got.g.dk, ref.dk), kDkTolerance) << "dk " << what;
-  }
-  if (c.dpre && c.conv.pregate) {
-    EXPECT_LE(relative_l2(got.g.dpregate, ref.dpregate), tol) << "dpregate " << what;
-  }
-  if (c.dpost && c.conv.postgate) {
-    EXPECT_LE(relative_l2(got.g.dpostgate, ref.dpostgate), tol) << "dpostgate " << what;
-  }
+  expect_cuda_gradients(plan, c, seed, mode, kDkTolerance, u_scale, dy_scale);
 }
 
 class CudaBackwardEverySize : public ::testing::TestWithParam<int> {};

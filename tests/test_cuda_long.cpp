@@ -29,18 +29,7 @@ constexpr double kLongDkTolerance = 1e-4;
 Plan cuda_plan(int64_t n) { return Plan::create({.fft_size = n, .backend = Backend::kCuda}); }
 
 void check_backward(const Plan& plan, const GradCase& c, uint64_t seed, const std::string& mode) {
-  ConvInputs in = ConvInputs::make(c.conv, seed);
-  std::mt19937_64 rng(seed * 7 + 1);
-  HostTensor dy(c.conv.dtype, {c.conv.batch, c.conv.heads, c.conv.length});
-  dy.fill(Distribution::kRandn, rng);
-  const ConvGradients ref = reference_gradients(c, in, dy);
-  const DeviceGradients got = run_device_backward(plan, c, in, dy);
-  const double tol = forward_tolerance(Backend::kCuda, c.conv.dtype);
-  const std::string what = mode + ": " + c.conv.describe() + " Lk_grad=" + std::to_string(c.lkg());
-  if (c.du) EXPECT_LE(relative_l2(got.g.du, ref.du), tol) << "du " << what;
-  if (c.dk) EXPECT_LE(relative_l2(got.g.dk, ref.dk), kLongDkTolerance) << "dk " << what;
-  if (c.dpre && c.conv.pregate) EXPECT_LE(relative_l2(got.g.dpregate, ref.dpregate), tol) << "dpregate " << what;
-  if (c.dpost && c.conv.postgate) EXPECT_LE(relative_l2(got.g.dpostgate, ref.dpostgate), tol) << "dpostgate " << what;
+  expect_cuda_gradients(plan, c, seed, mode, kLongDkTolerance);
 }
 
 struct Mode {

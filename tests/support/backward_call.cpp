@@ -1,5 +1,7 @@
 #include "backward_call.hpp"
 
+#include <gtest/gtest.h>
+
 #include "device_memory.hpp"
 
 namespace ffc::testing {
@@ -72,6 +74,31 @@ ConvGradients reference_gradients(const GradCase& c, const ConvInputs& in, const
   return reference_backward(c.conv.spec(), c.lkg(), in.u.values(), in.k.values(),
                             c.conv.pregate ? in.pre.values() : kNone, c.conv.postgate ? in.post.values() : kNone,
                             dy.values());
+}
+
+void expect_cuda_gradients(const Plan& plan, const GradCase& c, uint64_t seed, const std::string& mode,
+                           double dk_tolerance, double u_scale, double dy_scale) {
+  ConvInputs in = ConvInputs::make(c.conv, seed);
+  std::mt19937_64 rng(seed * 7 + 1);
+  if (u_scale != 1.0) in.u.fill(Distribution::kRandn, rng, u_scale);
+  HostTensor dy(c.conv.dtype, {c.conv.batch, c.conv.heads, c.conv.length});
+  dy.fill(Distribution::kRandn, rng, dy_scale);
+  const ConvGradients ref = reference_gradients(c, in, dy);
+  const DeviceGradients got = run_device_backward(plan, c, in, dy);
+  const double tol = forward_tolerance(Backend::kCuda, c.conv.dtype);
+  const std::string what = mode + ": " + c.conv.describe() + " Lk_grad=" + std::to_string(c.lkg());
+  if (c.du) {
+    EXPECT_LE(relative_l2(got.g.du, ref.du), tol) << "du " << what;
+  }
+  if (c.dk) {
+    EXPECT_LE(relative_l2(got.g.dk, ref.dk), dk_tolerance) << "dk " << what;
+  }
+  if (c.dpre && c.conv.pregate) {
+    EXPECT_LE(relative_l2(got.g.dpregate, ref.dpregate), tol) << "dpregate " << what;
+  }
+  if (c.dpost && c.conv.postgate) {
+    EXPECT_LE(relative_l2(got.g.dpostgate, ref.dpostgate), tol) << "dpostgate " << what;
+  }
 }
 
 }  // namespace ffc::testing

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "conv_case.hpp"
@@ -30,5 +31,11 @@ DeviceGradients run_device_backward(const Plan& plan, const GradCase& c, ConvInp
 
 // The float64 reference gradients of the case.
 ConvGradients reference_gradients(const GradCase& c, const ConvInputs& in, const HostTensor& dy);
+
+// Runs the case on a CUDA plan with u and dy standard normal times u_scale and dy_scale, and expects
+// each requested gradient within the dtype's forward tolerance (dk within dk_tolerance) of the
+// float64 reference; failures name `mode` and the case.
+void expect_cuda_gradients(const Plan& plan, const GradCase& c, uint64_t seed, const std::string& mode,
+                           double dk_tolerance, double u_scale = 1.0, double dy_scale = 1.0);
 
 }  // namespace ffc::testing

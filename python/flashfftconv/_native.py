@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import re
 import threading
 
 from . import _capi
@@ -183,6 +184,29 @@ def check(status, function):
         message = _lib.ffc_status_string(status).decode("utf-8", "replace")
     exc = _EXCEPTIONS.get(status, InternalError)
     raise exc(message, status=status, function=function)
+
+
+_STATUS_TAGS = {
+    "invalid_argument": _capi.INVALID_ARGUMENT,
+    "not_supported": _capi.NOT_SUPPORTED,
+    "no_device": _capi.NO_DEVICE,
+    "cuda_error": _capi.CUDA_ERROR,
+    "out_of_memory": _capi.OUT_OF_MEMORY,
+    "internal": _capi.INTERNAL,
+}
+_TAG = re.compile(r"\[flashfftconv:([a-z_]+):([^\]]*)\] (.*)", re.S)
+
+
+def typed_error(error):
+    """The typed exception for a RuntimeError that torch raised from the compiled operators (their
+    messages start with "[flashfftconv:<status>:<function>] "), or None for any other error."""
+    match = _TAG.search(str(error))
+    if match is None or match.group(1) not in _STATUS_TAGS:
+        return None
+    status = _STATUS_TAGS[match.group(1)]
+    # torch may append its own context (a C++ backtrace, "Exception raised from ...") on new lines.
+    message = match.group(3).split("\nException raised from")[0].rstrip()
+    return _EXCEPTIONS[status](message, status=status, function=match.group(2))
 
 
 # ---- plain queries -------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def transform_filter(k: torch.Tensor, fft_size: int) -> torch.Tensor:
             "k: requires grad, but a spectrum carries no gradient back to k (rule: pass k to "
             "fftconv for training, or transform under torch.no_grad() / with k.detach())",
             status=_capi.INVALID_ARGUMENT)
-    return torch.ops.flashfftconv.transform_filter(k, _as_fft_size(fft_size))
+    return _ops.call(torch.ops.flashfftconv.transform_filter, k, _as_fft_size(fft_size))
 
 
 def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optional[int] = None,
@@ -139,8 +139,8 @@ def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optiona
                 status=_capi.INVALID_ARGUMENT)
         if not isinstance(k_spectrum, torch.Tensor):
             raise TypeError(f"k_spectrum: expected a torch.Tensor, got {type(k_spectrum).__name__}")
-        return torch.ops.flashfftconv.fftconv_spectrum(u, k_spectrum, _as_fft_size(fft_size), pregate,
-                                                       postgate)
+        return _ops.call(torch.ops.flashfftconv.fftconv_spectrum, u, k_spectrum,
+                         _as_fft_size(fft_size), pregate, postgate)
     if k is None:
         raise _native.InvalidArgumentError("k and k_spectrum: neither given (rule: one filter form)",
                                            status=_capi.INVALID_ARGUMENT)
@@ -151,4 +151,4 @@ def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optiona
                 f"u, k: shapes {tuple(u.shape)} and {tuple(k.shape)} (rule: u (B, H, L), k (H, Lk))",
                 status=_capi.INVALID_ARGUMENT)
         fft_size = choose_fft_size(u.shape[-1], k.shape[-1], u.device)
-    return torch.ops.flashfftconv.fftconv(u, k, _as_fft_size(fft_size), pregate, postgate)
+    return _ops.call(torch.ops.flashfftconv.fftconv, u, k, _as_fft_size(fft_size), pregate, postgate)

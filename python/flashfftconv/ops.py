@@ -15,9 +15,19 @@ Kernels make their inputs contiguous, allocate outputs and workspaces with torch
 enqueue the native call on the current CUDA stream, so they can be captured in CUDA graphs once
 the plan exists (a first, uncaptured call creates it).
 
+The kernels are compiled (``libflashfftconv_torch.so`` next to the native library, built from
+python/csrc/torch_ops.cpp against torch's stable ABI, so one build serves torch >= 2.10) when that
+library is present and loads; otherwise the Python kernels below serve, through ctypes, with the
+same schemas, checks and messages. ``FLASHFFTCONV_TORCH_OPS`` = ``python`` forces the Python
+kernels, ``compiled`` makes a missing compiled library an error; :func:`kernels` says which serve.
+The compiled kernels' errors reach Python as RuntimeError tagged "[flashfftconv:<status>:<function>]";
+:func:`call` (used by the package's own API) raises them as the package's typed exceptions.
+
 The spectrum of ``transform_filter`` is a float32 tensor of shape (H, spectrum_bytes_per_head / 4)
 in the backend's own layout (tied to fft_size, backend and device); it carries no gradient.
 """
+
+import os
 
 import torch
 
@@ -27,15 +37,85 @@ from ._plan_cache import get_plan
 _DTYPES = {torch.float32: _capi.F32, torch.float16: _capi.F16, torch.bfloat16: _capi.BF16}
 _DTYPE_RULE = "rule: torch.float32, torch.float16 or torch.bfloat16"
 
-_lib = torch.library.Library("flashfftconv", "DEF")
-_lib.define("fftconv(Tensor u, Tensor k, int fft_size, Tensor? pregate=None, "
-            "Tensor? postgate=None) -> Tensor")
-_lib.define("fftconv_spectrum(Tensor u, Tensor spectrum, int fft_size, Tensor? pregate=None, "
-            "Tensor? postgate=None) -> Tensor")
-_lib.define("transform_filter(Tensor k, int fft_size) -> Tensor")
-_lib.define("fftconv_backward(Tensor dy, Tensor u, Tensor? k, Tensor? spectrum, int fft_size, "
-            "Tensor? pregate, Tensor? postgate, bool[4] output_mask) "
-            "-> (Tensor, Tensor, Tensor, Tensor)")
+_SCHEMAS = {
+    "fftconv": "fftconv(Tensor u, Tensor k, int fft_size, Tensor? pregate=None, "
+               "Tensor? postgate=None) -> Tensor",
+    "fftconv_spectrum": "fftconv_spectrum(Tensor u, Tensor spectrum, int fft_size, "
+                        "Tensor? pregate=None, Tensor? postgate=None) -> Tensor",
+    "transform_filter": "transform_filter(Tensor k, int fft_size) -> Tensor",
+    "fftconv_backward": "fftconv_backward(Tensor dy, Tensor u, Tensor? k, Tensor? spectrum, "
+                        "int fft_size, Tensor? pregate, Tensor? postgate, bool[4] output_mask) "
+                        "-> (Tensor, Tensor, Tensor, Tensor)",
+}
+
+# ---- which kernels: compiled (python/csrc/torch_ops.cpp) or Python (ctypes, below) ---------------
+KERNELS_ENV = "FLASHFFTCONV_TORCH_OPS"
+COMPILED_NAME = "libflashfftconv_torch.so"
+_STABLE_ABI_TORCH = (2, 10)  # the stable-ABI version the compiled operators target (CMakeLists.txt)
+
+
+def _torch_version():
+    try:
+        return tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+    except ValueError:
+        return (0, 0)
+
+
+def _load_compiled():
+    """(path, None) when the compiled operators were loaded, else (None, the reason)."""
+    choice = os.environ.get(KERNELS_ENV, "auto")
+    if choice not in ("auto", "compiled", "python"):
+        raise _native.LibraryError(f"flashfftconv: {KERNELS_ENV}={choice!r} (rule: auto, compiled "
+                                   "or python)")
+    if choice == "python":
+        return None, f"{KERNELS_ENV}=python"
+    try:
+        path = os.path.join(os.path.dirname(_native.library_path()), COMPILED_NAME)
+    except _native.LibraryError as e:
+        path, reason = None, f"the native library is not loadable ({e})"
+    if path is not None:
+        if not os.path.isfile(path):
+            reason = f"{path} is absent (it is built when CMake finds torch >= 2.10)"
+        elif _torch_version() < _STABLE_ABI_TORCH:
+            reason = (f"torch {torch.__version__} is older than the stable ABI the compiled operators "
+                      f"target ({_STABLE_ABI_TORCH[0]}.{_STABLE_ABI_TORCH[1]})")
+        else:
+            try:
+                torch.ops.load_library(path)
+                return path, None
+            except (OSError, RuntimeError) as e:
+                reason = f"{path} did not load ({e})"
+    if choice == "compiled":
+        raise _native.LibraryError(f"flashfftconv: {KERNELS_ENV}=compiled, but {reason}")
+    return None, reason
+
+
+_compiled_path, _python_reason = _load_compiled()
+
+
+def kernels():
+    """Which kernels serve the operators: ("compiled", path of the library) or ("python", why)."""
+    if _compiled_path is not None:
+        return "compiled", _compiled_path
+    return "python", _python_reason
+
+
+def call(op, *args):
+    """torch.ops.flashfftconv.<op>(*args), with the compiled kernels' errors raised as the package's
+    typed exceptions (InvalidArgumentError, NotSupportedError, ...)."""
+    try:
+        return op(*args)
+    except RuntimeError as e:
+        typed = _native.typed_error(e)
+        if typed is None:
+            raise
+        raise typed from None
+
+
+if _compiled_path is None:
+    _lib = torch.library.Library("flashfftconv", "DEF")
+    for _schema in _SCHEMAS.values():
+        _lib.define(_schema)
 
 
 # ---- checks shared by the kernels and the fake implementations ----------------------------------
@@ -278,14 +358,16 @@ def _fftconv_backward_kernel(dy, u, k, spectrum, fft_size, pregate, postgate, ou
 
 
 # ---- kernel registrations -------------------------------------------------------------------
-for _name, _fn in (
-    ("transform_filter", _transform_filter_kernel),
-    ("fftconv", _fftconv_kernel),
-    ("fftconv_spectrum", _fftconv_spectrum_kernel),
-    ("fftconv_backward", _fftconv_backward_kernel),
-):
-    for _key in ("CPU", "CUDA"):
-        _lib.impl(_name, _fn, _key)
+# The Python kernels serve only when the compiled ones are not loaded (same schemas, same checks).
+if _compiled_path is None:
+    for _name, _fn in (
+        ("transform_filter", _transform_filter_kernel),
+        ("fftconv", _fftconv_kernel),
+        ("fftconv_spectrum", _fftconv_spectrum_kernel),
+        ("fftconv_backward", _fftconv_backward_kernel),
+    ):
+        for _key in ("CPU", "CUDA"):
+            _lib.impl(_name, _fn, _key)
 
 
 # ---- autograd ------------------------------------------------------------------------------------
@@ -303,8 +385,8 @@ def _grads(ctx, dy, time_domain):
     if not any(mask):
         return None, None, None, None, None
     k, spectrum = (filt, None) if time_domain else (None, filt)
-    du, dk, dpre, dpost = torch.ops.flashfftconv.fftconv_backward(
-        dy.to(u.dtype), u, k, spectrum, ctx.fft_size, pregate, postgate, mask)
+    du, dk, dpre, dpost = call(torch.ops.flashfftconv.fftconv_backward,
+                               dy.to(u.dtype), u, k, spectrum, ctx.fft_size, pregate, postgate, mask)
     return (du if mask[0] else None,
             dk.to(filt.dtype) if mask[1] else None,
             None,

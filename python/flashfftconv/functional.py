@@ -11,7 +11,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 
-from . import _capi, _native
+from . import _capi, _native, _spectrum_cache
 from . import ops as _ops  # registers the torch.library operators
 
 _FILTER_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -151,4 +151,17 @@ def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optiona
                 f"u, k: shapes {tuple(u.shape)} and {tuple(k.shape)} (rule: u (B, H, L), k (H, Lk))",
                 status=_capi.INVALID_ARGUMENT)
         fft_size = choose_fft_size(u.shape[-1], k.shape[-1], u.device)
-    return _ops.call(torch.ops.flashfftconv.fftconv, u, k, _as_fft_size(fft_size), pregate, postgate)
+    fft_size = _as_fft_size(fft_size)
+    cache = _spectrum_cache.cache
+    if (not torch.compiler.is_compiling() and cache.budget_bytes > 0 and k.device == u.device
+            and k.dim() == 2 and u.dim() == 3 and k.shape[0] == u.shape[1] and u.numel() > 0
+            and k.numel() > 0 and cache.usable(k)):
+        # No gradient flows to k: its spectrum is reused while k is unchanged (_spectrum_cache.py).
+        spectrum = cache.get(k, fft_size, _transform)
+        return _ops.call(torch.ops.flashfftconv.fftconv_spectrum, u, spectrum, fft_size, pregate,
+                         postgate)
+    return _ops.call(torch.ops.flashfftconv.fftconv, u, k, fft_size, pregate, postgate)
+
+
+def _transform(k, fft_size):
+    return _ops.call(torch.ops.flashfftconv.transform_filter, k, fft_size)

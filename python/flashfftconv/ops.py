@@ -102,14 +102,26 @@ def kernels():
 
 def call(op, *args):
     """torch.ops.flashfftconv.<op>(*args), with the compiled kernels' errors raised as the package's
-    typed exceptions (InvalidArgumentError, NotSupportedError, ...)."""
+    typed exceptions (InvalidArgumentError, NotSupportedError, ...).
+
+    A call that records no autograd graph (grad mode off, or no tensor argument requiring grad) is
+    dispatched below the autograd keys, straight to the CPU or CUDA kernel: the autograd formula's
+    Python wrapper would only redispatch it (torch.compile traces the plain call)."""
     try:
+        if not torch.compiler.is_compiling() and not _records_graph(args):
+            with torch._C._AutoDispatchBelowAutograd():
+                return op(*args)
         return op(*args)
     except RuntimeError as e:
         typed = _native.typed_error(e)
         if typed is None:
             raise
         raise typed from None
+
+
+def _records_graph(args):
+    return torch.is_grad_enabled() and any(
+        isinstance(a, torch.Tensor) and a.requires_grad for a in args)
 
 
 if _compiled_path is None:

@@ -137,8 +137,11 @@ def test_captured_graph_replays_after_its_plan_left_the_cache():
     graph.replay()
     torch.cuda.synchronize()
     assert torch.equal(static_y, expected)
-    device = u.device.index if u.device.index is not None else torch.cuda.current_device()
-    assert (N, _capi.BACKEND_CUDA, device, 0) in _plan_cache.cache.pinned_keys()
+    if flashfftconv.ops.kernels()[0] == "python":
+        # The Python kernels' plans come from _plan_cache, which pins those fetched under capture
+        # (the compiled kernels' own plan cache keeps CUDA plans for the life of the process).
+        device = u.device.index if u.device.index is not None else torch.cuda.current_device()
+        assert (N, _capi.BACKEND_CUDA, device, 0) in _plan_cache.cache.pinned_keys()
 
 
 def test_no_cpu_fallback_for_unsupported_cuda_requests():
@@ -178,6 +181,33 @@ def test_opcheck_and_compile_on_cuda():
     torch._dynamo.reset()
     f = torch.compile(lambda u, k, p, q: fftconv(u, k, N, p, q) + 1, fullgraph=True)
     assert torch.equal(f(u, k, pre, post), fftconv(u, k, N, pre, post) + 1)
+
+
+def test_compile_reduce_overhead_forward_and_backward():
+    # torch.compile's CUDA graphs (mode="reduce-overhead") around the forward and a training step.
+    N = cuda_sizes()[0]
+    u, k, pre, post = make_inputs(2, 4, N // 2, N // 2, torch.bfloat16, (True, True), device="cuda")
+    torch._dynamo.reset()
+    fwd = torch.compile(lambda u, k, p, q: fftconv(u, k, N, p, q) * 2, mode="reduce-overhead",
+                        fullgraph=True)
+    for seed in (1, 2, 3):  # the later calls replay the recorded graph with new inputs
+        new_u = make_inputs(2, 4, N // 2, N // 2, torch.bfloat16, seed=seed, device="cuda")[0]
+        assert torch.equal(fwd(new_u, k, pre, post).clone(), fftconv(new_u, k, N, pre, post) * 2)
+
+    def loss(u, k, p, q):
+        return (fftconv(u, k, N, p, q).float() ** 2).sum()
+
+    step = torch.compile(loss, mode="reduce-overhead")
+    for seed in (4, 5, 6):
+        leaves = [t.detach().clone().requires_grad_(True) for t in
+                  make_inputs(2, 4, N // 2, N // 2, torch.bfloat16, (True, True), seed=seed,
+                              device="cuda")]
+        eager = [t.detach().clone().requires_grad_(True) for t in leaves]
+        step(*leaves).backward()
+        loss(*eager).backward()
+        for got, want in zip(leaves, eager):
+            # Inductor may round dy = 2 y differently by one bf16 ulp; nothing else differs.
+            assert rel_l2(got.grad, want.grad) <= 2.0 ** -8
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")

@@ -27,6 +27,8 @@ if compgen -G "$BIN/*.[gx]z" > /dev/null; then
   BIN=$unpacked
 fi
 BIN=$(cd "$BIN" && pwd)
+# The compiled torch operators need the library under its soname next to them.
+[ -f "$BIN/libflashfftconv_torch.so" ] && [ ! -e "$BIN/libflashfftconv.so.0" ] && cp "$BIN/libflashfftconv.so" "$BIN/libflashfftconv.so.0"
 # cuFFT (benchmark baseline) from the toolkit or from a pip wheel.
 for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cufft", "lib") for p in nvidia.__path__))' 2>/dev/null); do
   [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
@@ -54,9 +56,12 @@ if [ "$what" = sanitize ] || [ "$what" = all ]; then
 fi
 if [ "$what" = python ] || [ "$what" = all ]; then
   # The Python package's CUDA tests against the library in $BIN (torch is in the device image).
-  PYTHONPATH=python FLASHFFTCONV_LIBRARY="$BIN/libflashfftconv.so" python3 -m pytest -q -m cuda \
-    python/tests > "$OUT/pytest_cuda.log" 2>&1 || status=1
-  tail -5 "$OUT/pytest_cuda.log"
+  # Both kernel sets: the compiled operators (when built) and the Python ones.
+  for kernels in auto python; do
+    FLASHFFTCONV_TORCH_OPS=$kernels PYTHONPATH=python FLASHFFTCONV_LIBRARY="$BIN/libflashfftconv.so" \
+      python3 -m pytest -q -m cuda python/tests > "$OUT/pytest_cuda_$kernels.log" 2>&1 || status=1
+    tail -5 "$OUT/pytest_cuda_$kernels.log"
+  done
 fi
 if [ "$what" = portable ]; then
   for t in test_cuda test_magnitudes test_nonfinite; do

@@ -57,8 +57,12 @@ class HyenaBlock(nn.Module):
         z = self.short(z)[..., :L]                   # causal short conv
         v, x1, x2 = z.chunk(3, dim=1)                # (B, D, L) each
         h = self.filter(L, x.device)                 # (D, L)
-        y = flashfftconv.fftconv(v.contiguous(), h, self.fft_size, x1.contiguous(), x2.contiguous())
-        return self.out_proj(y.transpose(1, 2))
+        # The CUDA kernels take 16-bit activations (f32 runs on the CPU backend): as in mixed-precision
+        # training, the conv's inputs go in bf16 there; the filter stays f32.
+        io = torch.bfloat16 if x.is_cuda else x.dtype
+        y = flashfftconv.fftconv(v.to(io).contiguous(), h, self.fft_size, x1.to(io).contiguous(),
+                                 x2.to(io).contiguous())
+        return self.out_proj(y.to(x.dtype).transpose(1, 2))
 
 
 class Model(nn.Module):

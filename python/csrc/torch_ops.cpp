@@ -6,13 +6,14 @@
 //
 // Per call: the torch-level checks (rank, dtype, device), contiguous inputs, a plan from a
 // process-wide cache, outputs and workspace from torch's allocator, the library call on the
-// current stream. No host synchronization, so calls can be captured in CUDA graphs once the plan
+// current stream. The library is called through its C ABI (ffc.h): no C++ exception crosses the
+// boundary between the two shared libraries, however each was linked. No host synchronization, so calls can be captured in CUDA graphs once the plan
 // exists. Errors are thrown as std::runtime_error with the message prefixed by
 // "[flashfftconv:<status>:<function>] "; torch raises them as RuntimeError and the Python package
 // turns them into its typed exceptions (flashfftconv.InvalidArgumentError, ...).
 #include <dlfcn.h>
 
-#include <ffc/ffc.hpp>
+#include <ffc/ffc.h>
 
 #include <torch/csrc/stable/accelerator.h>
 #include <torch/csrc/stable/library.h>
@@ -21,6 +22,7 @@
 #include <torch/headeronly/core/ScalarType.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,35 +39,32 @@ using torch::stable::Tensor;
 using torch::headeronly::ScalarType;
 
 // ---- errors --------------------------------------------------------------------------------------
-const char* status_tag(ffc::Status status) {
+const char* status_tag(ffc_status_t status) {
   switch (status) {
-    case ffc::Status::kInvalidArgument: return "invalid_argument";
-    case ffc::Status::kNotSupported: return "not_supported";
-    case ffc::Status::kNoDevice: return "no_device";
-    case ffc::Status::kCudaError: return "cuda_error";
-    case ffc::Status::kOutOfMemory: return "out_of_memory";
+    case FFC_INVALID_ARGUMENT: return "invalid_argument";
+    case FFC_NOT_SUPPORTED: return "not_supported";
+    case FFC_NO_DEVICE: return "no_device";
+    case FFC_CUDA_ERROR: return "cuda_error";
+    case FFC_OUT_OF_MEMORY: return "out_of_memory";
     default: return "internal";
   }
 }
 
-// "[flashfftconv:<status>:<function>] message"; the function is the library's (ffc::Plan::forward,
-// ...) or, for the checks made here, the operator.
-[[noreturn]] void fail(ffc::Status status, const std::string& message, const char* function = "torch.ops.flashfftconv") {
+// "[flashfftconv:<status>:<function>] message"; the function is the library's (ffc_forward, ...) or,
+// for the checks made here, the operator.
+[[noreturn]] void fail(ffc_status_t status, const std::string& message, const char* function = "torch.ops.flashfftconv") {
   throw std::runtime_error(std::string("[flashfftconv:") + status_tag(status) + ":" + function + "] " + message);
 }
 
 [[noreturn]] void fail_argument(const std::string& message) {
-  fail(ffc::Status::kInvalidArgument, message);
+  fail(FFC_INVALID_ARGUMENT, message);
 }
 
-// Runs a call of the library's `function`, rethrowing its ffc::Error in the tagged form.
-template <class F>
-void library_call(const char* function, F&& f) {
-  try {
-    f();
-  } catch (const ffc::Error& e) {
-    fail(e.status(), e.what(), function);
-  }
+// A failed library call, in the tagged form with the library's thread-local message.
+void check(ffc_status_t status, const char* function) {
+  if (status == FFC_SUCCESS) return;
+  const char* message = ffc_last_error();
+  fail(status, message && *message ? message : ffc_status_string(status), function);
 }
 
 // ---- tensors -------------------------------------------------------------------------------------
@@ -87,11 +86,11 @@ const char* dtype_name(ScalarType t) {
   }
 }
 
-std::optional<ffc::DType> library_dtype(ScalarType t) {
+std::optional<ffc_dtype_t> library_dtype(ScalarType t) {
   switch (t) {
-    case ScalarType::Float: return ffc::DType::kF32;
-    case ScalarType::Half: return ffc::DType::kF16;
-    case ScalarType::BFloat16: return ffc::DType::kBF16;
+    case ScalarType::Float: return FFC_F32;
+    case ScalarType::Half: return FFC_F16;
+    case ScalarType::BFloat16: return FFC_BF16;
     default: return std::nullopt;
   }
 }
@@ -168,11 +167,11 @@ std::optional<Tensor> dense(const std::optional<Tensor>& t) {
 }
 
 // A library view of a contiguous tensor (rank 1 to 3).
-ffc::Tensor view(const Tensor& t) {
-  ffc::Tensor v;
+ffc_tensor_t view(const Tensor& t) {
+  ffc_tensor_t v{};
   v.data = t.data_ptr();
   v.dtype = *library_dtype(t.scalar_type());
-  v.ndim = static_cast<int>(t.dim());
+  v.ndim = static_cast<int32_t>(t.dim());
   for (int d = 0; d < v.ndim; ++d) {
     v.shape[d] = t.size(d);
     v.strides[d] = t.stride(d);
@@ -180,9 +179,16 @@ ffc::Tensor view(const Tensor& t) {
   return v;
 }
 
-std::optional<ffc::Tensor> view(const std::optional<Tensor>& t) {
-  return t ? std::optional<ffc::Tensor>(view(*t)) : std::nullopt;
-}
+// The views of a call's optional tensors live here; `of` gives the pointer the ABI takes (or null).
+struct Views {
+  std::deque<ffc_tensor_t> storage;  // push_back keeps the addresses of earlier views
+  const ffc_tensor_t* of(const std::optional<Tensor>& t) {
+    if (!t) return nullptr;
+    storage.push_back(view(*t));
+    return &storage.back();
+  }
+  const ffc_tensor_t* of(const Tensor& t) { return of(std::optional<Tensor>(t)); }
+};
 
 Tensor empty_bytes(const Tensor& like, std::size_t bytes) {
   return torch::stable::new_empty(like, {static_cast<int64_t>(bytes)}, ScalarType::Byte);
@@ -190,9 +196,9 @@ Tensor empty_bytes(const Tensor& like, std::size_t bytes) {
 
 // ---- plans and streams ---------------------------------------------------------------------------
 // Plans are immutable and thread-safe; one per (N, backend, device, CPU threads) serves the process.
-// They are never evicted: a captured CUDA graph keeps pointers into its plan's device tables for the
-// life of the process. The key space is bounded by the supported sizes times the devices (times the
-// distinct torch thread counts for CPU plans).
+// They are never destroyed: a captured CUDA graph keeps pointers into its plan's device tables for
+// the life of the process. The key space is bounded by the supported sizes times the devices (times
+// the distinct torch thread counts for CPU plans).
 struct PlanKey {
   int64_t fft_size;
   int backend;
@@ -203,64 +209,64 @@ struct PlanKey {
   }
 };
 
-const ffc::Plan& plan_for(const Tensor& like, int64_t fft_size) {
+const ffc_plan_t* plan_for(const Tensor& like, int64_t fft_size) {
   static std::mutex mutex;
-  static std::map<PlanKey, std::unique_ptr<ffc::Plan>> plans;
-  PlanKey key{fft_size, like.is_cuda() ? 2 : 1, like.is_cuda() ? static_cast<int>(like.get_device_index()) : -1,
+  static std::map<PlanKey, ffc_plan_t*> plans;
+  PlanKey key{fft_size, like.is_cuda() ? FFC_BACKEND_CUDA : FFC_BACKEND_CPU,
+              like.is_cuda() ? static_cast<int>(like.get_device_index()) : -1,
               like.is_cuda() ? 0 : static_cast<int>(torch::stable::get_num_threads())};
   {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = plans.find(key);
-    if (it != plans.end()) return *it->second;
+    if (it != plans.end()) return it->second;
   }
-  ffc::PlanOptions options;
+  ffc_plan_options_t options = FFC_PLAN_OPTIONS_INIT;
   options.fft_size = fft_size;
-  options.backend = like.is_cuda() ? ffc::Backend::kCuda : ffc::Backend::kCpu;
+  options.backend = static_cast<ffc_backend_t>(key.backend);
   options.device = key.device;
   options.num_threads = key.threads;
-  std::unique_ptr<ffc::Plan> plan;
-  try {
-    plan = std::make_unique<ffc::Plan>(ffc::Plan::create(options));
-  } catch (const ffc::Error& e) {
-    if (like.is_cuda() && (e.status() == ffc::Status::kNotSupported || e.status() == ffc::Status::kNoDevice)) {
-      fail(e.status(), std::string(e.what()) +
-                           " [flashfftconv: CUDA tensors run on the CUDA backend only and are never copied "
-                           "to the CPU; move the tensors to the CPU to use the CPU backend]",
-           "ffc::Plan::create");
+  ffc_plan_t* plan = nullptr;
+  const ffc_status_t status = ffc_plan_create(&options, &plan);
+  if (status != FFC_SUCCESS) {
+    std::string message = ffc_last_error();
+    if (like.is_cuda() && (status == FFC_NOT_SUPPORTED || status == FFC_NO_DEVICE)) {
+      message += " [flashfftconv: CUDA tensors run on the CUDA backend only and are never copied to the "
+                 "CPU; move the tensors to the CPU to use the CPU backend]";
     }
-    fail(e.status(), e.what(), "ffc::Plan::create");
+    fail(status, message, "ffc_plan_create");
   }
   std::lock_guard<std::mutex> lock(mutex);
-  auto [it, inserted] = plans.emplace(key, std::move(plan));  // a racing thread's plan wins if first
-  return *it->second;
+  auto [it, inserted] = plans.emplace(key, plan);
+  if (!inserted) ffc_plan_destroy(plan);  // a racing thread's plan was stored first
+  return it->second;
 }
 
 // The current CUDA stream of torch on `device`, from libtorch_cuda's C shim (looked up once: the
 // stable ABI's accelerator API has no raw stream handle, and a CPU-only torch has no libtorch_cuda).
-ffc::Stream current_stream(const Tensor& t) {
+void* current_stream(const Tensor& t) {
   if (!t.is_cuda()) return nullptr;
   using GetStream = int32_t (*)(int32_t, void**);
   static GetStream get = [] {
     void* lib = dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD);
     return lib ? reinterpret_cast<GetStream>(dlsym(lib, "aoti_torch_get_current_cuda_stream")) : nullptr;
   }();
-  if (!get) fail(ffc::Status::kInternal, "stream: libtorch_cuda's aoti_torch_get_current_cuda_stream was not found");
+  if (!get) fail(FFC_INTERNAL, "stream: libtorch_cuda's aoti_torch_get_current_cuda_stream was not found");
   void* stream = nullptr;
   if (get(static_cast<int32_t>(t.get_device_index()), &stream) != 0) {
-    fail(ffc::Status::kInternal, "stream: torch could not give the current CUDA stream");
+    fail(FFC_INTERNAL, "stream: torch could not give the current CUDA stream");
   }
   return stream;
 }
 
-int64_t spectrum_columns(const ffc::Plan& plan) {
+int64_t spectrum_columns(const ffc_plan_t* plan) {
   std::size_t per_head = 0;
-  library_call("ffc::Plan::spectrum_bytes", [&] { per_head = plan.spectrum_bytes(1); });
-  if (per_head % 4) fail(ffc::Status::kInternal, "spectrum: " + std::to_string(per_head) + " bytes per head is not a multiple of 4");
+  check(ffc_spectrum_bytes(plan, 1, &per_head), "ffc_spectrum_bytes");
+  if (per_head % 4) fail(FFC_INTERNAL, "spectrum: " + std::to_string(per_head) + " bytes per head is not a multiple of 4");
   return static_cast<int64_t>(per_head / 4);
 }
 
 // A spectrum made for another N, backend or device is caught by its exact width.
-void check_spectrum_layout(const Tensor& spectrum, const ffc::Plan& plan, const Tensor& u, int64_t fft_size) {
+void check_spectrum_layout(const Tensor& spectrum, const ffc_plan_t* plan, const Tensor& u, int64_t fft_size) {
   const int64_t columns = spectrum_columns(plan);
   if (spectrum.size(1) != columns) {
     fail_argument("spectrum: " + std::to_string(spectrum.size(1)) + " columns, the " + (u.is_cuda() ? "CUDA" : "CPU") +
@@ -269,21 +275,17 @@ void check_spectrum_layout(const Tensor& spectrum, const ffc::Plan& plan, const 
   }
 }
 
-ffc::FilterSpectrum spectrum_view(const Tensor& spectrum) {
-  return {spectrum.data_ptr(), static_cast<std::size_t>(spectrum.numel()) * 4, spectrum.size(0)};
-}
-
 // ---- the operators -------------------------------------------------------------------------------
 Tensor transform_filter(Tensor k, int64_t fft_size) {
   check_fft_size(fft_size);
   check_tensor("k", k, 2, "(H, Lk)", k);
   k = dense(k);
-  const ffc::Plan& plan = plan_for(k, fft_size);
+  const ffc_plan_t* plan = plan_for(k, fft_size);
   Tensor spectrum = torch::stable::new_empty(k, {k.size(0), spectrum_columns(plan)}, ScalarType::Float);
-  library_call("ffc::Plan::transform_filter", [&] {
-    plan.transform_filter(view(k), spectrum.data_ptr(), static_cast<std::size_t>(spectrum.numel()) * 4,
-                          current_stream(k));
-  });
+  const ffc_tensor_t kv = view(k);
+  check(ffc_transform_filter(plan, &kv, spectrum.data_ptr(), static_cast<std::size_t>(spectrum.numel()) * 4,
+                             current_stream(k)),
+        "ffc_transform_filter");
   return spectrum;
 }
 
@@ -305,24 +307,29 @@ Tensor forward(Tensor u, std::optional<Tensor> k, std::optional<Tensor> spectrum
   spectrum = dense(spectrum);
   pregate = dense(pregate);
   postgate = dense(postgate);
-  const ffc::Plan& plan = plan_for(u, fft_size);
+  const ffc_plan_t* plan = plan_for(u, fft_size);
   if (spectrum) check_spectrum_layout(*spectrum, plan, u, fft_size);
   Tensor y = torch::stable::new_empty(u, {u.size(0), u.size(1), u.size(2)});
-  ffc::ForwardArgs args;
-  args.u = view(u);
-  args.y = view(y);
-  args.k = view(k);
-  if (spectrum) args.spectrum = spectrum_view(*spectrum);
-  args.pregate = view(pregate);
-  args.postgate = view(postgate);
+  Views views;
+  ffc_forward_args_t args = FFC_FORWARD_ARGS_INIT;
+  args.u = views.of(u);
+  args.y = views.of(y);
+  args.k = views.of(k);
+  if (spectrum) {
+    args.spectrum = spectrum->data_ptr();
+    args.spectrum_bytes = static_cast<std::size_t>(spectrum->numel()) * 4;
+    args.spectrum_heads = spectrum->size(0);
+  }
+  args.pregate = views.of(pregate);
+  args.postgate = views.of(postgate);
   // With k: room for its spectrum; with a spectrum: the scratch of algorithms that stage through HBM.
+  check(ffc_workspace_bytes(plan, k ? u.size(1) : 0, &args.workspace_bytes), "ffc_workspace_bytes");
   std::optional<Tensor> workspace;
-  library_call("ffc::Plan::workspace_bytes", [&] { args.workspace_bytes = plan.workspace_bytes(k ? u.size(1) : 0); });
   if (args.workspace_bytes) {
     workspace = empty_bytes(u, args.workspace_bytes);
     args.workspace = workspace->data_ptr();
   }
-  library_call("ffc::Plan::forward", [&] { plan.forward(args, current_stream(u)); });
+  check(ffc_forward(plan, &args, current_stream(u)), "ffc_forward");
   return y;
 }
 
@@ -375,26 +382,31 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fftconv_backward(Tensor dy, Tensor u,
   spectrum = dense(spectrum);
   pregate = dense(pregate);
   postgate = dense(postgate);
-  const ffc::Plan& plan = plan_for(u, fft_size);
+  const ffc_plan_t* plan = plan_for(u, fft_size);
   if (spectrum) check_spectrum_layout(*spectrum, plan, u, fft_size);
-  ffc::BackwardArgs args;
-  args.dy = view(dy);
-  args.u = view(u);
-  args.k = view(k);
-  if (spectrum) args.spectrum = spectrum_view(*spectrum);
-  args.pregate = view(pregate);
-  args.postgate = view(postgate);
-  if (mask[0]) args.du = view(du);
-  if (mask[1]) args.dk = view(dk);
-  if (mask[2]) args.dpregate = view(dpre);
-  if (mask[3]) args.dpostgate = view(dpost);
-  library_call("ffc::Plan::backward_workspace_bytes", [&] { args.workspace_bytes = plan.backward_workspace_bytes(u.size(0), u.size(1)); });
+  Views views;
+  ffc_backward_args_t args = FFC_BACKWARD_ARGS_INIT;
+  args.dy = views.of(dy);
+  args.u = views.of(u);
+  args.k = views.of(k);
+  if (spectrum) {
+    args.spectrum = spectrum->data_ptr();
+    args.spectrum_bytes = static_cast<std::size_t>(spectrum->numel()) * 4;
+    args.spectrum_heads = spectrum->size(0);
+  }
+  args.pregate = views.of(pregate);
+  args.postgate = views.of(postgate);
+  if (mask[0]) args.du = views.of(du);
+  if (mask[1]) args.dk = views.of(dk);
+  if (mask[2]) args.dpregate = views.of(dpre);
+  if (mask[3]) args.dpostgate = views.of(dpost);
+  check(ffc_backward_workspace_bytes(plan, u.size(0), u.size(1), &args.workspace_bytes), "ffc_backward_workspace_bytes");
   std::optional<Tensor> workspace;
   if (args.workspace_bytes) {
     workspace = empty_bytes(u, args.workspace_bytes);
     args.workspace = workspace->data_ptr();
   }
-  library_call("ffc::Plan::backward", [&] { plan.backward(args, current_stream(u)); });
+  check(ffc_backward(plan, &args, current_stream(u)), "ffc_backward");
   return {du, dk, dpre, dpost};
 }
 

@@ -66,7 +66,7 @@ class FourStepAlgorithm final : public Algorithm {
   void transform_filter(FilterParams p, DType filter_dtype, cudaStream_t s) const override {
     p.twiddles = table();
     void* args[] = {&p};
-    launch(four_step_filter_column(n_, filter_dtype), p.heads * (4096 / 16), args, s, "four-step filter launch");
+    launch(four_step_filter_column(n_, filter_dtype), p.heads * tiles(), args, s, "four-step filter launch");
     launch(common_.filter_row, p.heads * n1_, args, s, "four-step filter launch");
     launch_spectrum_normalize(n_, p, caps_.sm_count, s);
   }
@@ -134,13 +134,13 @@ class FourStepAlgorithm final : public Algorithm {
 
  private:
   std::size_t row_bytes() const { return static_cast<std::size_t>(n_) * sizeof(float2); }
-  int64_t tiles() const { return 4096 / 16; }
+  int64_t tiles() const { return 4096 / four_step_columns(n1_); }
   const float2* table() const { return static_cast<const float2*>(table_.ptr); }
 
-  // CTAs per item of the maxima pass: enough to fill the GPU twice, at least 4096 values each.
+  // CTAs per item of the maxima pass: enough to fill the GPU four times, at least 2048 values each.
   int segments(int64_t count, int64_t length) const {
-    const int64_t fill = (2 * int64_t{caps_.sm_count} + count - 1) / count;
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(fill, (length + 4095) / 4096)));
+    const int64_t fill = (4 * int64_t{caps_.sm_count} + count - 1) / count;
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(fill, (length + 2047) / 2048)));
   }
 
   void zero_maxima(const FourStepChunk& c, cudaStream_t s) const {

@@ -46,7 +46,8 @@ constexpr int kFsThreads = 256;
 // One stage of radix R over span S of the N1-point column transforms of the tile's C columns.
 // Forward (decimation in frequency): DFT over the R inputs base + m + i S / R, then w_S^{m f};
 // inverse (decimation in time): conj(w_S^{m f}) first, then the inverse DFT. w_S^e = w_N1^{e N1 / S}
-// from the table (w_N1^q, q < N1). A warp takes 16 columns of two rows: 128 contiguous bytes each.
+// from the table (w_N1^q, q < N1). A warp takes 32 consecutive columns (or 16 columns of two rows):
+// contiguous bytes, no bank conflicts.
 template <int kN1, int kSpan, int kC, bool kInverse>
 __device__ __forceinline__ void column_stage(float2* tile, const float2* w_n1) {
   constexpr int R = column_stage_radix(kSpan);
@@ -120,50 +121,83 @@ __device__ __forceinline__ core::BackwardScales backward_row_scales(const BwdPar
   return core::backward_scales(mx, mdc, kBlockBound);
 }
 
-// max |v| of each row of the item's tensors over the CTA's segment, atomicMax into maxima[k][slot]
-// (float bits: a NaN, whose bits exceed inf's, is never dropped). tensors[slot / 2] row slot % 2.
+// max |v| of each row of the item's tensors over the CTA's segment [begin, end), atomicMax into
+// out[slot] (float bits: a NaN, whose bits exceed inf's, is never dropped); slot = 2 tensor + row.
+// With vector I/O (16-byte aligned rows, L % 8 == 0, begin % 8 == 0) each thread reads 16 bytes of
+// every row per step; all slots are reduced together, with one barrier.
 template <typename T, int kTensors>
 __device__ __forceinline__ void segment_maxima(const void* const (&tensors)[kTensors], const ItemRows& rows,
-                                               int64_t length, int64_t begin, int64_t end, uint32_t* out) {
-  __shared__ uint32_t red[kFsThreads / 32];
+                                               bool vector, int64_t begin, int64_t end, uint32_t* out) {
+  constexpr int kSlots = 2 * kTensors;
+  __shared__ uint32_t red[kSlots][kFsThreads / 32];
+  const T* row[kSlots];
+  uint32_t m[kSlots];
 #pragma unroll
-  for (int slot = 0; slot < 2 * kTensors; ++slot) {
-    const T* row = item_row<T>(tensors[slot / 2], rows, slot % 2);
-    if (row == nullptr) continue;  // uniform over the CTA
-    uint32_t m = 0;
-    for (int64_t t = begin + threadIdx.x; t < end; t += kFsThreads) {
-      m = max(m, __float_as_uint(fabsf(IoTraits<T>::to_float(row[t]))));
-    }
-    m = __reduce_max_sync(0xffffffffu, m);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      uint32_t all = 0;
-      for (int w = 0; w < kFsThreads / 32; ++w) all = max(all, red[w]);
-      if (all != 0) atomicMax(out + slot, all);
-    }
-    __syncthreads();
+  for (int slot = 0; slot < kSlots; ++slot) {
+    row[slot] = item_row<T>(tensors[slot / 2], rows, slot % 2);
+    m[slot] = 0;
   }
+  auto take = [](uint32_t& acc, T v) { acc = max(acc, __float_as_uint(fabsf(IoTraits<T>::to_float(v)))); };
+  if (vector) {
+    for (int64_t t = begin + 8 * threadIdx.x; t < end; t += 8 * kFsThreads) {
+#pragma unroll
+      for (int slot = 0; slot < kSlots; ++slot) {
+        if (row[slot] == nullptr) continue;
+        const uint4 raw = __ldg(reinterpret_cast<const uint4*>(row[slot] + t));
+        const T* v = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) take(m[slot], v[j]);
+      }
+    }
+  } else {
+    for (int64_t t = begin + threadIdx.x; t < end; t += kFsThreads) {
+#pragma unroll
+      for (int slot = 0; slot < kSlots; ++slot) {
+        if (row[slot] != nullptr) take(m[slot], row[slot][t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int slot = 0; slot < kSlots; ++slot) {
+    const uint32_t w = __reduce_max_sync(0xffffffffu, m[slot]);
+    if ((threadIdx.x & 31) == 0) red[slot][threadIdx.x >> 5] = w;
+  }
+  __syncthreads();
+  if (threadIdx.x < kSlots) {
+    uint32_t all = 0;
+    for (int w = 0; w < kFsThreads / 32; ++w) all = max(all, red[threadIdx.x][w]);
+    if (all != 0) atomicMax(out + threadIdx.x, all);
+  }
+}
+
+// The segment of CTA blockIdx.x of the maxima pass: item k, [begin, end), 8-aligned.
+struct MaximaSegment {
+  int64_t k, begin, end;
+};
+
+__device__ __forceinline__ MaximaSegment maxima_segment(int64_t length, int segments) {
+  MaximaSegment s;
+  s.k = blockIdx.x / segments;
+  const int64_t len = ((length + segments - 1) / segments + 7) / 8 * 8;
+  s.begin = (blockIdx.x % segments) * len;
+  s.end = min(s.begin + len, length);
+  return s;
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kFsThreads) fs_maxima_forward(const FwdParams p, const FourStepChunk c) {
-  const int64_t k = blockIdx.x / c.segments;
-  const int64_t seg = (p.length + c.segments - 1) / c.segments;
-  const int64_t begin = (blockIdx.x % c.segments) * seg;
-  const ItemRows rows = item_rows(c.first + k, p.pairs_per_head, p.batch, p.heads, p.length);
+  const MaximaSegment seg = maxima_segment(p.length, c.segments);
+  const ItemRows rows = item_rows(c.first + seg.k, p.pairs_per_head, p.batch, p.heads, p.length);
   const void* const tensors[2] = {p.u, p.pregate};
-  segment_maxima<T, 2>(tensors, rows, p.length, begin, min(begin + seg, p.length), c.maxima + k * kFsMaxima);
+  segment_maxima<T, 2>(tensors, rows, p.vector_io != 0, seg.begin, seg.end, c.maxima + seg.k * kFsMaxima);
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kFsThreads) fs_maxima_backward(const BwdParams p, const FourStepChunk c) {
-  const int64_t k = blockIdx.x / c.segments;
-  const int64_t seg = (p.length + c.segments - 1) / c.segments;
-  const int64_t begin = (blockIdx.x % c.segments) * seg;
-  const ItemRows rows = item_rows(c.first + k, p.pairs_per_head, p.batch, p.heads, p.length);
+  const MaximaSegment seg = maxima_segment(p.length, c.segments);
+  const ItemRows rows = item_rows(c.first + seg.k, p.pairs_per_head, p.batch, p.heads, p.length);
   const void* const tensors[4] = {p.u, p.pregate, p.dy, p.postgate};
-  segment_maxima<T, 4>(tensors, rows, p.length, begin, min(begin + seg, p.length), c.maxima + k * kFsMaxima);
+  segment_maxima<T, 4>(tensors, rows, p.vector_io != 0, seg.begin, seg.end, c.maxima + seg.k * kFsMaxima);
 }
 
 // ---- column passes ----

@@ -44,11 +44,15 @@ FFC_HOST_DEVICE constexpr int column_frequency(int p, int n1) {
   return c;
 }
 
+// Columns per tile of the column passes: a tile holds at least 4096 values (so that every thread of
+// the CTA has a butterfly in each stage) and at least 16 columns (32-byte rows of 16-bit input).
+FFC_HOST_DEVICE constexpr int four_step_columns(int n1) { return n1 >= 256 ? 16 : 4096 / n1; }
+
 template <int kN>
 struct FourStepShape {
   static constexpr int M = 4096;                // row transform length
   static constexpr int N1 = kN / M;             // column transform length
-  static constexpr int C = 16;                  // columns per tile: 32-byte rows of 16-bit input
+  static constexpr int C = four_step_columns(N1);  // columns per tile
   static constexpr int kTiles = M / C;          // tiles per sequence
   static constexpr int kThreads = 256;
   static constexpr int kArch = 80;

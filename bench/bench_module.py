@@ -8,8 +8,9 @@ Two kinds of JSON lines (one per row, appended to --out):
      gated), where the GPU work is negligible and the host path is what is measured: 500 calls after
      50 warm-up calls, synchronized before and after, us_per_call = wall / 500. pass "forward" (no
      grad) or "fwdbwd" (autograd: y = conv(...), y.backward(dy), every input requiring grad).
-     Fields: impl (ours, original), kernels (ours: compiled or python), pass, us_per_call,
-     fft_size, dtype, gpu.
+     Fields: impl (ours, original; torch_mul, one elementwise torch op, and torch_fft, the fp32
+     torch.fft conv, as the machine's floor), kernels (ours: compiled or python), pass,
+     us_per_call, fft_size, dtype, gpu.
 
   op "module_forward" / "module_fwdbwd": CUDA-event time (median of --repeat after 2 warm-ups) of
      one call (forward; or forward + backward of all inputs) at B x H (default 64 x 768), for impl
@@ -109,6 +110,9 @@ def host_overhead(out, dtype_name, calls=500):
     original, _ = original_module()
     if original is not None:
         impls.append(("original", original))
+    # The machine's floor for context: one elementwise torch op, and torch.fft's fp32 conv (5 ops).
+    impls += [("torch_mul", lambda n, dtype: (lambda u, k, pre, post: u * pre)),
+              ("torch_fft", lambda n, dtype: (lambda u, k, pre, post: torch_fft_conv(u, k, n, pre, post)))]
     for impl, cls in impls:
         conv = cls(N, dtype=dtype).cuda() if impl == "original" else cls(N, dtype=dtype)
         for pass_ in ("forward", "fwdbwd"):

@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <string>
 
 #include "conv_case.hpp"
 
@@ -143,40 +141,6 @@ TEST(CpuConv, EmptyTensorsAreNoOps) {
     args.u.strides[1] = args.y.strides[1] = 77;
     args.u.strides[2] = 5;
     EXPECT_NO_THROW(plan.forward(args));
-  }
-}
-
-// FFC_CPU_ISA is read when a plan is made: values other than auto / baseline / avx2 are refused with
-// the variable named, and a forced ISA computes the same convolution (the tolerance above; the two
-// ISAs differ only in rounding, FMA contraction).
-TEST(CpuConv, IsaChoiceIsCheckedAndAgrees) {
-  const char* saved = std::getenv("FFC_CPU_ISA");
-  const std::string restore = saved ? saved : "";
-  setenv("FFC_CPU_ISA", "sse9", 1);
-  try {
-    (void)Plan::create({.fft_size = 256, .backend = Backend::kCpu});
-    ADD_FAILURE() << "FFC_CPU_ISA=sse9 was accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.status(), Status::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("FFC_CPU_ISA"), std::string::npos) << e.what();
-  }
-  for (const char* isa : {"baseline", "auto"}) {
-    setenv("FFC_CPU_ISA", isa, 1);
-    Plan plan = Plan::create({.fft_size = 4096, .backend = Backend::kCpu});
-    ConvCase c;
-    c.fft_size = 4096;
-    c.batch = 2;
-    c.heads = 3;
-    c.length = 3000;
-    c.filter_length = 1000;
-    c.pregate = c.postgate = true;
-    const ConvResult r = run_and_check(plan, c, 11);
-    EXPECT_LE(r.rel_err, tolerance(DType::kF32)) << isa;
-  }
-  if (saved) {
-    setenv("FFC_CPU_ISA", restore.c_str(), 1);
-  } else {
-    unsetenv("FFC_CPU_ISA");
   }
 }
 

@@ -12,11 +12,6 @@
 //     x[a * stride + m] = sum_f w_r^{-a f} (w_span^{-f m} x[f * stride + m])
 //
 // The inverse is unnormalized: inverse(forward(x)) = N x.
-//
-// Instruction sets: on x86-64 the stage loops are compiled twice, for the baseline ISA and for
-// AVX2 + FMA (the whole stage body is force-inlined into a function with that target, so the same
-// source runs 8 lanes per instruction); cpu_isa() picks one when the engine is made. FMA contracts a multiply and an add into one rounding, so the two differ in the
-// last bits; each is deterministic.
 #pragma once
 
 #include <algorithm>
@@ -26,23 +21,7 @@
 
 #include "core/factorization.hpp"
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define FFC_CPU_X86_ISA 1
-#define FFC_CPU_INLINE __attribute__((always_inline)) inline
-#else
-#define FFC_CPU_X86_ISA 0
-#define FFC_CPU_INLINE inline
-#endif
-
 namespace ffc::cpu {
-
-enum class Isa { kBaseline, kAvx2 };
-
-// The instruction set the stage loops use, read when an engine is made: the environment variable
-// FFC_CPU_ISA (auto, baseline, avx2; throws for others, and for avx2 without AVX2 + FMA), by default
-// AVX2 + FMA where the processor has both.
-Isa cpu_isa();
-const char* to_string(Isa isa);
 
 template <typename T>
 class FftEngine {
@@ -71,16 +50,12 @@ class FftEngine {
   int64_t groups(size_t s) const { return (size_ / stages_[s].radix + kLanes - 1) / kLanes; }
   void run_stage(size_t s, bool inverse, T* re, T* im, int64_t begin, int64_t end) const {
     const StageData& d = stages_[s];
-#if FFC_CPU_X86_ISA
-    if (isa_ == Isa::kAvx2) {
-      inverse ? dispatch_avx2<true>(d, re, im, begin, end) : dispatch_avx2<false>(d, re, im, begin, end);
-      return;
+    if (inverse) {
+      dispatch<true>(d, re, im, begin, end);
+    } else {
+      dispatch<false>(d, re, im, begin, end);
     }
-#endif
-    inverse ? dispatch<true>(d, re, im, begin, end) : dispatch<false>(d, re, im, begin, end);
   }
-
-  Isa isa() const { return isa_; }
 
  private:
   struct StageData {
@@ -128,7 +103,7 @@ class FftEngine {
   // frequency with the loops fully unrolled; the output lands in bit-reversed slots. kInverse
   // conjugates the twiddles.
   template <int R, bool kInverse>
-  FFC_CPU_INLINE static void codelet_pow2(const StageData& s, T (*xr)[kLanes], T (*xi)[kLanes]) {
+  static void codelet_pow2(const StageData& s, T (*xr)[kLanes], T (*xi)[kLanes]) {
 #pragma GCC unroll 8
     for (int len = R; len >= 2; len >>= 1) {
       const int half = len >> 1;
@@ -167,7 +142,7 @@ class FftEngine {
 
   // Direct DFT for other radices: y[f] = sum_a w_r^{+-a f} x[a] (natural output order).
   template <bool kInverse>
-  FFC_CPU_INLINE static void codelet_direct(const StageData& s, T (*xr)[kLanes], T (*xi)[kLanes]) {
+  static void codelet_direct(const StageData& s, T (*xr)[kLanes], T (*xi)[kLanes]) {
     const int r = s.radix;
     T yr[kMaxRadix][kLanes], yi[kMaxRadix][kLanes];
     for (int f = 0; f < r; ++f) {
@@ -189,7 +164,7 @@ class FftEngine {
   }
 
   template <int R, bool kInverse>
-  FFC_CPU_INLINE static void codelet(const StageData& s, T (*xr)[kLanes], T (*xi)[kLanes]) {
+  static void codelet(const StageData& s, T (*xr)[kLanes], T (*xi)[kLanes]) {
     if constexpr (R > 0) {
       codelet_pow2<R, kInverse>(s, xr, xi);
     } else if (s.power_of_two) {
@@ -204,17 +179,8 @@ class FftEngine {
     }
   }
 
-#if FFC_CPU_X86_ISA
-  // The same stage body compiled for AVX2 + FMA (everything below it is force-inlined).
   template <bool kInverse>
-  __attribute__((target("avx2,fma"))) void dispatch_avx2(const StageData& s, T* re, T* im, int64_t begin,
-                                                         int64_t end) const {
-    dispatch<kInverse>(s, re, im, begin, end);
-  }
-#endif
-
-  template <bool kInverse>
-  FFC_CPU_INLINE void dispatch(const StageData& s, T* re, T* im, int64_t begin, int64_t end) const {
+  void dispatch(const StageData& s, T* re, T* im, int64_t begin, int64_t end) const {
     switch (s.radix) {
       case 8: run_groups<8, kInverse>(s, re, im, begin, end); break;
       case 16: run_groups<16, kInverse>(s, re, im, begin, end); break;
@@ -228,7 +194,7 @@ class FftEngine {
   // columns g * kLanes .. g * kLanes + kLanes - 1, one per lane. R is the radix when known at
   // compile time (0 = read it from the stage).
   template <int R, bool kInverse>
-  FFC_CPU_INLINE void run_groups(const StageData& s, T* re, T* im, int64_t begin, int64_t end) const {
+  void run_groups(const StageData& s, T* re, T* im, int64_t begin, int64_t end) const {
     const int r = R > 0 ? R : s.radix;
     const int64_t stride = s.stride;
     const int64_t columns = size_ / r;
@@ -344,7 +310,6 @@ class FftEngine {
 
   int64_t size_ = 0;
   std::vector<StageData> stages_;
-  Isa isa_ = cpu_isa();
 };
 
 }  // namespace ffc::cpu

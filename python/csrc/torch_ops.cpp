@@ -299,37 +299,57 @@ void check_forward(const Tensor& u, const std::optional<Tensor>& k, const std::o
   check_gate("postgate", postgate, u);
 }
 
+// The forward's inputs made contiguous, with the plan they run on (a spectrum checked against it).
+struct CallInputs {
+  Tensor u;
+  std::optional<Tensor> k, spectrum, pregate, postgate;
+  const ffc_plan_t* plan = nullptr;
+};
+
+CallInputs prepare(const Tensor& u, const std::optional<Tensor>& k, const std::optional<Tensor>& spectrum,
+                   int64_t fft_size, const std::optional<Tensor>& pregate, const std::optional<Tensor>& postgate) {
+  CallInputs in{dense(u), dense(k), dense(spectrum), dense(pregate), dense(postgate)};
+  in.plan = plan_for(in.u, fft_size);
+  if (in.spectrum) check_spectrum_layout(*in.spectrum, in.plan, in.u, fft_size);
+  return in;
+}
+
+// The fields ffc_forward_args_t and ffc_backward_args_t share: u, the filter in either form, the gates.
+template <class Args>
+void set_inputs(Args& args, Views& views, const CallInputs& in) {
+  args.u = views.of(in.u);
+  args.k = views.of(in.k);
+  if (in.spectrum) {
+    args.spectrum = in.spectrum->data_ptr();
+    args.spectrum_bytes = static_cast<std::size_t>(in.spectrum->numel()) * 4;
+    args.spectrum_heads = in.spectrum->size(0);
+  }
+  args.pregate = views.of(in.pregate);
+  args.postgate = views.of(in.postgate);
+}
+
+// A workspace of args.workspace_bytes from torch's allocator (none when 0); the tensor keeps it alive.
+template <class Args>
+std::optional<Tensor> attach_workspace(Args& args, const Tensor& like) {
+  if (args.workspace_bytes == 0) return std::nullopt;
+  Tensor workspace = empty_bytes(like, args.workspace_bytes);
+  args.workspace = workspace.data_ptr();
+  return workspace;
+}
+
 Tensor forward(Tensor u, std::optional<Tensor> k, std::optional<Tensor> spectrum, int64_t fft_size,
                std::optional<Tensor> pregate, std::optional<Tensor> postgate) {
   check_forward(u, k, spectrum, fft_size, pregate, postgate);
-  u = dense(u);
-  k = dense(k);
-  spectrum = dense(spectrum);
-  pregate = dense(pregate);
-  postgate = dense(postgate);
-  const ffc_plan_t* plan = plan_for(u, fft_size);
-  if (spectrum) check_spectrum_layout(*spectrum, plan, u, fft_size);
-  Tensor y = torch::stable::new_empty(u, {u.size(0), u.size(1), u.size(2)});
+  const CallInputs in = prepare(u, k, spectrum, fft_size, pregate, postgate);
+  Tensor y = torch::stable::new_empty(in.u, {u.size(0), u.size(1), u.size(2)});
   Views views;
   ffc_forward_args_t args = FFC_FORWARD_ARGS_INIT;
-  args.u = views.of(u);
+  set_inputs(args, views, in);
   args.y = views.of(y);
-  args.k = views.of(k);
-  if (spectrum) {
-    args.spectrum = spectrum->data_ptr();
-    args.spectrum_bytes = static_cast<std::size_t>(spectrum->numel()) * 4;
-    args.spectrum_heads = spectrum->size(0);
-  }
-  args.pregate = views.of(pregate);
-  args.postgate = views.of(postgate);
   // With k: room for its spectrum; with a spectrum: the scratch of algorithms that stage through HBM.
-  check(ffc_workspace_bytes(plan, k ? u.size(1) : 0, &args.workspace_bytes), "ffc_workspace_bytes");
-  std::optional<Tensor> workspace;
-  if (args.workspace_bytes) {
-    workspace = empty_bytes(u, args.workspace_bytes);
-    args.workspace = workspace->data_ptr();
-  }
-  check(ffc_forward(plan, &args, current_stream(u)), "ffc_forward");
+  check(ffc_workspace_bytes(in.plan, in.k ? u.size(1) : 0, &args.workspace_bytes), "ffc_workspace_bytes");
+  const std::optional<Tensor> workspace = attach_workspace(args, in.u);
+  check(ffc_forward(in.plan, &args, current_stream(in.u)), "ffc_forward");
   return y;
 }
 
@@ -377,36 +397,19 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fftconv_backward(Tensor dy, Tensor u,
   Tensor dpre = bhl(mask[2]), dpost = bhl(mask[3]);
   if (!(mask[0] || mask[1] || mask[2] || mask[3])) return {du, dk, dpre, dpost};
   dy = dense(dy);
-  u = dense(u);
-  k = dense(k);
-  spectrum = dense(spectrum);
-  pregate = dense(pregate);
-  postgate = dense(postgate);
-  const ffc_plan_t* plan = plan_for(u, fft_size);
-  if (spectrum) check_spectrum_layout(*spectrum, plan, u, fft_size);
+  const CallInputs in = prepare(u, k, spectrum, fft_size, pregate, postgate);
   Views views;
   ffc_backward_args_t args = FFC_BACKWARD_ARGS_INIT;
+  set_inputs(args, views, in);
   args.dy = views.of(dy);
-  args.u = views.of(u);
-  args.k = views.of(k);
-  if (spectrum) {
-    args.spectrum = spectrum->data_ptr();
-    args.spectrum_bytes = static_cast<std::size_t>(spectrum->numel()) * 4;
-    args.spectrum_heads = spectrum->size(0);
-  }
-  args.pregate = views.of(pregate);
-  args.postgate = views.of(postgate);
   if (mask[0]) args.du = views.of(du);
   if (mask[1]) args.dk = views.of(dk);
   if (mask[2]) args.dpregate = views.of(dpre);
   if (mask[3]) args.dpostgate = views.of(dpost);
-  check(ffc_backward_workspace_bytes(plan, u.size(0), u.size(1), &args.workspace_bytes), "ffc_backward_workspace_bytes");
-  std::optional<Tensor> workspace;
-  if (args.workspace_bytes) {
-    workspace = empty_bytes(u, args.workspace_bytes);
-    args.workspace = workspace->data_ptr();
-  }
-  check(ffc_backward(plan, &args, current_stream(u)), "ffc_backward");
+  check(ffc_backward_workspace_bytes(in.plan, u.size(0), u.size(1), &args.workspace_bytes),
+        "ffc_backward_workspace_bytes");
+  const std::optional<Tensor> workspace = attach_workspace(args, in.u);
+  check(ffc_backward(in.plan, &args, current_stream(in.u)), "ffc_backward");
   return {du, dk, dpre, dpost};
 }
 

@@ -64,7 +64,7 @@ TEST_P(CudaBackwardEverySize, MatchesFloat64Reference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, CudaBackwardEverySize,
-                         ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768),
+                         ::testing::Values(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
                          [](const ::testing::TestParamInfo<int>& param) {
                            return "N" + std::to_string(param.param);
                          });

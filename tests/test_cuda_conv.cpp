@@ -20,7 +20,7 @@ namespace ffc::testing {
 using namespace ffc::reference;
 namespace {
 
-const int kSizes[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+const int kSizes[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
 
 Plan cuda_plan(int64_t n) { return Plan::create({.fft_size = n, .backend = Backend::kCuda}); }
 
@@ -244,7 +244,7 @@ TEST_P(CudaProperties, IsLinearAndShiftEquivariant) {
   for (int64_t t = 0; t < n; ++t) ASSERT_EQ(y2[t], 2 * y[t]) << t;
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, CudaProperties, ::testing::Values(256, 2048, 4096, 32768),
+INSTANTIATE_TEST_SUITE_P(Sizes, CudaProperties, ::testing::Values(256, 2048, 4096, 32768, 65536),
                          [](const ::testing::TestParamInfo<int>& param) {
                            return "N" + std::to_string(param.param);
                          });

@@ -134,20 +134,27 @@ TEST(CudaSizes, EverySizeIsInTheCoreTableWithItsSplit) {
     previous = n;
     ASSERT_TRUE(core::Factorization::in_size_table(n)) << n;
     EXPECT_TRUE(CudaSizes::contains(n));
-    const std::vector<int> radices = core::Factorization::table_radices(n);
-    const int rs = radices.front() < 16 ? radices.front() : 1;
-    EXPECT_EQ(core::small_radix(n), rs) << n;
-    EXPECT_EQ(core::monarch_block(n) * rs, n) << n;
+    EXPECT_LE(core::small_radix(n), 16) << n << ": at most 16 CTAs per cluster";
+    EXPECT_EQ(core::monarch_block(n) * core::small_radix(n), n) << n;
     EXPECT_EQ(CudaSizes::dispatch<int>(n, [](auto size) { return decltype(size)::value; }), n);
   }
   EXPECT_FALSE(CudaSizes::contains(128));
   EXPECT_EQ(CudaSizes::dispatch<int>(100, [](auto size) { return decltype(size)::value; }), 0);
 }
 
-TEST(CoreSplit, SmallRadixMatchesTheTableAtEverySize) {
+// Up to 4096 the small radix is the factorization's leading radix below 16 (1 when all are 16) and
+// M a power of 16; above, M = 4096 and RS = N / 4096, the product of the leading radices.
+TEST(CoreSplit, SmallRadixFollowsTheTableAtEverySize) {
   for (int64_t n = core::Factorization::kMinSize; n <= core::Factorization::kMaxSize; n *= 2) {
     const std::vector<int> radices = core::Factorization::table_radices(n);
-    EXPECT_EQ(core::small_radix(n), radices.front() < 16 ? radices.front() : 1) << n;
+    if (n <= 4096) {
+      EXPECT_EQ(core::small_radix(n), radices.front() < 16 ? radices.front() : 1) << n;
+    } else {
+      EXPECT_EQ(core::monarch_block(n), 4096) << n;
+      int64_t leading = 1;
+      for (std::size_t i = 0; i + 3 < radices.size(); ++i) leading *= radices[i];
+      EXPECT_EQ(core::small_radix(n), leading) << n << ": the radices before the last three 16s";
+    }
   }
 }
 
@@ -217,10 +224,12 @@ TEST(FourStepLayout, ColumnStagesGiveTheDftAtColumnFrequency) {
   }
 }
 
+// The four-step sizes reach the core table's end; they start where a CTA cluster stops holding a
+// sequence (65536 is both: the fused cluster on Hopper, the four-step algorithm elsewhere).
 TEST(FourStepLayout, SizesCoverTheCoreTableAboveTheOnePassSizes) {
   for (int64_t n = 65536; n <= core::Factorization::kMaxSize; n *= 2) {
     EXPECT_TRUE(FourStepSizes::contains(n)) << n;
-    EXPECT_FALSE(CudaSizes::contains(n)) << n;
+    EXPECT_EQ(CudaSizes::contains(n), n == 65536) << n;
   }
   EXPECT_EQ(FourStepShape<65536>::N1, 16);
   EXPECT_EQ(FourStepShape<4194304>::N1, 1024);

@@ -46,26 +46,28 @@ TEST(CudaAlgorithmTable, EntriesPartitionTheSizeList) {
   }
 }
 
-// The long sizes (65536 .. 4194304) belong to the four-step algorithm alone, on every GPU from sm_80
-// on whose shared memory holds its tiles (a 99 KB GPU stops below 4M: 128 KiB tiles there); a
-// request for the fused family names the reason. Its kernel descriptors agree with its entry.
+// The long sizes (65536 .. 4194304) belong to the four-step algorithm on every GPU from sm_80 on
+// whose shared memory holds its tiles (a 99 KB GPU stops below 4M: 128 KiB tiles there), except
+// 65536 on Hopper, which a 16-CTA cluster holds (fused_cluster); a request for the fused family
+// above that names the reason. Its kernel descriptors agree with its entry.
 TEST(CudaAlgorithmTable, FourStepTakesTheLongSizes) {
-  const Family fused = Family::kFused;
+  const Family fused = Family::kFused, portable = Family::kPortable;
   for (int n : cuda::FourStepSizes::kValues) {
-    EXPECT_FALSE(cuda::CudaSizes::contains(n)) << n;
+    const bool cluster = n == 65536;
+    EXPECT_EQ(cuda::CudaSizes::contains(n), cluster) << n;
     int covering = 0;
     for (const AlgorithmEntry& e : cuda::algorithm_table()) covering += e.covers(n);
-    EXPECT_EQ(covering, 1) << n;
-    for (const DeviceCaps& caps : {kH100, kA100}) {
-      EXPECT_EQ(std::string(cuda::choose_algorithm(n, caps, nullptr).name), "four_step") << n;
-    }
+    EXPECT_EQ(covering, cluster ? 2 : 1) << n;
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kH100, nullptr).name), cluster ? "fused_cluster" : "four_step") << n;
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kH100, &portable).name), "four_step") << n;
+    EXPECT_EQ(std::string(cuda::choose_algorithm(n, kA100, nullptr).name), "four_step") << n;
     if (n < 4194304) {
       EXPECT_EQ(std::string(cuda::choose_algorithm(n, kRtx4090, nullptr).name), "four_step") << n;
     } else {
       EXPECT_THROW(cuda::choose_algorithm(n, kRtx4090, nullptr), Error) << n;
     }
-    EXPECT_THROW(cuda::choose_algorithm(n, kH100, &fused), Error) << n;
-    const AlgorithmEntry& e = cuda::choose_algorithm(n, kH100, nullptr);
+    if (!cluster) EXPECT_THROW(cuda::choose_algorithm(n, kH100, &fused), Error) << n;
+    const AlgorithmEntry& e = cuda::choose_algorithm(n, kH100, &portable);
     const cuda::FourStepCommonKernels common = cuda::four_step_common_kernels(n);
     for (const cuda::FourStepIoKernels& io : {cuda::four_step_io_kernels_f16(n), cuda::four_step_io_kernels_bf16(n)}) {
       for (const cuda::KernelEntry& k : {io.maxima_forward, io.column_forward, io.column_inverse, io.maxima_backward,
@@ -144,11 +146,11 @@ TEST(CudaAlgorithmTable, PortableCtaCoversTheSingleCtaSizes) {
 }
 
 // Every size runs on every GPU from sm_80 on, by the portable family where the fused one needs
-// Hopper: the single-CTA kernels up to 4096, the two-pass kernels above.
+// Hopper: the single-CTA kernels up to 4096, the two-pass kernels up to 32768, the four-step above.
 TEST(CudaAlgorithmTable, EverySizeRunsFromSm80On) {
   const Family portable = Family::kPortable;
   for (int n : cuda::CudaSizes::kValues) {
-    const std::string expected = n <= 4096 ? "portable_cta" : "portable_blocks";
+    const std::string expected = n <= 4096 ? "portable_cta" : (n <= 32768 ? "portable_blocks" : "four_step");
     for (const DeviceCaps& caps : {kA100, kRtx4090}) {
       EXPECT_EQ(std::string(cuda::choose_algorithm(n, caps, nullptr).name), expected) << n;
     }

@@ -53,9 +53,9 @@ def test_module_and_spectrum_on_cuda():
     assert rel_l2(y2, y) <= CUDA_FORWARD_TOL[torch.bfloat16]
 
 
-@pytest.mark.parametrize("N", [256, 32768, 65536, 1 << 20], ids=["cta", "cluster", "four_step", "1M"])
+@pytest.mark.parametrize("N", [256, 32768, 65536, 131072, 1 << 20], ids=["cta", "cluster", "cluster16", "four_step", "1M"])
 def test_backward_on_cuda(N):
-    # The single-CTA and (on sm_90a) the cluster kernel, the four-step algorithm of the long sizes.
+    # The single-CTA and (on sm_90a) the 8- and 16-CTA cluster kernels, the four-step algorithm of the long sizes.
     if N not in cuda_sizes():
         pytest.skip(f"N = {N} is not a CUDA size of this build")
     dtype = torch.bfloat16

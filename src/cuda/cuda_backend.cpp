@@ -18,6 +18,7 @@
 #include "core/monarch_split.hpp"
 #include "cuda/algorithm.hpp"
 #include "cuda/check.hpp"
+#include "cuda/sizes.hpp"
 #include "cuda/device_memory.hpp"
 #include "cuda/params.hpp"
 #include "cuda/spectral/spectral.hpp"
@@ -213,8 +214,8 @@ class CudaBackend final : public BackendImpl {
 
   // The constant tables (DFT fragments, twiddles), built in double precision on the host.
   void upload_tables() {
-    // The one-pass factorization's tables; the four-step sizes keep their own (four_step/).
-    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(std::min<int64_t>(n_, 32768)));
+    // The fused factorization's tables; the four-step sizes keep their own (four_step/).
+    const cuda::FwdTables tables = cuda::build_fwd_tables(static_cast<int>(cuda::CudaSizes::contains(n_) ? n_ : 32768));
     const std::size_t frag_bytes = tables.frags.size() * sizeof(uint32_t);
     const std::size_t twiddle_bytes = tables.twiddles.size() * sizeof(cuda::Float2);
     tables_.allocate(frag_bytes + twiddle_bytes, device_, "the tables");

@@ -107,7 +107,12 @@ class FusedAlgorithm final : public Algorithm {
     config.dynamicSmemBytes = smem;
     int clusters = 0;  // the cluster shape comes from the kernel's __cluster_dims__
     check_cuda(cudaOccupancyMaxActiveClusters(&clusters, e.function, &config), "cudaOccupancyMaxActiveClusters");
-    return std::max(1, clusters) * e.cluster;
+    if (clusters < 1) {
+      core::throw_error(Status::kNotSupported, std::string("device: CUDA device ") + std::to_string(caps_.device) +
+                                                   " cannot hold one cluster of " + std::to_string(e.cluster) +
+                                                   " CTAs of the " + name_ + " kernels of size " + std::to_string(n_));
+    }
+    return clusters * e.cluster;
   }
 
   // Batch-pair groups per head: the fused backward takes one (head, group) per CTA (or cluster);

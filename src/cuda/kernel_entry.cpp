@@ -20,6 +20,10 @@ void prepare_kernel(const KernelEntry& e, const char* algorithm, int n, int devi
   }
   check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(e.smem_bytes)),
              "cudaFuncSetAttribute");
+  if (e.cluster > kMaxPortableCluster) {
+    check_cuda(cudaFuncSetAttribute(e.function, cudaFuncAttributeNonPortableClusterSizeAllowed, 1),
+               "cudaFuncSetAttribute (non-portable cluster size)");
+  }
 }
 
 }  // namespace ffc::cuda

@@ -16,9 +16,14 @@ struct KernelEntry {
   int min_arch = 80;               // lowest compute capability (major x 10 + minor) it is built for
 };
 
+// The largest cluster every cluster-capable GPU runs; larger ones (up to 16 CTAs on sm_90) must be
+// allowed per kernel, and whether they fit is the driver's occupancy answer.
+inline constexpr int kMaxPortableCluster = 8;
+
 // Plan-time preparation of a kernel an algorithm will launch: it must be in this build for the
-// device's architecture (else ffc::Error(kNotSupported) naming `algorithm` and size n), and its
-// dynamic shared memory limit is raised to what it takes.
+// device's architecture (else ffc::Error(kNotSupported) naming `algorithm` and size n), its
+// dynamic shared memory limit is raised to what it takes, and a cluster above the portable size
+// is allowed.
 void prepare_kernel(const KernelEntry& e, const char* algorithm, int n, int device);
 
 }  // namespace ffc::cuda

@@ -23,7 +23,7 @@ struct SizeList {
   }
 };
 
-using CudaSizes = SizeList<256, 512, 1024, 2048, 4096, 8192, 16384, 32768>;
+using CudaSizes = SizeList<256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536>;
 // The long sizes, run by the four-step algorithm (four_step/).
 using FourStepSizes = SizeList<65536, 131072, 262144, 524288, 1048576, 2097152, 4194304>;
 

@@ -39,6 +39,9 @@ struct BwdClusterShape {
   static constexpr int RS = F::RS, W = F::W, Wm = F::Wm, kCols = F::kCols;
   static constexpr int kWarps = 8;
   static constexpr int kThreads = 32 * kWarps;
+  // Two CTAs per SM cap the registers at 128; a 16-CTA cluster holds 16 x 8 P4 accumulators per
+  // thread and takes one CTA per SM instead of spilling.
+  static constexpr int kMinBlocks = RS >= 16 ? 1 : 2;
   static constexpr int kArch = kHopperArch;  // clusters, distributed shared memory
   static constexpr int kCouples = 1;
   static constexpr int kRows = 16;                   // inner rows of the local block
@@ -192,7 +195,7 @@ __device__ __forceinline__ void bwd_cluster_copy_out(const BwdParams& p, const S
 }
 
 template <int kN, typename T, bool kSplit>
-__global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds__(256, 2)
+__global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds__(256, BwdClusterShape<kN>::kMinBlocks)
     bwd_cluster_kernel(const BwdParams p) {
   namespace cg = cooperative_groups;
   using C = BwdClusterShape<kN>;
@@ -201,7 +204,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* stage = smem + C::kPlaneBytes;
   unsigned char* gates = stage + C::kGateOffset;
-  __shared__ float cluster_max[8][4][2];        // [rank][kind: u, pregate, dy, postgate][row]
+  __shared__ float cluster_max[RS > 8 ? RS : 8][4][2];  // [rank][kind: u, pregate, dy, postgate][row]; >= 8 ranks as in fwd
   __shared__ uint32_t warp_max[C::kWarps][4];   // [warp][kind]: rows b0 | b1 packed
 
   cg::cluster_group cluster = cg::this_cluster();

@@ -19,12 +19,12 @@ struct ClusterShape {
   static constexpr int kArch = kHopperArch;  // clusters, distributed shared memory
   static constexpr int W = 4096 / RS;           // input columns n' per CTA
   static constexpr int Wm = 256 / RS;           // output columns m per CTA
-  static constexpr int kCols = 16 / RS;         // columns per P1 unit (registers: RS x kCols complex)
+  static constexpr int kCols = RS >= 16 ? 2 : 16 / RS;  // columns per P1 unit (registers: RS x kCols complex; whole f16 pairs)
   static constexpr int kPlaneBytes = 4 * 4096;  // f16 real + imaginary planes of one block
   static constexpr int kInputBytes = 4 * 4096 * 2;   // u0, u1, pregate0, pregate1: RS segments of W
   static constexpr int kPostBytes = 2 * 4096 * 2;    // postgate0, postgate1: the CTA's outputs
   static constexpr int kSmemBytes = kPlaneBytes + kInputBytes + kPostBytes;
-  static_assert(RS == 2 || RS == 4 || RS == 8, "cluster sizes are 8192, 16384, 32768");
+  static_assert(RS == 2 || RS == 4 || RS == 8 || RS == 16, "cluster sizes are 8192 .. 65536 (16 CTAs: a non-portable cluster size)");
   static_assert((W / kCols) % kThreads == 0, "P1 units divide evenly");
   static_assert((Wm / 8) % 1 == 0 && Wm >= 8, "pull columns are whole chunks");
 };

@@ -1,4 +1,6 @@
-// The portable two-pass family (blocks_kernels.cuh): N = RS x 4096 on GPUs without clusters.
+// The portable two-pass family (blocks_kernels.cuh): N = RS x 4096 on GPUs without clusters, up to
+// kMaxBlocksSize. Above it, each block CTA's pass over the whole rows for their maxima would cost
+// more than the four-step algorithm's passes, which take those sizes.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +17,8 @@ struct BlocksKernels {
   KernelEntry forward, forward_output;
   KernelEntry backward, backward_output, dk_reduce;
 };
+
+inline constexpr int kMaxBlocksSize = 32768;
 
 BlocksKernels blocks_kernels_f16(int n);
 BlocksKernels blocks_kernels_bf16(int n);

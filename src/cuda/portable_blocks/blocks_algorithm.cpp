@@ -128,7 +128,7 @@ class BlocksAlgorithm final : public Algorithm {
 
 }  // namespace
 
-bool blocks_covers(int64_t n) { return CudaSizes::contains(n) && n > kMaxCtaSize; }
+bool blocks_covers(int64_t n) { return CudaSizes::contains(n) && n > kMaxCtaSize && n <= kMaxBlocksSize; }
 
 std::size_t blocks_max_smem_bytes(int64_t n) {
   return blocks_covers(n) ? blocks_kernels_f16(static_cast<int>(n)).backward.smem_bytes : 0;

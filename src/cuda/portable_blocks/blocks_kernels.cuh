@@ -1,4 +1,4 @@
-// The portable two-pass kernels for N = RS x 4096 (8192 .. 32768) on GPUs without clusters: the
+// The portable two-pass kernels for N = RS x 4096 (8192 .. kMaxBlocksSize) on GPUs without clusters: the
 // work the fused cluster kernels do in one pass through distributed shared memory goes through HBM
 // in chunks of items, in f32 on the CUDA cores (fft_f32.cuh; sm_80 instructions only).
 //

@@ -1,5 +1,5 @@
 // Registry entries of the two-pass kernels, generated from the one size list (sizes.hpp): sizes
-// above kMaxCtaSize get instantiations, the others empty entries.
+// above kMaxCtaSize up to kMaxBlocksSize get instantiations, the others empty entries.
 #pragma once
 
 #include "cuda/portable_blocks/blocks.hpp"
@@ -14,7 +14,7 @@ template <typename T>
 BlocksKernels blocks_entries(int n) {
   return CudaSizes::dispatch<BlocksKernels>(n, [](auto size) -> BlocksKernels {
     constexpr int kN = decltype(size)::value;
-    if constexpr (kN > kMaxCtaSize) {
+    if constexpr (kN > kMaxCtaSize && kN <= kMaxBlocksSize) {
       using S = BlocksShape<kN>;
       auto entry = [](const void* f, int smem) {
         return KernelEntry{f, kBlockThreads, static_cast<std::size_t>(smem), 1, 1, S::kArch};

@@ -22,15 +22,6 @@ __device__ __forceinline__ float2 twiddle_f32(int q, int span) {
 // buffer passed to dif_f32 / dit_f32 goes through this mapping.
 __device__ __forceinline__ int f32_slot(int j) { return j ^ ((j >> 4) & 15); }
 
-// Inverse 16-point DFT (sum_f w^{-a f} x[f]) by conjugation.
-__device__ __forceinline__ void idft16(float2 (&x)[16]) {
-#pragma unroll
-  for (int i = 0; i < 16; ++i) x[i].y = -x[i].y;
-  dft16(x);
-#pragma unroll
-  for (int i = 0; i < 16; ++i) x[i].y = -x[i].y;
-}
-
 // The twiddles w_S^{m i} (i < 16) of one radix-16 DFT of a stage, from two table loads instead of
 // fifteen gathers: w^{m i} = (w^{4m})^{i / 4} (w^m)^{i % 4}, each at most three products from the
 // table (a few ulp). pow4[j] = w^{4 m j}, pow1[r] = w^{m r}; m < S / 16, so 4m < S.

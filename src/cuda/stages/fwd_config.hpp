@@ -2,7 +2,7 @@
 // per-plan constant tables. Host and device code share it (no CUDA types here).
 //
 // The factorization (core::Factorization::table_radices) for N = 256 .. 32768 is
-//   N = RS x [16] x 16 x 16:  RS in {1, 2, 4, 8} a small radix done with FMAs while loading and
+//   N = RS x [16] x 16 x 16:  RS in {1, 2, 4, 8, 16} a small radix done with FMAs while loading and
 //   storing, [16] an "outer" tensor-core stage through shared memory (N >= 4096 only), and the two
 //   inner 16-point stages as register-chained tensor-core products on 16 x 16 tiles.
 // Adding a size is one entry in CudaSizes (cuda/sizes.hpp), plus the core size table if it is new there.
@@ -36,7 +36,7 @@ struct FwdShape {
   static constexpr int kMinBlocks = 16 / kWarps;  // 16 warps per SM: caps registers at 128
 
   static constexpr int kPairs = N >= 2048 ? 1 : 2048 / N;  // pairs per CTA iteration
-  static constexpr int kCols = RS <= 2 ? 8 : 16 / RS;      // columns per thread in the FMA phases
+  static constexpr int kCols = RS <= 2 ? 8 : (RS >= 16 ? 2 : 16 / RS);  // columns per thread in the FMA phases
   static constexpr int kPairBytes = 4 * N;                 // f16 real plane + imaginary plane
   // The single-CTA kernel (N <= 4096) stages its raw rows with cp.async while the previous
   // computation runs: u0, u1, pregate0, pregate1 for the next iteration (region A, consumed by P1)
@@ -51,7 +51,7 @@ struct FwdShape {
     return kPairs * kPairBytes + kPairs * (pregate ? 4 : 2) * kStageRowBytes + (postgate ? kPostStageBytes : 0);
   }
 
-  static_assert(RS == 1 || RS == 2 || RS == 4 || RS == 8, "small radix must be 1, 2, 4 or 8");
+  static_assert(RS == 1 || RS == 2 || RS == 4 || RS == 8 || RS == 16, "small radix must be 1, 2, 4, 8 or 16");
   static_assert((kPairs * M / kCols) % kThreads == 0, "FMA phase units must divide evenly");
   static_assert((kPairs * kRows) % kWarps == 0, "inner rows must divide evenly over warps");
   static_assert(!kOuter || (kPairs * RS * 16) % kWarps == 0, "outer tiles must divide evenly");

@@ -21,8 +21,10 @@
 #include <torch/csrc/stable/tensor.h>
 #include <torch/headeronly/core/ScalarType.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -190,8 +192,30 @@ struct Views {
   const ffc_tensor_t* of(const Tensor& t) { return of(std::optional<Tensor>(t)); }
 };
 
+// An uninitialized contiguous tensor (rank 1 to 3) on `like`'s device, of `like`'s dtype or of
+// `dtype` (Float or Byte): torch's allocator through the C shim, without the dispatcher lookup by
+// operator name that torch::stable::new_empty makes on every call.
+Tensor allocate(const Tensor& like, std::initializer_list<int64_t> shape,
+                std::optional<ScalarType> dtype = std::nullopt) {
+  int64_t sizes[3] = {}, strides[3] = {};
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  std::copy(shape.begin(), shape.end(), sizes);
+  for (int64_t d = ndim - 1, stride = 1; d >= 0; stride *= sizes[d], --d) strides[d] = stride;
+  int32_t aoti_dtype = 0, device_type = 0;
+  if (dtype) {
+    aoti_dtype = *dtype == ScalarType::Float ? aoti_torch_dtype_float32() : aoti_torch_dtype_uint8();
+  } else {
+    STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_dtype(like.get(), &aoti_dtype));
+  }
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_device_type(like.get(), &device_type));
+  AtenTensorHandle handle = nullptr;
+  STABLE_TORCH_ERROR_CODE_CHECK(
+      aoti_torch_empty_strided(ndim, sizes, strides, aoti_dtype, device_type, like.get_device_index(), &handle));
+  return Tensor(handle);
+}
+
 Tensor empty_bytes(const Tensor& like, std::size_t bytes) {
-  return torch::stable::new_empty(like, {static_cast<int64_t>(bytes)}, ScalarType::Byte);
+  return allocate(like, {static_cast<int64_t>(bytes)}, ScalarType::Byte);
 }
 
 // ---- plans and streams ---------------------------------------------------------------------------
@@ -281,7 +305,7 @@ Tensor transform_filter(Tensor k, int64_t fft_size) {
   check_tensor("k", k, 2, "(H, Lk)", k);
   k = dense(k);
   const ffc_plan_t* plan = plan_for(k, fft_size);
-  Tensor spectrum = torch::stable::new_empty(k, {k.size(0), spectrum_columns(plan)}, ScalarType::Float);
+  Tensor spectrum = allocate(k, {k.size(0), spectrum_columns(plan)}, ScalarType::Float);
   const ffc_tensor_t kv = view(k);
   check(ffc_transform_filter(plan, &kv, spectrum.data_ptr(), static_cast<std::size_t>(spectrum.numel()) * 4,
                              current_stream(k)),
@@ -341,7 +365,7 @@ Tensor forward(Tensor u, std::optional<Tensor> k, std::optional<Tensor> spectrum
                std::optional<Tensor> pregate, std::optional<Tensor> postgate) {
   check_forward(u, k, spectrum, fft_size, pregate, postgate);
   const CallInputs in = prepare(u, k, spectrum, fft_size, pregate, postgate);
-  Tensor y = torch::stable::new_empty(in.u, {u.size(0), u.size(1), u.size(2)});
+  Tensor y = allocate(in.u, {u.size(0), u.size(1), u.size(2)});
   Views views;
   ffc_forward_args_t args = FFC_FORWARD_ARGS_INIT;
   set_inputs(args, views, in);
@@ -389,11 +413,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fftconv_backward(Tensor dy, Tensor u,
   check_backward(dy, u, k, spectrum, fft_size, pregate, postgate, mask);
   // Outputs not requested are distinct empty tensors (outputs of an operator must not alias).
   auto bhl = [&](bool need) {
-    return need ? torch::stable::new_empty(u, {u.size(0), u.size(1), u.size(2)}) : torch::stable::new_empty(u, {0});
+    return need ? allocate(u, {u.size(0), u.size(1), u.size(2)}) : allocate(u, {0});
   };
   Tensor du = bhl(mask[0]);
-  Tensor dk = mask[1] ? torch::stable::new_empty(u, {k->size(0), k->size(1)}, ScalarType::Float)
-                      : torch::stable::new_empty(u, {0}, ScalarType::Float);
+  Tensor dk = mask[1] ? allocate(u, {k->size(0), k->size(1)}, ScalarType::Float) : allocate(u, {0}, ScalarType::Float);
   Tensor dpre = bhl(mask[2]), dpost = bhl(mask[3]);
   if (!(mask[0] || mask[1] || mask[2] || mask[3])) return {du, dk, dpre, dpost};
   dy = dense(dy);

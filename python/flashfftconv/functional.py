@@ -106,7 +106,7 @@ def transform_filter(k: torch.Tensor, fft_size: int) -> torch.Tensor:
             "k: requires grad, but a spectrum carries no gradient back to k (rule: pass k to "
             "fftconv for training, or transform under torch.no_grad() / with k.detach())",
             status=_capi.INVALID_ARGUMENT)
-    return _ops.call(torch.ops.flashfftconv.transform_filter, k, _as_fft_size(fft_size))
+    return _ops.call(_ops.TRANSFORM_FILTER, k, _as_fft_size(fft_size))
 
 
 def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optional[int] = None,
@@ -139,8 +139,8 @@ def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optiona
                 status=_capi.INVALID_ARGUMENT)
         if not isinstance(k_spectrum, torch.Tensor):
             raise TypeError(f"k_spectrum: expected a torch.Tensor, got {type(k_spectrum).__name__}")
-        return _ops.call(torch.ops.flashfftconv.fftconv_spectrum, u, k_spectrum,
-                         _as_fft_size(fft_size), pregate, postgate)
+        return _ops.convolve(_ops.FFTCONV_SPECTRUM, u, k_spectrum, _as_fft_size(fft_size), pregate,
+                             postgate)
     if k is None:
         raise _native.InvalidArgumentError("k and k_spectrum: neither given (rule: one filter form)",
                                            status=_capi.INVALID_ARGUMENT)
@@ -152,16 +152,20 @@ def fftconv(u: torch.Tensor, k: Optional[torch.Tensor] = None, fft_size: Optiona
                 status=_capi.INVALID_ARGUMENT)
         fft_size = choose_fft_size(u.shape[-1], k.shape[-1], u.device)
     fft_size = _as_fft_size(fft_size)
-    cache = _spectrum_cache.cache
-    if (not torch.compiler.is_compiling() and cache.budget_bytes > 0 and k.device == u.device
-            and k.dim() == 2 and u.dim() == 3 and k.shape[0] == u.shape[1] and u.numel() > 0
-            and k.numel() > 0 and cache.usable(k)):
+    if _spectrum_cache_applies(u, k):
         # No gradient flows to k: its spectrum is reused while k is unchanged (_spectrum_cache.py).
-        spectrum = cache.get(k, fft_size, _transform)
-        return _ops.call(torch.ops.flashfftconv.fftconv_spectrum, u, spectrum, fft_size, pregate,
-                         postgate)
-    return _ops.call(torch.ops.flashfftconv.fftconv, u, k, fft_size, pregate, postgate)
+        spectrum = _spectrum_cache.cache.get(k, fft_size, _transform)
+        return _ops.convolve(_ops.FFTCONV_SPECTRUM, u, spectrum, fft_size, pregate, postgate)
+    return _ops.convolve(_ops.FFTCONV, u, k, fft_size, pregate, postgate)
+
+
+def _spectrum_cache_applies(u, k):
+    # usable() before the shape checks: it turns away every call that trains k.
+    cache = _spectrum_cache.cache
+    return (not torch.compiler.is_compiling() and cache.budget_bytes > 0 and cache.usable(k)
+            and k.dim() == 2 and u.dim() == 3 and k.shape[0] == u.shape[1] and u.numel() > 0
+            and k.numel() > 0 and k.device == u.device)
 
 
 def _transform(k, fft_size):
-    return _ops.call(torch.ops.flashfftconv.transform_filter, k, fft_size)
+    return _ops.call(_ops.TRANSFORM_FILTER, k, fft_size)

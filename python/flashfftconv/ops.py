@@ -10,7 +10,8 @@ Operators (namespace ``flashfftconv``):
 
 Each has CPU and CUDA kernels (CPU tensors go to a CPU plan, CUDA tensors to a CUDA plan of their
 device, never to the other), a fake implementation for torch.compile / torch.export, and the two
-convolutions have autograd formulas that call ``fftconv_backward`` (the library's native backward).
+convolutions have autograd formulas that call ``fftconv_backward`` (the library's native backward);
+the package's fftconv records autograd nodes of its own with the same formula and less per-call work.
 Kernels make their inputs contiguous, allocate outputs and workspaces with torch's allocator and
 enqueue the native call on the current CUDA stream, so they can be captured in CUDA graphs once
 the plan exists (a first, uncaptured call creates it).
@@ -109,13 +110,23 @@ def call(op, *args):
     Python wrapper would only redispatch it (torch.compile traces the plain call)."""
     try:
         if not torch.compiler.is_compiling() and not _records_graph(args):
-            with torch._C._AutoDispatchBelowAutograd():
-                return op(*args)
+            return _kernel(op, *args)
         return op(*args)
     except RuntimeError as e:
-        typed = _native.typed_error(e)
-        if typed is None:
-            raise
+        _raise_typed(e)
+        raise
+
+
+def _kernel(op, *args):
+    """op(*args) dispatched below the autograd keys, straight to its CPU or CUDA kernel."""
+    with torch._C._AutoDispatchBelowAutograd():
+        return op(*args)
+
+
+def _raise_typed(error):
+    """Raises the typed exception of a compiled kernel's RuntimeError; returns for other errors."""
+    typed = _native.typed_error(error)
+    if typed is not None:
         raise typed from None
 
 
@@ -128,6 +139,12 @@ if _compiled_path is None:
     _lib = torch.library.Library("flashfftconv", "DEF")
     for _schema in _SCHEMAS.values():
         _lib.define(_schema)
+
+# The operators' handles (OpOverloads), resolved once.
+FFTCONV = torch.ops.flashfftconv.fftconv.default
+FFTCONV_SPECTRUM = torch.ops.flashfftconv.fftconv_spectrum.default
+FFTCONV_BACKWARD = torch.ops.flashfftconv.fftconv_backward.default
+TRANSFORM_FILTER = torch.ops.flashfftconv.transform_filter.default
 
 
 # ---- checks shared by the kernels and the fake implementations ----------------------------------
@@ -397,10 +414,14 @@ def _grads(ctx, dy, time_domain):
     if not any(mask):
         return None, None, None, None, None
     k, spectrum = (filt, None) if time_domain else (None, filt)
-    du, dk, dpre, dpost = call(torch.ops.flashfftconv.fftconv_backward,
-                               dy.to(u.dtype), u, k, spectrum, ctx.fft_size, pregate, postgate, mask)
+    if dy.dtype != u.dtype:
+        dy = dy.to(u.dtype)
+    du, dk, dpre, dpost = call(FFTCONV_BACKWARD, dy, u, k, spectrum, ctx.fft_size, pregate,
+                               postgate, mask)
+    if mask[1] and dk.dtype != filt.dtype:
+        dk = dk.to(filt.dtype)
     return (du if mask[0] else None,
-            dk.to(filt.dtype) if mask[1] else None,
+            dk if mask[1] else None,
             None,
             dpre if mask[2] else None,
             dpost if mask[3] else None)
@@ -418,3 +439,56 @@ torch.library.register_autograd("flashfftconv::fftconv", _fftconv_backward_formu
                                 setup_context=_setup_context)
 torch.library.register_autograd("flashfftconv::fftconv_spectrum",
                                 _fftconv_spectrum_backward_formula, setup_context=_setup_context)
+
+
+# ---- the package's eager calls -------------------------------------------------------------------
+# The same kernels and backward formula with less per-call work: fftconv and FlashFFTConv record
+# these autograd nodes, which call the kernels directly, instead of torch.library's generic wrapper
+# (a Python redispatch and a rebuilt argument list per call). Their forward takes ctx (no
+# setup_context: torch's apply then inspects no signature per call); so under functorch transforms,
+# which need setup_context, and under torch.compile, the operators and their formula serve.
+class _FFTConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, k, fft_size, pregate, postgate):
+        inputs = (u, k, fft_size, pregate, postgate)
+        y = _kernel(FFTCONV, *inputs)
+        _setup_context(ctx, inputs, y)
+        return y
+
+    backward = staticmethod(_fftconv_backward_formula)
+
+
+class _FFTConvSpectrum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, spectrum, fft_size, pregate, postgate):
+        inputs = (u, spectrum, fft_size, pregate, postgate)
+        y = _kernel(FFTCONV_SPECTRUM, *inputs)
+        _setup_context(ctx, inputs, y)
+        return y
+
+    backward = staticmethod(_fftconv_spectrum_backward_formula)
+
+
+_AUTOGRAD_NODES = {FFTCONV: _FFTConv, FFTCONV_SPECTRUM: _FFTConvSpectrum}
+
+
+def convolve(op, u, filt, fft_size, pregate, postgate):
+    """call(op, u, filt, fft_size, pregate, postgate) for op FFTCONV or FFTCONV_SPECTRUM, with u and
+    filt tensors and the gates tensors or None."""
+    try:
+        if torch.compiler.is_compiling():
+            return op(u, filt, fft_size, pregate, postgate)
+        if not (torch.is_grad_enabled() and _any_requires_grad(u, filt, pregate, postgate)):
+            return _kernel(op, u, filt, fft_size, pregate, postgate)
+        if torch._C._are_functorch_transforms_active():
+            return op(u, filt, fft_size, pregate, postgate)
+        return _AUTOGRAD_NODES[op].apply(u, filt, fft_size, pregate, postgate)
+    except RuntimeError as e:
+        _raise_typed(e)
+        raise
+
+
+def _any_requires_grad(u, filt, pregate, postgate):
+    return (u.requires_grad or filt.requires_grad
+            or (pregate is not None and pregate.requires_grad)
+            or (postgate is not None and postgate.requires_grad))

@@ -152,3 +152,33 @@ def test_module_backward_in_eval_mode_and_shared_across_layers():
     # intermediate activations), stays within a few times 1e-6.
     for a, b in ((x, xd), (k1, k1d), (k2, k2d)):
         assert rel_l2(a.grad, b.grad) <= 5e-6
+
+
+@pytest.mark.parametrize("form", ["k", "spectrum"])
+def test_api_and_operator_autograd_give_the_same_gradients(form):
+    # fftconv records its own autograd node; torch.ops.flashfftconv.* use the registered formula.
+    u, k, pre, post = make_inputs(2, 3, 30, 30, torch.float32, (True, True))
+    dy = torch.randn_like(u)
+    if form == "k":
+        filt, op = k, torch.ops.flashfftconv.fftconv
+        def api(u, f, p, q):
+            return fftconv(u, f, 64, p, q)
+    else:
+        filt, op = transform_filter(k, 64), torch.ops.flashfftconv.fftconv_spectrum
+        def api(u, f, p, q):
+            return fftconv(u, k_spectrum=f, fft_size=64, pregate=p, postgate=q)
+    grads = []
+    for call in (api, lambda u, f, p, q: op(u, f, 64, p, q)):
+        leaves = [t.clone().requires_grad_(form == "k" or t is not filt)
+                  for t in (u, filt, pre, post)]
+        call(*leaves).backward(dy)
+        grads.append([leaf.grad for leaf in leaves])
+    for a, b in zip(*grads):
+        assert (a is None and b is None) or torch.equal(a, b)
+
+
+def test_api_errors_are_typed_when_recording_a_graph():
+    from flashfftconv import InvalidArgumentError
+    u, k, _, _ = make_inputs(1, 2, 16, 16, torch.float32)
+    with pytest.raises(InvalidArgumentError, match="k: shape"):
+        fftconv(u.requires_grad_(), k[0], 32)

@@ -447,29 +447,25 @@ torch.library.register_autograd("flashfftconv::fftconv_spectrum",
 # (a Python redispatch and a rebuilt argument list per call). Their forward takes ctx (no
 # setup_context: torch's apply then inspects no signature per call); so under functorch transforms,
 # which need setup_context, and under torch.compile, the operators and their formula serve.
-class _FFTConv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, k, fft_size, pregate, postgate):
-        inputs = (u, k, fft_size, pregate, postgate)
-        y = _kernel(FFTCONV, *inputs)
-        _setup_context(ctx, inputs, y)
-        return y
+def _autograd_node(op, formula):
+    """An autograd.Function whose forward runs op's kernel and whose backward is formula."""
 
-    backward = staticmethod(_fftconv_backward_formula)
+    class Node(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, u, filt, fft_size, pregate, postgate):
+            inputs = (u, filt, fft_size, pregate, postgate)
+            y = _kernel(op, *inputs)
+            _setup_context(ctx, inputs, y)
+            return y
 
+        backward = staticmethod(formula)
 
-class _FFTConvSpectrum(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, spectrum, fft_size, pregate, postgate):
-        inputs = (u, spectrum, fft_size, pregate, postgate)
-        y = _kernel(FFTCONV_SPECTRUM, *inputs)
-        _setup_context(ctx, inputs, y)
-        return y
-
-    backward = staticmethod(_fftconv_spectrum_backward_formula)
+    Node.__name__ = Node.__qualname__ = f"_{op.__name__.split('.')[0].title().replace('_', '')}Node"
+    return Node
 
 
-_AUTOGRAD_NODES = {FFTCONV: _FFTConv, FFTCONV_SPECTRUM: _FFTConvSpectrum}
+_AUTOGRAD_NODES = {FFTCONV: _autograd_node(FFTCONV, _fftconv_backward_formula),
+                   FFTCONV_SPECTRUM: _autograd_node(FFTCONV_SPECTRUM, _fftconv_spectrum_backward_formula)}
 
 
 def convolve(op, u, filt, fft_size, pregate, postgate):

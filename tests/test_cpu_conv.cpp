@@ -10,8 +10,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <string>
 
 #include "conv_case.hpp"
+#include "cpu/isa.hpp"
 
 namespace ffc::testing {
 using namespace ffc::reference;
@@ -141,6 +145,116 @@ TEST(CpuConv, EmptyTensorsAreNoOps) {
     args.u.strides[1] = args.y.strides[1] = 77;
     args.u.strides[2] = 5;
     EXPECT_NO_THROW(plan.forward(args));
+  }
+}
+
+// FFC_CPU_ISA set for one scope (plans read it when they are made), then restored.
+class ScopedCpuIsa {
+ public:
+  explicit ScopedCpuIsa(const char* value) {
+    if (const char* old = std::getenv("FFC_CPU_ISA")) saved_ = old;
+    setenv("FFC_CPU_ISA", value, 1);
+  }
+  ~ScopedCpuIsa() {
+    if (saved_) {
+      setenv("FFC_CPU_ISA", saved_->c_str(), 1);
+    } else {
+      unsetenv("FFC_CPU_ISA");
+    }
+  }
+  ScopedCpuIsa(const ScopedCpuIsa&) = delete;
+  ScopedCpuIsa& operator=(const ScopedCpuIsa&) = delete;
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+// The ISA tests' cases: sizes with 2 to 5 stages, gated, time-domain and spectrum filters (the
+// filter transform runs the float64 stages of the same ISA).
+std::vector<ConvCase> isa_cases() {
+  std::vector<ConvCase> cases;
+  for (int64_t n : {256, 4096, 65536, 1048576}) {
+    ConvCase c;
+    c.fft_size = n;
+    c.batch = 3;
+    c.heads = 2;
+    c.length = n - n / 3;
+    c.filter_length = n / 2 + 1;
+    c.pregate = c.postgate = true;
+    c.use_spectrum = n == 4096;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+// Every ISA case under FFC_CPU_ISA = isa, each checked against the float64 oracle.
+std::vector<ConvResult> run_isa_cases(const char* isa) {
+  ScopedCpuIsa scoped(isa);
+  std::vector<ConvResult> results;
+  uint64_t seed = 2024;
+  for (const ConvCase& c : isa_cases()) {
+    Plan plan = Plan::create({.fft_size = c.fft_size, .backend = Backend::kCpu});
+    results.push_back(run_and_check(plan, c, seed++));
+    EXPECT_LE(results.back().rel_err, tolerance(c.dtype)) << isa << ": " << c.describe();
+  }
+  return results;
+}
+
+TEST(CpuIsa, BaselineMatchesOracle) { run_isa_cases("baseline"); }
+
+// The AVX2 + FMA stage loops against the oracle and against the baseline on the same inputs: FMA
+// contraction changes only rounding, so the two agree to a few float32 ulps in relative L2.
+TEST(CpuIsa, Avx2MatchesOracleAndBaseline) {
+  if (!cpu::avx2_available()) {
+    GTEST_SKIP() << "FFC_CPU_ISA=avx2 not tested: this processor or build has no AVX2 + FMA stage loops";
+  }
+  {
+    ScopedCpuIsa scoped("avx2");
+    ASSERT_EQ(cpu::isa_from_environment(), cpu::Isa::kAvx2);
+  }
+  const std::vector<ConvResult> baseline = run_isa_cases("baseline");
+  const std::vector<ConvResult> avx2 = run_isa_cases("avx2");
+  const std::vector<ConvCase> cases = isa_cases();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_LE(relative_l2(avx2[i].y, baseline[i].y), 5e-7) << cases[i].describe();
+  }
+}
+
+// FFC_CPU_ISA values outside auto / baseline / avx2 are refused when the plan is made, with a typed
+// error that names the variable, the value and the rule.
+TEST(CpuIsa, UnknownValueIsRejected) {
+  for (const char* bad : {"sse9", "AVX2", " avx2", "avx512"}) {
+    ScopedCpuIsa scoped(bad);
+    try {
+      (void)Plan::create({.fft_size = 256, .backend = Backend::kCpu});
+      ADD_FAILURE() << "FFC_CPU_ISA=\"" << bad << "\" was accepted";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.status(), Status::kInvalidArgument) << what;
+      EXPECT_NE(what.find("FFC_CPU_ISA"), std::string::npos) << what;
+      EXPECT_NE(what.find(std::string("\"") + bad + "\""), std::string::npos) << what;
+      EXPECT_NE(what.find("rule: auto, baseline or avx2"), std::string::npos) << what;
+    }
+  }
+  for (const char* good : {"", "auto", "baseline"}) {
+    ScopedCpuIsa scoped(good);
+    EXPECT_NO_THROW((void)Plan::create({.fft_size = 256, .backend = Backend::kCpu})) << good;
+  }
+}
+
+// avx2 where unavailable is a NotSupported error; where available, plans are made.
+TEST(CpuIsa, Avx2RequiresTheProcessor) {
+  ScopedCpuIsa scoped("avx2");
+  if (cpu::avx2_available()) {
+    EXPECT_NO_THROW((void)Plan::create({.fft_size = 256, .backend = Backend::kCpu}));
+    return;
+  }
+  try {
+    (void)Plan::create({.fft_size = 256, .backend = Backend::kCpu});
+    ADD_FAILURE() << "FFC_CPU_ISA=avx2 was accepted without AVX2 + FMA";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::kNotSupported) << e.what();
+    EXPECT_NE(std::string(e.what()).find("FFC_CPU_ISA: \"avx2\""), std::string::npos) << e.what();
   }
 }
 

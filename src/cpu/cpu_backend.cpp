@@ -185,8 +185,8 @@ class CpuBackend final : public BackendImpl {
  public:
   CpuBackend(const core::Factorization& factorization, int num_threads)
       : n_(factorization.size()),
-        engine_(factorization),
-        engine_double_(factorization),
+        engine_(factorization, cpu::isa_from_environment()),
+        engine_double_(factorization, engine_.isa()),
         pool_(plan_workers(num_threads)),
         scratch_(static_cast<size_t>(pool_.size())) {}
 

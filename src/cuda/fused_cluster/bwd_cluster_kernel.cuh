@@ -36,7 +36,7 @@ struct BwdClusterShape {
   // columns m per CTA, kCols columns per P1b unit.
   using F = ClusterShape<kN>;
   static constexpr int N = kN;
-  static constexpr int RS = F::RS, W = F::W, Wm = F::Wm, kCols = F::kCols;
+  static constexpr int RS = F::RS, W = F::W, Wm = F::Wm, kCols = F::kCols, kRankSlots = F::kRankSlots;
   static constexpr int kWarps = 8;
   static constexpr int kThreads = 32 * kWarps;
   // Two CTAs per SM cap the registers at 128; a 16-CTA cluster holds 16 x 8 P4 accumulators per
@@ -204,7 +204,7 @@ __global__ void __cluster_dims__(BwdClusterShape<kN>::RS, 1, 1) __launch_bounds_
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* stage = smem + C::kPlaneBytes;
   unsigned char* gates = stage + C::kGateOffset;
-  __shared__ float cluster_max[RS > 8 ? RS : 8][4][2];  // [rank][kind: u, pregate, dy, postgate][row]; >= 8 ranks as in fwd
+  __shared__ float cluster_max[C::kRankSlots][4][2];  // [rank][kind: u, pregate, dy, postgate][row]
   __shared__ uint32_t warp_max[C::kWarps][4];   // [warp][kind]: rows b0 | b1 packed
 
   cg::cluster_group cluster = cg::this_cluster();

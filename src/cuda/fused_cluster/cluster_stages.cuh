@@ -19,6 +19,9 @@ struct ClusterShape {
   static constexpr int kArch = kHopperArch;  // clusters, distributed shared memory
   static constexpr int W = 4096 / RS;           // input columns n' per CTA
   static constexpr int Wm = 256 / RS;           // output columns m per CTA
+  // Rows of the cluster's shared maxima table: at least 8, the layout the 8192-32768 kernels'
+  // machine code was measured with.
+  static constexpr int kRankSlots = RS > 8 ? RS : 8;
   static constexpr int kCols = RS >= 16 ? 2 : 16 / RS;  // columns per P1 unit (registers: RS x kCols complex; whole f16 pairs)
   static constexpr int kPlaneBytes = 4 * 4096;  // f16 real + imaginary planes of one block
   static constexpr int kInputBytes = 4 * 4096 * 2;   // u0, u1, pregate0, pregate1: RS segments of W

@@ -33,9 +33,7 @@ __global__ void __cluster_dims__(ClusterShape<kN>::RS, 1, 1) __launch_bounds__(1
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* stage = smem + C::kPlaneBytes;     // this CTA's input share
   unsigned char* stage_b = stage + C::kInputBytes;  // postgate of this CTA's outputs
-  // [parity][rank][max |u0|, |u1|, |pregate0|, |pregate1|]; at least 8 ranks, the layout the smaller
-  // clusters' machine code was measured with.
-  __shared__ float cluster_max[2][RS > 8 ? RS : 8][4];
+  __shared__ float cluster_max[2][C::kRankSlots][4];  // [parity][rank][max |u0|, |u1|, |pregate0|, |pregate1|]
   __shared__ SlotRows slot[2];
 
   cg::cluster_group cluster = cg::this_cluster();

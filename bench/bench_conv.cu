@@ -485,6 +485,7 @@ int main(int argc, char** argv) {
   int repeat = 20;
   std::vector<std::string> dtypes = {"f16", "bf16"};
   bool do_forward = true, do_backward = true;
+  std::string mode_filter;  // empty: every mode
   const char* out_path = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -494,13 +495,14 @@ int main(int argc, char** argv) {
     else if (a == "--repeat" && i + 1 < argc) repeat = std::atoi(argv[++i]);
     else if (a == "--dtype" && i + 1 < argc) dtypes = {argv[++i]};
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else if (a == "--modes" && i + 1 < argc) mode_filter = "," + std::string(argv[++i]) + ",";
     else if (a == "--ops" && i + 1 < argc) {
       const std::string ops = argv[++i];
       do_forward = ops.find("forward") != std::string::npos;
       do_backward = ops.find("backward") != std::string::npos;
     }
     else {
-      std::fprintf(stderr, "usage: bench_conv [--sizes a,b] [--batch B] [--heads H] [--repeat R] [--dtype f16|bf16] [--ops forward,backward] [--out file]\n");
+      std::fprintf(stderr, "usage: bench_conv [--sizes a,b] [--batch B] [--heads H] [--repeat R] [--dtype f16|bf16] [--ops forward,backward] [--modes gated,conv,gated_causal,conv_causal] [--out file]\n");
       return 2;
     }
   }
@@ -521,8 +523,12 @@ int main(int argc, char** argv) {
           bool gated;
           int64_t length;
         } modes[] = {{"gated", true, n}, {"conv", false, n}, {"gated_causal", true, n / 2}, {"conv_causal", false, n / 2}};
+        auto wanted = [&](const Mode& m) {
+          return mode_filter.empty() || mode_filter.find("," + std::string(m.name) + ",") != std::string::npos;
+        };
         for (const Mode& m : modes) {
           if (!do_forward) break;
+          if (!wanted(m)) continue;
           Config c{n, m.length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, m.gated, m.name};
           if (c.dtype == DType::kF16) run_config<__half>(c, rate, prop.name, repeat, out);
           else run_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);
@@ -530,6 +536,7 @@ int main(int argc, char** argv) {
         if (do_backward) {
           // All gradients of the gated and the plain convolution, circular (L = N) and causal (L = N / 2).
           for (const Mode& m : modes) {
+            if (!wanted(m)) continue;
             Config c{n, m.length, batch, heads, dt == "f16" ? DType::kF16 : DType::kBF16, m.gated, m.name};
             if (c.dtype == DType::kF16) run_backward_config<__half>(c, rate, prop.name, repeat, out);
             else run_backward_config<__nv_bfloat16>(c, rate, prop.name, repeat, out);

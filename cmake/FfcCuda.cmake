@@ -30,7 +30,12 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/four_step/four_step_algorithm.cpp
   src/cuda/four_step/kernels_common.cu
   src/cuda/four_step/kernels_f16.cu
-  src/cuda/four_step/kernels_bf16.cu)
+  src/cuda/four_step/kernels_bf16.cu
+  src/cuda/conv1d/conv1d_backend.cpp
+  src/cuda/conv1d/kernels_common.cu
+  src/cuda/conv1d/kernels_f32.cu
+  src/cuda/conv1d/kernels_f16.cu
+  src/cuda/conv1d/kernels_bf16.cu)
 add_library(ffc_cuda_hopper OBJECT
   src/cuda/fused_cta/forward_f16.cu
   src/cuda/fused_cta/forward_bf16.cu

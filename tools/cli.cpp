@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "conv_case.hpp"
+#include "device_memory.hpp"
 #include "ffc/ffc.h"
 #include "ffc/ffc.hpp"
 
@@ -45,6 +46,7 @@ const char* kUsage = R"(flashfftconv - fast depthwise long convolutions through 
 
 usage:
   flashfftconv run [options]    run, time and check one convolution on random inputs
+  flashfftconv conv1d [options] run, time and check a short depthwise convolution (conv1d --help)
   flashfftconv info             version, backends, devices and supported FFT sizes
   flashfftconv --help
 
@@ -555,6 +557,223 @@ int run(const Options& o) {
   return exit_status(check.outcome);
 }
 
+// ---- conv1d: the short depthwise convolution ---------------------------------------------------
+
+const char* kConv1dUsage = R"(flashfftconv conv1d - run, time and check one short depthwise convolution
+
+  y[b, c, t] = act(bias[c] + sum_{j < K} w[c / (H / G), j] * x[b, c, t + j - P])
+
+on random inputs (x, dy standard normal, w normal / sqrt(K), bias normal), timed (median) and
+checked against a float64 direct sum (relative L2 over up to 64 rows).
+
+options:
+  --batch B --channels H --length L   shape (defaults 8, 64, 4096)
+  --kernel-size K                     1 to 1024 (default 4)
+  --groups G                          filters, H a multiple of G (default H)
+  --causal | --padding P              causal (default) or P zeros on each side
+  --layout bhl|blh                    (B, H, L) or (B, L, H) (default bhl)
+  --dtype T --weight-dtype T          f32, f16 or bf16 (defaults bf16, f32)
+  --bias --silu                       add a bias; apply SiLU
+  --backward                          also time the backward (dx, dweight, dbias)
+  --backend B --threads T --repeat R --seed S --json   as for run
+)";
+
+struct Conv1dOptionsCli {
+  int64_t batch = 8, channels = 64, length = 4096, kernel_size = 4, groups = 0, padding = 0;
+  bool causal = true, bias = false, silu = false, backward = false, json = false;
+  Conv1dLayout layout = Conv1dLayout::kBHL;
+  DType dtype = DType::kBF16, weight_dtype = DType::kF32;
+  Backend backend = Backend::kAuto;
+  int threads = 0, repeat = 20;
+  uint64_t seed = 1;
+};
+
+Conv1dOptionsCli parse_conv1d(int argc, char** argv) {
+  Conv1dOptionsCli o;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kConv1dUsage, stdout);
+      std::exit(0);
+    } else if (a == "--batch") {
+      o.batch = parse_int(a, value(), 1, kNoMax);
+    } else if (a == "--channels") {
+      o.channels = parse_int(a, value(), 1, kNoMax);
+    } else if (a == "--length") {
+      o.length = parse_int(a, value(), 1, kNoMax);
+    } else if (a == "--kernel-size") {
+      o.kernel_size = parse_int(a, value(), 1, kConv1dMaxKernelSize);
+    } else if (a == "--groups") {
+      o.groups = parse_int(a, value(), 1, kNoMax);
+    } else if (a == "--padding") {
+      o.padding = parse_int(a, value(), 0, kConv1dMaxKernelSize);
+      o.causal = false;
+    } else if (a == "--causal") {
+      o.causal = true;
+    } else if (a == "--layout") {
+      const std::string l = value();
+      if (l == "bhl") o.layout = Conv1dLayout::kBHL;
+      else if (l == "blh") o.layout = Conv1dLayout::kBLH;
+      else usage_error("--layout: '" + l + "' is not one of bhl, blh");
+    } else if (a == "--dtype") {
+      o.dtype = parse_dtype(a, value());
+    } else if (a == "--weight-dtype") {
+      o.weight_dtype = parse_dtype(a, value());
+    } else if (a == "--bias") {
+      o.bias = true;
+    } else if (a == "--silu") {
+      o.silu = true;
+    } else if (a == "--backward") {
+      o.backward = true;
+    } else if (a == "--backend") {
+      const std::string b = value();
+      if (b == "auto") o.backend = Backend::kAuto;
+      else if (b == "cpu") o.backend = Backend::kCpu;
+      else if (b == "cuda") o.backend = Backend::kCuda;
+      else usage_error("--backend: '" + b + "' is not one of auto, cpu, cuda");
+    } else if (a == "--threads") {
+      o.threads = static_cast<int>(parse_int(a, value(), 0, kMaxThreads));
+    } else if (a == "--repeat") {
+      o.repeat = static_cast<int>(parse_int(a, value(), 1, kMaxRepeat));
+    } else if (a == "--seed") {
+      o.seed = static_cast<uint64_t>(parse_int(a, value(), 0, kNoMax));
+    } else if (a == "--json") {
+      o.json = true;
+    } else {
+      usage_error("unknown option '" + a + "'");
+    }
+  }
+  if (o.groups == 0) o.groups = o.channels;
+  return o;
+}
+
+template <typename Call>
+double median_seconds(int repeat, const MemorySpace& space, Call&& call) {
+  call();  // warm-up
+  space.synchronize();
+  std::vector<double> times;
+  for (int r = 0; r < repeat; ++r) {
+    const auto t0 = Clock::now();
+    call();
+    space.synchronize();
+    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Relative L2 error of y against a float64 direct sum over up to 64 rows spread evenly.
+double conv1d_rel_err(const Conv1dOptionsCli& o, const Conv1dOptions& opt, const HostTensor& x, const HostTensor& w,
+                      const HostTensor& bias, const std::vector<double>& y) {
+  const int64_t H = o.channels, L = o.length, K = o.kernel_size;
+  const int64_t Lo = conv1d_output_length(L, K, opt), P = o.causal ? K - 1 : o.padding, per_group = H / o.groups;
+  const bool bhl = o.layout == Conv1dLayout::kBHL;
+  auto at = [&](int64_t b, int64_t c, int64_t t, int64_t len) { return bhl ? (b * H + c) * len + t : (b * len + t) * H + c; };
+  const int64_t rows = o.batch * H, step = std::max<int64_t>(1, rows / 64);
+  double err = 0, norm = 0;
+  for (int64_t row = 0; row < rows; row += step) {
+    const int64_t b = row / H, c = row % H;
+    for (int64_t t = 0; t < Lo; ++t) {
+      double z = o.bias ? bias.value(c) : 0.0;
+      for (int64_t j = 0; j < K; ++j) {
+        const int64_t s = t + j - P;
+        if (s >= 0 && s < L) z += w.value((c / per_group) * K + j) * x.value(at(b, c, s, L));
+      }
+      if (o.silu) z = z / (1 + std::exp(-z));
+      const double d = y[static_cast<size_t>(at(b, c, t, Lo))] - z;
+      err += d * d;
+      norm += z * z;
+    }
+  }
+  return norm > 0 ? std::sqrt(err / norm) : std::sqrt(err);
+}
+
+int conv1d(const Conv1dOptionsCli& o) {
+  Conv1dPlanOptions po;
+  po.backend = o.backend;
+  po.num_threads = o.threads;
+  const Conv1dPlan plan = Conv1dPlan::create(po);
+  const Conv1dPlanInfo info = plan.info();
+  const MemorySpace space(info.backend == Backend::kCuda ? std::max(info.device, 0) : -1);
+  Conv1dOptions opt;
+  opt.causal = o.causal;
+  opt.padding = o.causal ? 0 : o.padding;
+  opt.layout = o.layout;
+  opt.activation = o.silu ? Activation::kSilu : Activation::kNone;
+  const int64_t Lo = conv1d_output_length(o.length, o.kernel_size, opt);
+  if (Lo < 1) bad_value("--length", std::to_string(o.length), "L + 2 * padding >= K");
+  auto shape = [&](int64_t len) -> std::vector<int64_t> {
+    return o.layout == Conv1dLayout::kBHL ? std::vector<int64_t>{o.batch, o.channels, len}
+                                          : std::vector<int64_t>{o.batch, len, o.channels};
+  };
+  std::mt19937_64 rng(o.seed);
+  HostTensor x(o.dtype, shape(o.length)), w(o.weight_dtype, {o.groups, o.kernel_size}), bias(o.weight_dtype, {o.channels});
+  HostTensor y(o.dtype, shape(Lo)), dy(o.dtype, shape(Lo)), dx(o.dtype, shape(o.length));
+  HostTensor dw(DType::kF32, {o.groups, o.kernel_size}), db(DType::kF32, {o.channels});
+  x.fill(Distribution::kRandn, rng);
+  w.fill(Distribution::kRandn, rng, 1.0 / std::sqrt(static_cast<double>(o.kernel_size)));
+  bias.fill(Distribution::kRandn, rng);
+  dy.fill(Distribution::kRandn, rng);
+  const Buffer x_d = space.upload(x), w_d = space.upload(w), b_d = space.upload(bias), dy_d = space.upload(dy);
+  Buffer y_d = space.upload(y), dx_d = space.upload(dx), dw_d = space.upload(dw), db_d = space.upload(db);
+
+  Conv1dForwardArgs f;
+  f.x = x_d.view(x);
+  f.weight = w_d.view(w);
+  if (o.bias) f.bias = b_d.view(bias);
+  f.y = y_d.view(y);
+  f.options = opt;
+  std::printf("conv1d: B = %lld, H = %lld, L = %lld, K = %lld, G = %lld, %s, %s, x %s, w %s%s%s on %s\n",
+              static_cast<long long>(o.batch), static_cast<long long>(o.channels), static_cast<long long>(o.length),
+              static_cast<long long>(o.kernel_size), static_cast<long long>(o.groups),
+              o.causal ? "causal" : ("padding " + std::to_string(o.padding)).c_str(), to_string(o.layout),
+              to_string(o.dtype), to_string(o.weight_dtype), o.bias ? ", bias" : "", o.silu ? ", silu" : "",
+              to_string(info.backend));
+  const double fwd = median_seconds(o.repeat, space, [&] { plan.forward(f); });
+  y_d.download(y);
+  const double rel_err = conv1d_rel_err(o, opt, x, w, bias, y.read_back());
+  const double elem = static_cast<double>(dtype_size(o.dtype));
+  const double fwd_bytes = elem * static_cast<double>(o.batch * o.channels) * static_cast<double>(o.length + Lo);
+  std::printf("forward: median %s over %d runs, %.1f GB/s of compulsory traffic\n", format_ms(fwd).c_str(), o.repeat,
+              fwd_bytes / fwd * 1e-9);
+  const double tol = unit_roundoff(o.dtype) + static_cast<double>(o.kernel_size + 3) * 0x1p-24;
+  std::printf("error: relative L2 vs float64 = %.3e (tolerance %.1e): %s\n", rel_err, tol, rel_err <= tol ? "PASS" : "FAIL");
+  std::optional<double> bwd;
+  if (o.backward) {
+    Conv1dBackwardArgs a;
+    a.dy = dy_d.view(dy);
+    a.x = f.x;
+    a.weight = f.weight;
+    a.bias = f.bias;
+    a.dx = dx_d.view(dx);
+    a.dweight = dw_d.view(dw);
+    a.dbias = db_d.view(db);
+    a.options = opt;
+    const std::size_t bytes = plan.backward_workspace_bytes(a);
+    const Buffer workspace = space.allocate(bytes);
+    a.workspace = workspace.data();
+    a.workspace_bytes = bytes;
+    bwd = median_seconds(o.repeat, space, [&] { plan.backward(a); });
+    std::printf("backward (dx, dweight, dbias): median %s over %d runs\n", format_ms(*bwd).c_str(), o.repeat);
+  }
+  if (o.json) {
+    std::printf("{\"op\": \"conv1d\", \"backend\": \"%s\", \"kernel_size\": %lld, \"layout\": \"%s\", \"groups\": %lld, "
+                "\"causal\": %s, \"dtype\": \"%s\", \"weight_dtype\": \"%s\", \"B\": %lld, \"H\": %lld, \"L\": %lld, "
+                "\"forward_ms\": %s, \"backward_ms\": %s, \"rel_err\": %s}\n",
+                to_string(info.backend), static_cast<long long>(o.kernel_size), to_string(o.layout),
+                static_cast<long long>(o.groups), o.causal ? "true" : "false", to_string(o.dtype),
+                to_string(o.weight_dtype), static_cast<long long>(o.batch), static_cast<long long>(o.channels),
+                static_cast<long long>(o.length), json_number(fwd * 1e3, "%.6f").c_str(),
+                json_number(bwd ? std::optional<double>(*bwd * 1e3) : std::nullopt, "%.6f").c_str(),
+                json_number(rel_err, "%.6e").c_str());
+  }
+  return rel_err <= tol ? kExitPass : kExitFail;
+}
+
 int info() {
   std::printf("flashfftconv %s (C ABI %d)\n", version_string(), FFC_ABI_VERSION);
   const int devices = cuda_device_count();
@@ -581,6 +800,7 @@ int main(int argc, char** argv) {
   try {
     if (!std::strcmp(argv[1], "run")) return run(parse_run(argc, argv));
     if (!std::strcmp(argv[1], "info")) return info();
+    if (!std::strcmp(argv[1], "conv1d")) return conv1d(parse_conv1d(argc, argv));
     usage_error(std::string("unknown command '") + argv[1] + "'");
   } catch (const ffc::Error& e) {
     std::fprintf(stderr, "flashfftconv: error (%s): %s\n", ffc::to_string(e.status()), e.what());

@@ -212,6 +212,87 @@ FFC_API ffc_status_t ffc_backward_workspace_bytes(const ffc_plan_t* plan, int64_
 FFC_API ffc_status_t ffc_backward(const ffc_plan_t* plan, const ffc_backward_args_t* args,
                                   void* stream);
 
+/* ---- Short depthwise convolution (conv1d) --------------------------------------------------------
+ *
+ *   y[b, c, t] = act(bias[c] + sum_{j < K} w[c / (H / G), j] * x[b, c, t + j - P])   (x = 0 outside)
+ *
+ * x: (B, H, L) or (B, L, H) (`layout`), F32/F16/BF16; weight: (G, K), H a multiple of G, 1 <= K <=
+ * 1024, any of the three dtypes; bias: (H,) or NULL; y: like x with L_out samples, dtype of x.
+ * Padding: `causal` = 0: P = padding on each side (as torch's nn.Conv1d), L_out = L + 2P - K + 1;
+ * `causal` = 1: P = K - 1 on the left only (padding 0 or K - 1), L_out = L. act: identity or SiLU.
+ * The backward computes any of dx (like x), dweight (F32, (G, K)) and dbias (F32, (H,)),
+ * deterministically, recomputing SiLU's input from x, weight and bias. Outputs must not overlap
+ * the inputs, the workspace or each other. */
+typedef enum ffc_conv1d_layout { FFC_CONV1D_BHL = 0, FFC_CONV1D_BLH = 1 } ffc_conv1d_layout_t;
+typedef enum ffc_activation { FFC_ACTIVATION_NONE = 0, FFC_ACTIVATION_SILU = 1 } ffc_activation_t;
+
+typedef struct ffc_conv1d_plan ffc_conv1d_plan_t;
+
+typedef struct ffc_conv1d_plan_options {
+  size_t struct_size;
+  ffc_backend_t backend; /* AUTO: CUDA when a GPU is present, else CPU */
+  int32_t device;        /* CUDA device ordinal; -1 = the current device */
+  int32_t num_threads;   /* CPU worker threads, 0 .. 1024 (0: the shared pool's default) */
+  int32_t reserved;      /* must be 0 */
+} ffc_conv1d_plan_options_t;
+
+#define FFC_CONV1D_PLAN_OPTIONS_INIT {sizeof(ffc_conv1d_plan_options_t), FFC_BACKEND_AUTO, -1, 0, 0}
+
+typedef struct ffc_conv1d_forward_args {
+  size_t struct_size;
+  const ffc_tensor_t* x;      /* (B, H, L) or (B, L, H) */
+  const ffc_tensor_t* weight; /* (G, K) */
+  const ffc_tensor_t* bias;   /* (H,) or NULL */
+  const ffc_tensor_t* y;      /* (B, H, L_out) or (B, L_out, H), written */
+  int64_t padding;
+  int32_t causal;             /* 0 or 1 */
+  ffc_conv1d_layout_t layout;
+  ffc_activation_t activation;
+  int32_t reserved;           /* must be 0 */
+} ffc_conv1d_forward_args_t;
+
+#define FFC_CONV1D_FORWARD_ARGS_INIT \
+  {sizeof(ffc_conv1d_forward_args_t), NULL, NULL, NULL, NULL, 0, 0, FFC_CONV1D_BHL, FFC_ACTIVATION_NONE, 0}
+
+typedef struct ffc_conv1d_backward_args {
+  size_t struct_size;
+  const ffc_tensor_t* dy;      /* like y */
+  const ffc_tensor_t* x;       /* the forward's input */
+  const ffc_tensor_t* weight;  /* the forward's weight */
+  const ffc_tensor_t* bias;    /* the forward's bias or NULL (read only with SiLU) */
+  const ffc_tensor_t* dx;      /* like x, written, or NULL */
+  const ffc_tensor_t* dweight; /* (G, K) F32, written, or NULL */
+  const ffc_tensor_t* dbias;   /* (H,) F32, written, or NULL */
+  int64_t padding;
+  int32_t causal;
+  ffc_conv1d_layout_t layout;
+  ffc_activation_t activation;
+  int32_t reserved;            /* must be 0 */
+  void* workspace;             /* ffc_conv1d_backward_workspace_bytes(plan, args) bytes */
+  size_t workspace_bytes;
+} ffc_conv1d_backward_args_t;
+
+#define FFC_CONV1D_BACKWARD_ARGS_INIT                                                              \
+  {sizeof(ffc_conv1d_backward_args_t), NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,             \
+   FFC_CONV1D_BHL, FFC_ACTIVATION_NONE, 0, NULL, 0}
+
+FFC_API ffc_status_t ffc_conv1d_plan_create(const ffc_conv1d_plan_options_t* options,
+                                            ffc_conv1d_plan_t** plan);
+/* Destroys a conv1d plan; NULL is ignored. */
+FFC_API void ffc_conv1d_plan_destroy(ffc_conv1d_plan_t* plan);
+/* The backend chosen (never AUTO) and its device (-1 for the CPU). */
+FFC_API ffc_status_t ffc_conv1d_plan_get_backend(const ffc_conv1d_plan_t* plan, ffc_backend_t* backend,
+                                                 int32_t* device);
+FFC_API ffc_status_t ffc_conv1d_forward(const ffc_conv1d_plan_t* plan,
+                                        const ffc_conv1d_forward_args_t* args, void* stream);
+/* Bytes of the workspace of a backward call with these arguments (shapes, dtypes and options are
+ * read; the workspace fields are not). */
+FFC_API ffc_status_t ffc_conv1d_backward_workspace_bytes(const ffc_conv1d_plan_t* plan,
+                                                         const ffc_conv1d_backward_args_t* args,
+                                                         size_t* bytes);
+FFC_API ffc_status_t ffc_conv1d_backward(const ffc_conv1d_plan_t* plan,
+                                         const ffc_conv1d_backward_args_t* args, void* stream);
+
 #ifdef __cplusplus
 }
 #endif

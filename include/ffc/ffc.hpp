@@ -194,3 +194,6 @@ FFC_CXX_API int cuda_device_count();
 FFC_CXX_API const char* version_string();
 
 }  // namespace ffc
+
+// The short depthwise convolution (Conv1dPlan).
+#include "ffc/conv1d.hpp"

@@ -8,6 +8,9 @@
     k_f = transform_filter(k, 4096)                    # once per filter
     y = fftconv(u, k_spectrum=k_f, fft_size=4096)      # any number of times
 
+    from flashfftconv import FlashDepthWiseConv1d, causal_conv1d
+    y = causal_conv1d(x, w, b, activation="silu")      # x (B, D, L), w (D, K): short convolution
+
 A pure-Python package over the C ABI of libflashfftconv.so (ctypes). Importing it needs neither
 torch nor a GPU nor the native library; the torch API (FlashFFTConv, fftconv, transform_filter,
 reference) is present when torch >= 2.4 is importable. The native library is loaded with the torch
@@ -29,12 +32,14 @@ from ._native import (
     available as library_available,
     cuda_device_count,
     has_backward,
+    has_conv1d,
     library_path,
     version as library_version,
 )
 
 _TORCH_NAMES = ("FlashFFTConv", "fftconv", "transform_filter", "choose_fft_size",
-                "supported_fft_sizes", "reference", "ops", "functional", "conv")
+                "supported_fft_sizes", "reference", "ops", "functional", "conv",
+                "FlashDepthWiseConv1d", "causal_conv1d", "depthwise_conv1d", "depthwise")
 _MIN_TORCH = (2, 4)
 
 
@@ -56,8 +61,9 @@ def _torch_status():
 _torch_missing = _torch_status()
 
 if _torch_missing is None:
-    from . import conv, functional, ops, reference
+    from . import conv, depthwise, functional, ops, reference
     from .conv import FlashFFTConv
+    from .depthwise import FlashDepthWiseConv1d, causal_conv1d, depthwise_conv1d
     from .functional import choose_fft_size, fftconv, supported_fft_sizes, transform_filter
 else:
 
@@ -70,6 +76,7 @@ else:
 
 __all__ = [
     "__version__", "FlashFFTConv", "fftconv", "transform_filter", "choose_fft_size",
+    "FlashDepthWiseConv1d", "causal_conv1d", "depthwise_conv1d", "has_conv1d",
     "supported_fft_sizes", "reference", "library_available", "library_path", "library_version",
     "abi_version", "cuda_device_count", "has_backward", "FlashFFTConvError", "InvalidArgumentError",
     "NotSupportedError", "NoDeviceError", "CudaError", "OutOfMemoryError", "InternalError",

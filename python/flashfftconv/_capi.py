@@ -112,6 +112,58 @@ class BackwardArgs(ctypes.Structure):
     ]
 
 
+# ---- conv1d (the short depthwise convolution) ------------------------------------------------------
+CONV1D_BHL = 0
+CONV1D_BLH = 1
+ACTIVATION_NONE = 0
+ACTIVATION_SILU = 1
+
+
+class Conv1dPlanOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("backend", ctypes.c_int),
+        ("device", ctypes.c_int32),
+        ("num_threads", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
+    ]
+
+
+class Conv1dForwardArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("x", _TensorP),
+        ("weight", _TensorP),
+        ("bias", _TensorP),
+        ("y", _TensorP),
+        ("padding", ctypes.c_int64),
+        ("causal", ctypes.c_int32),
+        ("layout", ctypes.c_int),
+        ("activation", ctypes.c_int),
+        ("reserved", ctypes.c_int32),
+    ]
+
+
+class Conv1dBackwardArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("dy", _TensorP),
+        ("x", _TensorP),
+        ("weight", _TensorP),
+        ("bias", _TensorP),
+        ("dx", _TensorP),
+        ("dweight", _TensorP),
+        ("dbias", _TensorP),
+        ("padding", ctypes.c_int64),
+        ("causal", ctypes.c_int32),
+        ("layout", ctypes.c_int),
+        ("activation", ctypes.c_int),
+        ("reserved", ctypes.c_int32),
+        ("workspace", ctypes.c_void_p),
+        ("workspace_bytes", ctypes.c_size_t),
+    ]
+
+
 def init(struct_type):
     """A zeroed struct with ``struct_size`` set, like the header's *_INIT macros."""
     s = struct_type()
@@ -120,6 +172,9 @@ def init(struct_type):
         s.backend = BACKEND_AUTO
         s.device = -1
     if struct_type is PlanInfo:
+        s.device = -1
+    if struct_type is Conv1dPlanOptions:
+        s.backend = BACKEND_AUTO
         s.device = -1
     return s
 
@@ -150,7 +205,15 @@ REQUIRED = {
 OPTIONAL = {
     "ffc_backward_workspace_bytes": (_c.c_int, [_plan_p, _c.c_int64, _c.c_int64, _size_p]),
     "ffc_backward": (_c.c_int, [_plan_p, _c.POINTER(BackwardArgs), _c.c_void_p]),
+    "ffc_conv1d_plan_create": (_c.c_int, [_c.POINTER(Conv1dPlanOptions), _c.POINTER(_plan_p)]),
+    "ffc_conv1d_plan_destroy": (None, [_plan_p]),
+    "ffc_conv1d_plan_get_backend": (_c.c_int, [_plan_p, _c.POINTER(_c.c_int), _c.POINTER(_c.c_int32)]),
+    "ffc_conv1d_forward": (_c.c_int, [_plan_p, _c.POINTER(Conv1dForwardArgs), _c.c_void_p]),
+    "ffc_conv1d_backward_workspace_bytes": (_c.c_int, [_plan_p, _c.POINTER(Conv1dBackwardArgs), _size_p]),
+    "ffc_conv1d_backward": (_c.c_int, [_plan_p, _c.POINTER(Conv1dBackwardArgs), _c.c_void_p]),
 }
+
+CONV1D_FUNCTIONS = frozenset(n for n in OPTIONAL if n.startswith("ffc_conv1d_"))
 
 
 def bind(lib):

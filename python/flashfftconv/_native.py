@@ -86,6 +86,7 @@ _lock = threading.Lock()
 _lib = None
 _lib_path = None
 _has_backward = False
+_has_conv1d = False
 
 
 def candidate_paths():
@@ -105,7 +106,7 @@ def candidate_paths():
 
 
 def _load():
-    global _lib, _lib_path, _has_backward
+    global _lib, _lib_path, _has_backward, _has_conv1d
     tried = []
     env = os.environ.get(LIBRARY_ENV)
     found = [p for p in candidate_paths() if os.path.isfile(p)]
@@ -135,6 +136,7 @@ def _load():
                 "the library from the same source)")
         _lib, _lib_path = lib, path
         _has_backward = {"ffc_backward", "ffc_backward_workspace_bytes"} <= present
+        _has_conv1d = _capi.CONV1D_FUNCTIONS <= present
         return lib
     looked = "\n  ".join(candidate_paths() + ["the system library path"] if not env else [env])
     detail = ("\nLoad errors:\n  " + "\n  ".join(tried)) if tried else ""
@@ -173,6 +175,12 @@ def has_backward():
     """Whether the loaded library exports the backward pass (ffc_backward)."""
     lib()
     return _has_backward
+
+
+def has_conv1d():
+    """Whether the loaded library exports the short depthwise convolution (ffc_conv1d_*)."""
+    lib()
+    return _has_conv1d
 
 
 def check(status, function):
@@ -358,3 +366,67 @@ class Plan:
         a.du, a.dk, a.dpregate, a.dpostgate = _ref(du), _ref(dk), _ref(dpregate), _ref(dpostgate)
         a.workspace, a.workspace_bytes = workspace, workspace_bytes
         check(_lib.ffc_backward(self._handle, ctypes.byref(a), stream), "ffc_backward")
+
+
+# ---- conv1d plans --------------------------------------------------------------------------------
+class Conv1dPlan:
+    """A native plan of the short depthwise convolution (owns an ffc_conv1d_plan_t*)."""
+
+    def __init__(self, backend=_capi.BACKEND_AUTO, device=-1, num_threads=0):
+        L = lib()
+        if not _has_conv1d:
+            raise NotSupportedError(
+                f"conv1d: the loaded library ({_lib_path}) has no short depthwise convolution "
+                "(ffc_conv1d_* is not exported; rebuild it from a source that has it)",
+                status=_capi.NOT_SUPPORTED, function="ffc_conv1d_plan_create")
+        opts = _capi.init(_capi.Conv1dPlanOptions)
+        opts.backend = int(backend)
+        opts.device = int(device)
+        opts.num_threads = int(num_threads)
+        handle = ctypes.c_void_p()
+        check(L.ffc_conv1d_plan_create(ctypes.byref(opts), ctypes.byref(handle)), "ffc_conv1d_plan_create")
+        self._handle = handle
+        self._destroy = L.ffc_conv1d_plan_destroy
+        backend_out, device_out = ctypes.c_int(), ctypes.c_int32()
+        check(L.ffc_conv1d_plan_get_backend(handle, ctypes.byref(backend_out), ctypes.byref(device_out)),
+              "ffc_conv1d_plan_get_backend")
+        self.backend = int(backend_out.value)
+        self.device = int(device_out.value)
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle is not None and handle.value:
+            self._destroy(handle)
+            self._handle = None
+
+    @staticmethod
+    def _options(a, padding, causal, blh, silu):
+        a.padding = int(padding)
+        a.causal = 1 if causal else 0
+        a.layout = _capi.CONV1D_BLH if blh else _capi.CONV1D_BHL
+        a.activation = _capi.ACTIVATION_SILU if silu else _capi.ACTIVATION_NONE
+
+    def forward(self, x, weight, bias, y, padding, causal, blh, silu, stream=None):
+        a = _capi.init(_capi.Conv1dForwardArgs)
+        a.x, a.weight, a.bias, a.y = _ref(x), _ref(weight), _ref(bias), _ref(y)
+        self._options(a, padding, causal, blh, silu)
+        check(_lib.ffc_conv1d_forward(self._handle, ctypes.byref(a), stream), "ffc_conv1d_forward")
+
+    def _backward_args(self, dy, x, weight, bias, dx, dweight, dbias, padding, causal, blh, silu):
+        a = _capi.init(_capi.Conv1dBackwardArgs)
+        a.dy, a.x, a.weight, a.bias = _ref(dy), _ref(x), _ref(weight), _ref(bias)
+        a.dx, a.dweight, a.dbias = _ref(dx), _ref(dweight), _ref(dbias)
+        self._options(a, padding, causal, blh, silu)
+        return a
+
+    def backward_workspace_bytes(self, *args):
+        a = self._backward_args(*args)
+        out = ctypes.c_size_t()
+        check(_lib.ffc_conv1d_backward_workspace_bytes(self._handle, ctypes.byref(a), ctypes.byref(out)),
+              "ffc_conv1d_backward_workspace_bytes")
+        return int(out.value)
+
+    def backward(self, *args, workspace=None, workspace_bytes=0, stream=None):
+        a = self._backward_args(*args)
+        a.workspace, a.workspace_bytes = workspace, workspace_bytes
+        check(_lib.ffc_conv1d_backward(self._handle, ctypes.byref(a), stream), "ffc_conv1d_backward")

@@ -13,6 +13,10 @@ struct ffc_plan {
   ffc::Plan plan;
 };
 
+struct ffc_conv1d_plan {
+  ffc::Conv1dPlan plan;
+};
+
 namespace {
 
 #define FFC_STRINGIFY2(x) #x
@@ -84,6 +88,47 @@ void check_struct(size_t given, size_t minimum, const char* name) {
 const ffc::Plan& plan_of(const ffc_plan_t* plan) {
   if (plan == nullptr) invalid("plan: null handle");
   return plan->plan;
+}
+
+const ffc::Conv1dPlan& conv1d_plan_of(const ffc_conv1d_plan_t* plan) {
+  if (plan == nullptr) invalid("plan: null handle");
+  return plan->plan;
+}
+
+void check_reserved(int32_t reserved, const char* name) {
+  if (reserved != 0) invalid(std::string(name) + ": reserved is " + std::to_string(reserved) + " (rule: 0)");
+}
+
+// The operation's fields of a forward or backward args struct.
+template <class CArgs>
+ffc::Conv1dOptions conv1d_options(const CArgs& a, const char* name) {
+  check_reserved(a.reserved, name);
+  if (a.causal != 0 && a.causal != 1) {
+    invalid("causal: " + std::to_string(a.causal) + " (rule: 0 or 1)");
+  }
+  ffc::Conv1dOptions o;
+  o.padding = a.padding;
+  o.causal = a.causal == 1;
+  o.layout = static_cast<ffc::Conv1dLayout>(enum_value(a.layout));
+  o.activation = static_cast<ffc::Activation>(enum_value(a.activation));
+  return o;
+}
+
+ffc::Conv1dBackwardArgs conv1d_backward_args(const ffc_conv1d_backward_args_t* args) {
+  if (args == nullptr) invalid("args: null pointer");
+  check_struct(args->struct_size, sizeof(ffc_conv1d_backward_args_t), "args");
+  ffc::Conv1dBackwardArgs a;
+  a.dy = to_tensor(args->dy, "dy");
+  a.x = to_tensor(args->x, "x");
+  a.weight = to_tensor(args->weight, "weight");
+  if (args->bias) a.bias = to_tensor(args->bias, "bias");
+  if (args->dx) a.dx = to_tensor(args->dx, "dx");
+  if (args->dweight) a.dweight = to_tensor(args->dweight, "dweight");
+  if (args->dbias) a.dbias = to_tensor(args->dbias, "dbias");
+  a.options = conv1d_options(*args, "args");
+  a.workspace = args->workspace;
+  a.workspace_bytes = args->workspace_bytes;
+  return a;
 }
 
 }  // namespace
@@ -234,6 +279,67 @@ ffc_status_t ffc_backward(const ffc_plan_t* plan, const ffc_backward_args_t* arg
     a.workspace = args->workspace;
     a.workspace_bytes = args->workspace_bytes;
     p.backward(a, stream);
+  });
+}
+
+ffc_status_t ffc_conv1d_plan_create(const ffc_conv1d_plan_options_t* options, ffc_conv1d_plan_t** plan) {
+  return guarded([&] {
+    if (plan == nullptr) invalid("plan: output pointer is null");
+    *plan = nullptr;
+    if (options == nullptr) invalid("options: null pointer");
+    check_struct(options->struct_size, sizeof(ffc_conv1d_plan_options_t), "options");
+    check_reserved(options->reserved, "options");
+    ffc::Conv1dPlanOptions o;
+    o.backend = static_cast<ffc::Backend>(enum_value(options->backend));
+    o.device = options->device;
+    o.num_threads = options->num_threads;
+    *plan = new ffc_conv1d_plan{ffc::Conv1dPlan::create(o)};
+  });
+}
+
+void ffc_conv1d_plan_destroy(ffc_conv1d_plan_t* plan) { delete plan; }
+
+ffc_status_t ffc_conv1d_plan_get_backend(const ffc_conv1d_plan_t* plan, ffc_backend_t* backend, int32_t* device) {
+  return guarded([&] {
+    const ffc::Conv1dPlan& p = conv1d_plan_of(plan);
+    if (backend == nullptr) invalid("backend: null pointer");
+    if (device == nullptr) invalid("device: null pointer");
+    const ffc::Conv1dPlanInfo info = p.info();
+    *backend = static_cast<ffc_backend_t>(info.backend);
+    *device = info.device;
+  });
+}
+
+ffc_status_t ffc_conv1d_forward(const ffc_conv1d_plan_t* plan, const ffc_conv1d_forward_args_t* args,
+                                void* stream) {
+  return guarded([&] {
+    const ffc::Conv1dPlan& p = conv1d_plan_of(plan);
+    if (args == nullptr) invalid("args: null pointer");
+    check_struct(args->struct_size, sizeof(ffc_conv1d_forward_args_t), "args");
+    ffc::Conv1dForwardArgs a;
+    a.x = to_tensor(args->x, "x");
+    a.weight = to_tensor(args->weight, "weight");
+    if (args->bias) a.bias = to_tensor(args->bias, "bias");
+    a.y = to_tensor(args->y, "y");
+    a.options = conv1d_options(*args, "args");
+    p.forward(a, stream);
+  });
+}
+
+ffc_status_t ffc_conv1d_backward_workspace_bytes(const ffc_conv1d_plan_t* plan,
+                                                 const ffc_conv1d_backward_args_t* args, size_t* bytes) {
+  return guarded([&] {
+    const ffc::Conv1dPlan& p = conv1d_plan_of(plan);
+    if (bytes == nullptr) invalid("bytes: null pointer");
+    *bytes = p.backward_workspace_bytes(conv1d_backward_args(args));
+  });
+}
+
+ffc_status_t ffc_conv1d_backward(const ffc_conv1d_plan_t* plan, const ffc_conv1d_backward_args_t* args,
+                                 void* stream) {
+  return guarded([&] {
+    const ffc::Conv1dPlan& p = conv1d_plan_of(plan);
+    p.backward(conv1d_backward_args(args), stream);
   });
 }
 

@@ -3,7 +3,8 @@
 // max |K| per head (the forward normalizes K by it).
 //
 // One CTA computes block f' (of RS) of one head's spectrum:
-//   1. z[n'] = w_N^{n' f'} * sum_f w_RS^{f f'} k[f M + n']   (the radix-RS stage; zero past Lk)
+//   1. z[n'] = w_N^{n' f'} * sum_f w_RS^{f f'} k[f M + n']   (the radix-RS stage's output f' alone,
+//      a dot product per n'; zero past Lk)
 //   2. the M-point transform of z in shared memory (f32), radix-16 stages of the same
 //      factorization (decimation in frequency, digit-reversed positions, as the fused kernel),
 //   3. position P = f' M + p is written to the slot (row P / 256, lane, j) that holds it in the
@@ -35,15 +36,22 @@ __global__ void __launch_bounds__(kFilterThreads) filter_kernel(const FilterPara
   const int64_t head = blockIdx.x / RS;
   const KT* k = static_cast<const KT*>(p.k) + head * p.length;
 
+  // Output f' = block of the radix-RS DFT is one dot product of the real inputs with
+  // w_RS^{f f'} (exponent mod RS); the other RS - 1 outputs belong to the other CTAs of the head.
+  float2 w_rs[RS];
+#pragma unroll
+  for (int f = 0; f < RS; ++f) w_rs[f] = twiddle_f32((f * block) % RS, RS);
   for (int n = tid; n < M; n += kFilterThreads) {
-    float2 z[RS];
+    float2 z = make_float2(0.0f, 0.0f);
 #pragma unroll
     for (int f = 0; f < RS; ++f) {
       const int64_t at = static_cast<int64_t>(f) * M + n;
-      z[f] = make_float2(at < p.length ? IoTraits<KT>::to_float(k[at]) : 0.0f, 0.0f);
+      if (at < p.length) {
+        const float x = IoTraits<KT>::to_float(k[at]);
+        z = make_float2(fmaf(x, w_rs[f].x, z.x), fmaf(x, w_rs[f].y, z.y));
+      }
     }
-    if constexpr (RS > 1) small_dft<RS, false>(z);
-    buf[f32_slot(n)] = RS > 1 ? cmul(z[block], twiddle_f32(n * block, kN)) : z[0];  // once per filter
+    buf[f32_slot(n)] = RS > 1 ? cmul(z, twiddle_f32(n * block, kN)) : z;  // once per filter
   }
   __syncthreads();
 

@@ -34,6 +34,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/conv1d/launch.hpp"
+#include "cuda/stages/io.cuh"
 
 namespace ffc::cuda::conv1d {
 
@@ -52,21 +53,6 @@ constexpr int kDwBlhTile = 64;                           // times per item, BLH
 
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 __host__ __device__ constexpr int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// Element conversions.
-template <typename T> struct Elem;
-template <> struct Elem<float> {
-  __device__ static float get(float v) { return v; }
-  __device__ static float put(float v) { return v; }
-};
-template <> struct Elem<__half> {
-  __device__ static float get(__half v) { return __half2float(v); }
-  __device__ static __half put(float v) { return __float2half_rn(v); }
-};
-template <> struct Elem<__nv_bfloat16> {
-  __device__ static float get(__nv_bfloat16 v) { return __bfloat162float(v); }
-  __device__ static __nv_bfloat16 put(float v) { return __float2bfloat16_rn(v); }
-};
 
 // A value of a small tensor of run-time dtype (ffc::DType codes: 0 f32, 1 f16, 2 bf16).
 __device__ __forceinline__ float load_dtype(const void* data, int dtype, int64_t i) {
@@ -90,7 +76,7 @@ __device__ __forceinline__ float apply_epilogue(const CorrelateParams& p, float 
   if (p.epilogue == Epilogue::kSilu) return z * sigmoid(z);
   if (p.epilogue == Epilogue::kSiluGrad) {
     const float s = sigmoid(z);
-    return Elem<In>::get(dy[index]) * (s * (1.0f + z * (1.0f - s)));
+    return IoTraits<In>::to_float(dy[index]) * (s * (1.0f + z * (1.0f - s)));
   }
   return z;
 }
@@ -151,14 +137,14 @@ __device__ void stage_row_segment(const In* row, int64_t len, int64_t start, int
 #pragma unroll
       for (int e = 0; e < V; ++e) {
         const int i = q * V + e - shift;
-        if (i >= 0 && i < n) xs[bank_padded(i)] = inside ? Elem<In>::get(u.v[e]) : 0.0f;
+        if (i >= 0 && i < n) xs[bank_padded(i)] = inside ? IoTraits<In>::to_float(u.v[e]) : 0.0f;
       }
     }
     return;
   }
   for (int i = threadIdx.x; i < n; i += kThreads) {
     const int64_t s = start + i;
-    xs[bank_padded(i)] = (s >= 0 && s < len) ? Elem<In>::get(row[s]) : 0.0f;
+    xs[bank_padded(i)] = (s >= 0 && s < len) ? IoTraits<In>::to_float(row[s]) : 0.0f;
   }
 }
 
@@ -173,14 +159,14 @@ __device__ __forceinline__ void store8(Out* dst, const float (&v)[kOutPerThread]
         Out v[V];
       } u;
 #pragma unroll
-      for (int e = 0; e < V; ++e) u.v[e] = Elem<Out>::put(v[h * V + e]);
+      for (int e = 0; e < V; ++e) u.v[e] = IoTraits<Out>::from_float(v[h * V + e]);
       reinterpret_cast<uint4*>(dst)[h] = u.raw;
     }
     return;
   }
 #pragma unroll
   for (int r = 0; r < kOutPerThread; ++r) {
-    if (r < count) dst[r] = Elem<Out>::put(v[r]);
+    if (r < count) dst[r] = IoTraits<Out>::from_float(v[r]);
   }
 }
 
@@ -237,14 +223,14 @@ __device__ void stage_blh_rows(const In* x, const CorrelateParams& p, int64_t b,
       const bool inside = s >= 0 && s < len && ch < p.channels;
       if (inside) u.raw = *reinterpret_cast<const uint4*>(x + (b * len + s) * p.channels + ch);
 #pragma unroll
-      for (int e = 0; e < V; ++e) xs[i][cv + e] = inside ? Elem<In>::get(u.v[e]) : 0.0f;
+      for (int e = 0; e < V; ++e) xs[i][cv + e] = inside ? IoTraits<In>::to_float(u.v[e]) : 0.0f;
     }
     return;
   }
   for (int q = threadIdx.x; q < rows * kBlhChannels; q += kThreads) {
     const int i = q / kBlhChannels, cc = q % kBlhChannels;
     const int64_t s = start + i, ch = ch0 + cc;
-    xs[i][cc] = (s >= 0 && s < len && ch < p.channels) ? Elem<In>::get(x[(b * len + s) * p.channels + ch]) : 0.0f;
+    xs[i][cc] = (s >= 0 && s < len && ch < p.channels) ? IoTraits<In>::to_float(x[(b * len + s) * p.channels + ch]) : 0.0f;
   }
 }
 
@@ -283,7 +269,7 @@ __global__ void __launch_bounds__(kThreads) correlate_blh_kernel(const Correlate
     const int64_t t = t0 + warp * kOutPerThread + r;
     if (t < p.out_length) {
       const int64_t index = (b * p.out_length + t) * p.channels + ch;
-      out[index] = Elem<Out>::put(apply_epilogue(p, acc[r] + bias, dy, index));
+      out[index] = IoTraits<Out>::from_float(apply_epilogue(p, acc[r] + bias, dy, index));
     }
   }
 }
@@ -342,11 +328,11 @@ __global__ void __launch_bounds__(kThreads) dw_partials_bhl_kernel(const DwParam
       const Dz* dz = static_cast<const Dz*>(p.dz) + (b * p.channels + c) * p.out_length + t0;
       const X* x = static_cast<const X*>(p.x) + (b * p.channels + c) * p.length;
       __syncthreads();
-      for (int i = threadIdx.x; i < valid; i += kThreads) dzs[i] = Elem<Dz>::get(dz[i]);
+      for (int i = threadIdx.x; i < valid; i += kThreads) dzs[i] = IoTraits<Dz>::to_float(dz[i]);
       const int64_t start = t0 + c0 - p.offset;
       for (int i = threadIdx.x; i < kDwBhlTile + kDwTapChunk + 8; i += kThreads) {
         const int64_t s = start + i;
-        xs[i] = (s >= 0 && s < p.length) ? Elem<X>::get(x[s]) : 0.0f;
+        xs[i] = (s >= 0 && s < p.length) ? IoTraits<X>::to_float(x[s]) : 0.0f;
       }
       __syncthreads();
       for (int t = lane; t < valid; t += 32) {
@@ -395,13 +381,13 @@ __global__ void __launch_bounds__(kThreads) dw_partials_blh_kernel(const DwParam
       __syncthreads();
       for (int q = threadIdx.x; q < valid * kBlhChannels; q += kThreads) {
         const int i = q / kBlhChannels, cc = q % kBlhChannels;
-        dzs[i][cc] = ch0 + cc < H ? Elem<Dz>::get(dz_all[(b * p.out_length + t0 + i) * H + ch0 + cc]) : 0.0f;
+        dzs[i][cc] = ch0 + cc < H ? IoTraits<Dz>::to_float(dz_all[(b * p.out_length + t0 + i) * H + ch0 + cc]) : 0.0f;
       }
       const int64_t start = t0 + c0 - p.offset;
       for (int q = threadIdx.x; q < (kDwBlhTile + kDwTapChunk + 8) * kBlhChannels; q += kThreads) {
         const int i = q / kBlhChannels, cc = q % kBlhChannels;
         const int64_t s = start + i;
-        xs[i][cc] = (s >= 0 && s < p.length && ch0 + cc < H) ? Elem<X>::get(x_all[(b * p.length + s) * H + ch0 + cc]) : 0.0f;
+        xs[i][cc] = (s >= 0 && s < p.length && ch0 + cc < H) ? IoTraits<X>::to_float(x_all[(b * p.length + s) * H + ch0 + cc]) : 0.0f;
       }
       __syncthreads();
       for (int t = 0; t < valid; ++t) {

@@ -248,8 +248,9 @@ class FlashDepthWiseConv1d(torch.nn.Module):
     """The original FlashFFTConv's depthwise convolution module.
 
     ``weights`` is nn.Conv1d's (channels, 1, kernel_size) weight (or (channels, kernel_size)),
-    ``bias`` its (channels,) bias (or None); both are copied into the parameters ``weights``
-    (channels, kernel_size) and ``bias``. forward(x) takes (B, H, L) when is_bhl, else (B, L, H),
+    ``bias`` its (channels,) bias (or None); both are copied into the parameters ``weights`` and
+    ``bias``, ``weights`` in the original's layout: (channels, kernel_size) when is_bhl, else
+    transposed, (kernel_size, channels), so that its state dicts load. forward(x) takes (B, H, L) when is_bhl, else (B, L, H),
     and returns nn.Conv1d(channels, channels, kernel_size, padding=padding, groups=channels)'s
     output in the same layout and in x's dtype (under autocast, float32 inputs run in the autocast
     dtype; the parameters keep theirs)."""
@@ -267,6 +268,7 @@ class FlashDepthWiseConv1d(torch.nn.Module):
         self.kernel_size = self.k = kernel_size
         self.padding = padding
         self.is_bhl = is_bhl
+        weights = weights if is_bhl else weights.t()
         self.weights = torch.nn.Parameter(weights.clone().to(**factory).contiguous())
         self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone().to(**factory).contiguous())
 
@@ -274,7 +276,8 @@ class FlashDepthWiseConv1d(torch.nn.Module):
         device_type = x.device.type
         if x.dtype == torch.float32 and torch.is_autocast_enabled(device_type):
             x = x.to(torch.get_autocast_dtype(device_type))
-        return depthwise_conv1d(x, self.weights, self.bias, padding=self.padding, is_bhl=self.is_bhl)
+        weights = self.weights if self.is_bhl else self.weights.t()
+        return depthwise_conv1d(x, weights, self.bias, padding=self.padding, is_bhl=self.is_bhl)
 
     def extra_repr(self):
         return (f"channels={self.channels}, kernel_size={self.kernel_size}, padding={self.padding}, "

@@ -158,7 +158,8 @@ def test_module_matches_nn_conv1d():
         conv = torch.nn.Conv1d(8, 8, K, padding=padding, groups=8)
         for is_bhl in (True, False):
             m = FlashDepthWiseConv1d(8, K, padding, conv.weight, conv.bias, is_bhl=is_bhl)
-            assert tuple(m.weights.shape) == (8, K) and m.bias.shape == (8,)
+            # the original's layouts: (channels, K) for (B, H, L), transposed for (B, L, H)
+            assert tuple(m.weights.shape) == ((8, K) if is_bhl else (K, 8)) and m.bias.shape == (8,)
             x = torch.randn(3, 8, 40)
             y_ref = conv(x)
             y = m(x if is_bhl else x.transpose(1, 2).contiguous())

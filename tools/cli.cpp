@@ -136,6 +136,13 @@ DType parse_dtype(const std::string& flag, const std::string& text) {
   usage_error(flag + ": '" + text + "' is not one of f32, f16, bf16");
 }
 
+Backend parse_backend(const std::string& flag, const std::string& text) {
+  if (text == "auto") return Backend::kAuto;
+  if (text == "cpu") return Backend::kCpu;
+  if (text == "cuda") return Backend::kCuda;
+  usage_error(flag + ": '" + text + "' is not one of auto, cpu, cuda");
+}
+
 int64_t parse_fft_size(const std::string& flag, const std::string& text) {
   const std::string rule = "a power of two from 16 to 4194304";
   const int64_t n = parse_int(flag, text, 16, 4194304, rule);
@@ -188,11 +195,7 @@ Options parse_run(int argc, char** argv) {
     } else if (a == "--postgate") {
       o.postgate = true;
     } else if (a == "--backend") {
-      const std::string b = value();
-      if (b == "auto") o.backend = Backend::kAuto;
-      else if (b == "cpu") o.backend = Backend::kCpu;
-      else if (b == "cuda") o.backend = Backend::kCuda;
-      else usage_error("--backend: '" + b + "' is not one of auto, cpu, cuda");
+      o.backend = parse_backend(a, value());
     } else if (a == "--threads") {
       o.threads = static_cast<int>(
           parse_int(a, value(), 0, kMaxThreads, int_rule(0, kMaxThreads) + "; 0 for the default"));
@@ -630,11 +633,7 @@ Conv1dOptionsCli parse_conv1d(int argc, char** argv) {
     } else if (a == "--backward") {
       o.backward = true;
     } else if (a == "--backend") {
-      const std::string b = value();
-      if (b == "auto") o.backend = Backend::kAuto;
-      else if (b == "cpu") o.backend = Backend::kCpu;
-      else if (b == "cuda") o.backend = Backend::kCuda;
-      else usage_error("--backend: '" + b + "' is not one of auto, cpu, cuda");
+      o.backend = parse_backend(a, value());
     } else if (a == "--threads") {
       o.threads = static_cast<int>(parse_int(a, value(), 0, kMaxThreads));
     } else if (a == "--repeat") {

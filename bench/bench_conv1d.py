@@ -13,26 +13,13 @@ row with "unavailable" and the reason.
 
 import argparse
 import json
-import statistics
 
 import torch
 import torch.nn.functional as F
 
 from flashfftconv import depthwise_conv1d
 
-
-def time_ms(fn, repeat):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+from bench_module import time_ms  # CUDA-event median, the module benchmark's timer
 
 
 def copy_bandwidth(repeat):

@@ -73,8 +73,11 @@ struct FourStepChunk {
   int64_t slots;
   uint32_t* maxima;    // [count][8] per-item row maxima (float bits), zeroed before fs_maxima_*
   int segments;        // CTAs per item of fs_maxima_*
-  int side;            // fs_column_inverse_backward: 0 (dpostgate) or 1 (du, dpregate)
+  int side;            // fs_column_inverse_backward: 0 (dpostgate), 1 (du, dpregate) or
+                       // kBothSides (CTA pairs: side = blockIdx.x % 2)
 };
+
+inline constexpr int kBothSides = 2;
 
 // The filter gradient's finish and output kernels (spectral/dk_kernel.cuh).
 struct DkParams {

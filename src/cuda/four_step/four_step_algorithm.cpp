@@ -119,14 +119,20 @@ class FourStepAlgorithm final : public Algorithm {
       launch(k.maxima_backward, c.count * c.segments, args, s, "four-step maxima launch");
       launch(k.column_forward_backward, c.count * tiles() * 2, args, s, "four-step column launch");
       launch(common_.row_backward, c.count * n1_, args, s, "four-step row launch");
-      // dpostgate (reads dy) before du, which may alias dy.
-      if (p.dpostgate != nullptr) {
-        c.side = 0;
-        launch(k.column_inverse_backward, c.count * tiles(), args, s, "four-step gradient launch");
-      }
-      if (p.du != nullptr || p.dpregate != nullptr) {
-        c.side = 1;
-        launch(k.column_inverse_backward, c.count * tiles(), args, s, "four-step gradient launch");
+      const bool side0 = p.dpostgate != nullptr, side1 = p.du != nullptr || p.dpregate != nullptr;
+      if (side0 && side1 && !sides_overlap(p, dtype)) {
+        c.side = kBothSides;
+        launch(k.column_inverse_backward, c.count * tiles() * 2, args, s, "four-step gradient launch");
+      } else {
+        // dpostgate (reads dy) before du, which may alias dy.
+        if (side0) {
+          c.side = 0;
+          launch(k.column_inverse_backward, c.count * tiles(), args, s, "four-step gradient launch");
+        }
+        if (side1) {
+          c.side = 1;
+          launch(k.column_inverse_backward, c.count * tiles(), args, s, "four-step gradient launch");
+        }
       }
       if (dk != nullptr) finish_dk(p, c, dp, s);
     }
@@ -160,6 +166,19 @@ class FourStepAlgorithm final : public Algorithm {
     void* dk_args[] = {&dp, &c};
     launch(common_.dk_row, (head_end - head_begin) * n1_, dk_args, s, "four-step dk launch");
     launch(common_.dk_column, (head_end - head_begin) * tiles(), dk_args, s, "four-step dk launch");
+  }
+
+  // Whether an output of one side of the gradient pass overlaps an input of the other (side 0 reads
+  // dy and writes dpostgate; side 1 reads u and pregate and writes du and dpregate).
+  static bool sides_overlap(const BwdParams& p, DType dtype) {
+    const std::size_t bytes = static_cast<std::size_t>(p.batch * p.heads * p.length) * dtype_size(dtype);
+    auto overlap = [bytes](const void* a, const void* b) {
+      if (a == nullptr || b == nullptr) return false;
+      const auto x = reinterpret_cast<std::uintptr_t>(a), y = reinterpret_cast<std::uintptr_t>(b);
+      return x < y + bytes && y < x + bytes;
+    };
+    return overlap(p.du, p.dy) || overlap(p.dpregate, p.dy) || overlap(p.dpostgate, p.u) ||
+           overlap(p.dpostgate, p.pregate);
   }
 
   int64_t elementwise_blocks(int64_t elements) const {

@@ -202,28 +202,123 @@ __global__ void __launch_bounds__(kFsThreads) fs_maxima_backward(const BwdParams
 
 // ---- column passes ----
 
+// ---- the tiles' global I/O ----
+//
+// A tile's global accesses are rows of C consecutive columns. With vector I/O each thread takes
+// slots of 16 bytes (kVec elements of one row: 8 of a 16-bit type, 4 of f32) and issues the loads of
+// kBatch slots before using any, so a thread waits for memory once per batch, not once per element.
+
+template <typename T>
+constexpr int kVec = 16 / static_cast<int>(sizeof(T));
+
+// The 16 bytes at row + t (t a multiple of kVec), or zeros when !in.
+template <typename T>
+__device__ __forceinline__ uint4 load_vec(const T* row, int64_t t, bool in) {
+  return in ? __ldg(reinterpret_cast<const uint4*>(row + t)) : make_uint4(0u, 0u, 0u, 0u);
+}
+
+template <typename T>
+__device__ __forceinline__ void vec_to_float(const uint4& v, float (&out)[kVec<T>]) {
+  if constexpr (sizeof(T) == 4) {
+    out[0] = __uint_as_float(v.x), out[1] = __uint_as_float(v.y), out[2] = __uint_as_float(v.z), out[3] = __uint_as_float(v.w);
+  } else {
+    unpack<T, kVec<T>>(v, out);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void store_vec(void* row, int64_t t, const float (&in)[kVec<T>]) {
+  uint4 v;
+  T* e = reinterpret_cast<T*>(&v);
+#pragma unroll
+  for (int j = 0; j < kVec<T>; ++j) e[j] = IoTraits<T>::from_float(in[j]);
+  *reinterpret_cast<uint4*>(static_cast<T*>(row) + t) = v;
+}
+
+// Vector slots of a tile: (row a, kVec columns from b), kPerThread per thread in batches of kBatch.
+template <int kN, typename T>
+struct TileSlots {
+  using S = FourStepShape<kN>;
+  static constexpr int kPerRow = S::C / kVec<T>;
+  static constexpr int kCount = S::N1 * kPerRow;
+  static constexpr int kPerThread = kCount / kFsThreads;
+  static constexpr int kBatch = kPerThread < 4 ? kPerThread : 4;
+  static_assert(S::C % kVec<T> == 0 && kCount % kFsThreads == 0 && kPerThread % kBatch == 0, "whole slots per thread");
+  // Column (within the tile) and row of slot `slot`.
+  static __device__ __forceinline__ int column(int slot) { return (slot % kPerRow) * kVec<T>; }
+  static __device__ __forceinline__ int row(int slot) { return slot / kPerRow; }
+};
+
+// Vector path of the tile load: tile[a][b] = (s0 g0 x0, s1 g1 x1) at t = a M + b0 + b < L, else 0.
+template <int kN, typename T>
+__device__ __forceinline__ void load_tile_vectors(const T* const (&value)[2], const T* const (&gate)[2],
+                                                  const float (&scale)[2], int64_t length, int b0, float2* tile) {
+  using S = FourStepShape<kN>;
+  using Slots = TileSlots<kN, T>;
+  constexpr int V = kVec<T>;
+  bool live[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) live[r] = value[r] != nullptr && scale[r] != 0.0f;
+  for (int g = 0; g < Slots::kPerThread; g += Slots::kBatch) {
+    uint4 raw[Slots::kBatch][2][2];  // [slot][row][value, gate]
+#pragma unroll
+    for (int i = 0; i < Slots::kBatch; ++i) {
+      const int slot = threadIdx.x + (g + i) * kFsThreads;
+      const int64_t t = static_cast<int64_t>(Slots::row(slot)) * S::M + b0 + Slots::column(slot);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        raw[i][r][0] = load_vec(value[r], t, live[r] && t < length);
+        raw[i][r][1] = load_vec(gate[r], t, live[r] && gate[r] != nullptr && t < length);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < Slots::kBatch; ++i) {
+      const int slot = threadIdx.x + (g + i) * kFsThreads;
+      float x[2][V];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float v[V], w[V];
+        vec_to_float<T>(raw[i][r][0], v);
+        vec_to_float<T>(raw[i][r][1], w);
+#pragma unroll
+        for (int j = 0; j < V; ++j) x[r][j] = live[r] ? (gate[r] != nullptr ? w[j] * v[j] : v[j]) * scale[r] : 0.0f;
+      }
+      float2* out = tile + Slots::row(slot) * S::C + Slots::column(slot);
+#pragma unroll
+      for (int j = 0; j < V; ++j) out[j] = make_float2(x[0][j], x[1][j]);
+    }
+  }
+}
+
 // Loads the tile's scaled complex input (value_r * gate_r * scale_r as the real / imaginary part,
 // zero past `length`), transforms its columns and stores the twiddled positions to Z rows of M.
+// `vector`: every row present is 16-byte aligned and length % kVec == 0.
 template <int kN, typename T>
 __device__ __forceinline__ void column_forward_tile(const T* const (&value)[2], const T* const (&gate)[2],
-                                                    const float (&scale)[2], int64_t length, int b0, float2* tile,
-                                                    float2* z, const float2* table) {
+                                                    const float (&scale)[2], int64_t length, bool vector, int b0,
+                                                    float2* tile, float2* z, const float2* table) {
   using S = FourStepShape<kN>;
-  const int64_t reach = (length - b0 + S::M - 1) / S::M;  // rows a with a M + b0 < L
-  const int rows_in = static_cast<int>(reach < S::N1 ? reach : S::N1);
-  for (int i = threadIdx.x; i < S::N1 * S::C; i += kFsThreads) {
-    const int a = i / S::C, b = b0 + i % S::C;
-    float2 v = make_float2(0.0f, 0.0f);
-    if (a < rows_in) {
-      const int64_t t = static_cast<int64_t>(a) * S::M + b;
-      v = make_float2(scaled_input<T>(value[0], gate[0], t, length, scale[0]),
-                      scaled_input<T>(value[1], gate[1], t, length, scale[1]));
+  if (vector) {
+    load_tile_vectors<kN, T>(value, gate, scale, length, b0, tile);
+  } else {
+    const int64_t reach = (length - b0 + S::M - 1) / S::M;  // rows a with a M + b0 < L
+    const int rows_in = static_cast<int>(reach < S::N1 ? reach : S::N1);
+    for (int i = threadIdx.x; i < S::N1 * S::C; i += kFsThreads) {
+      const int a = i / S::C, b = b0 + i % S::C;
+      float2 v = make_float2(0.0f, 0.0f);
+      if (a < rows_in) {
+        const int64_t t = static_cast<int64_t>(a) * S::M + b;
+        v = make_float2(scaled_input<T>(value[0], gate[0], t, length, scale[0]),
+                        scaled_input<T>(value[1], gate[1], t, length, scale[1]));
+      }
+      tile[i] = v;
     }
-    tile[i] = v;
   }
   __syncthreads();
   column_dif<S::N1, S::N1, S::C>(tile, table + FourStepTables::kCoarse);
-  for (int i = threadIdx.x; i < S::N1 * S::C; i += kFsThreads) {
+#pragma unroll 8
+  for (int j = 0; j < S::N1 * S::C / kFsThreads; ++j) {
+    const int i = threadIdx.x + j * kFsThreads;
     const int pos = i / S::C, b = b0 + i % S::C;
     z[static_cast<int64_t>(pos) * S::M + b] = cmul(tile[i], four_step_twiddle<kN>(table, b, column_frequency(pos, S::N1)));
   }
@@ -233,7 +328,9 @@ __device__ __forceinline__ void column_forward_tile(const T* const (&value)[2], 
 template <int kN>
 __device__ __forceinline__ void column_inverse_tile(const float2* z, int b0, float2* tile, const float2* table) {
   using S = FourStepShape<kN>;
-  for (int i = threadIdx.x; i < S::N1 * S::C; i += kFsThreads) {
+#pragma unroll 8
+  for (int j = 0; j < S::N1 * S::C / kFsThreads; ++j) {
+    const int i = threadIdx.x + j * kFsThreads;
     const int pos = i / S::C, b = b0 + i % S::C;
     tile[i] = cmul_conj(z[static_cast<int64_t>(pos) * S::M + b], four_step_twiddle<kN>(table, b, column_frequency(pos, S::N1)));
   }
@@ -252,7 +349,7 @@ __global__ void __launch_bounds__(kFsThreads) fs_column_forward(const FwdParams 
   const T* const gate[2] = {item_row<T>(p.pregate, rows, 0), item_row<T>(p.pregate, rows, 1)};
   const uint32_t* m = c.maxima + k * kFsMaxima;
   const float scale[2] = {forward_row_scale(p, m, 0).in, forward_row_scale(p, m, 1).in};
-  column_forward_tile<kN, T>(value, gate, scale, p.length, b0, tile, c.z + k * kN, p.twiddles);
+  column_forward_tile<kN, T>(value, gate, scale, p.length, p.vector_io != 0, b0, tile, c.z + k * kN, p.twiddles);
 }
 
 // side 0: x = pregate u into Z; side 1: dc = postgate dy into W.
@@ -270,7 +367,8 @@ __global__ void __launch_bounds__(kFsThreads) fs_column_forward_backward(const B
   const T* const gate[2] = {item_row<T>(g, rows, 0), item_row<T>(g, rows, 1)};
   const core::BackwardScales sc = backward_row_scales(p, c.maxima + k * kFsMaxima);
   const float scale[2] = {side == 0 ? sc.x[0].in : sc.dc[0].in, side == 0 ? sc.x[1].in : sc.dc[1].in};
-  column_forward_tile<kN, T>(value, gate, scale, p.length, b0, tile, (side == 0 ? c.z : c.w) + k * kN, p.twiddles);
+  column_forward_tile<kN, T>(value, gate, scale, p.length, p.vector_io != 0, b0, tile, (side == 0 ? c.z : c.w) + k * kN,
+                             p.twiddles);
 }
 
 // f(r, t, v) for the tile's natural outputs v (row r of the pair: real, imaginary part) at t < L.
@@ -285,6 +383,56 @@ __device__ __forceinline__ void for_tile_outputs(const float2* tile, int b0, int
   }
 }
 
+// out = gate * factor_r * (row r of the tile's natural outputs) at t < L in the item's rows (gate
+// null: no gate; out null: not requested), in the I/O type. With vector I/O a batch of slots reads
+// its gates before any store.
+template <int kN, typename T>
+__device__ __forceinline__ void store_tile_products(const float2* tile, int b0, int64_t length, bool vector,
+                                                    const ItemRows& rows, const float (&factor)[2], void* out,
+                                                    const void* gate) {
+  using S = FourStepShape<kN>;
+  using Slots = TileSlots<kN, T>;
+  constexpr int V = kVec<T>;
+  if (out == nullptr) return;
+  const bool row1 = rows.row1 != 0;
+  if (!vector) {
+    for_tile_outputs<kN>(tile, b0, length, row1, [&](int r, int64_t t, float v) {
+      store_product<T>(out, rows.offset + (r ? rows.row1 : 0) + t, gate, v * factor[r]);
+    });
+    return;
+  }
+  const T* g[2] = {item_row<T>(gate, rows, 0), item_row<T>(gate, rows, 1)};
+  for (int batch = 0; batch < Slots::kPerThread; batch += Slots::kBatch) {
+    uint4 raw[Slots::kBatch][2];
+#pragma unroll
+    for (int i = 0; i < Slots::kBatch; ++i) {
+      const int slot = threadIdx.x + (batch + i) * kFsThreads;
+      const int64_t t = static_cast<int64_t>(Slots::row(slot)) * S::M + b0 + Slots::column(slot);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) raw[i][r] = load_vec(g[r], t, g[r] != nullptr && t < length);
+    }
+#pragma unroll
+    for (int i = 0; i < Slots::kBatch; ++i) {
+      const int slot = threadIdx.x + (batch + i) * kFsThreads;
+      const int64_t t = static_cast<int64_t>(Slots::row(slot)) * S::M + b0 + Slots::column(slot);
+      if (t >= length) continue;
+      const float2* in = tile + Slots::row(slot) * S::C + Slots::column(slot);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        if (r == 1 && !row1) continue;
+        float w[V], y[V];
+        vec_to_float<T>(raw[i][r], w);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const float v = (r == 0 ? in[j].x : in[j].y) * factor[r];
+          y[j] = g[r] != nullptr ? w[j] * v : v;
+        }
+        store_vec<T>(out, rows.offset + (r ? rows.row1 : 0) + t, y);
+      }
+    }
+  }
+}
+
 template <int kN, typename T>
 __global__ void __launch_bounds__(kFsThreads) fs_column_inverse(const FwdParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
@@ -296,44 +444,48 @@ __global__ void __launch_bounds__(kFsThreads) fs_column_inverse(const FwdParams 
   const uint32_t* m = c.maxima + k * kFsMaxima;
   const float sf = spectrum_factor(p.spectrum_max, rows.head, kN);
   const float factor[2] = {forward_row_scale(p, m, 0).out * sf, forward_row_scale(p, m, 1).out * sf};
-  for_tile_outputs<kN>(tile, b0, p.length, rows.row1 != 0, [&](int r, int64_t t, float v) {
-    const int64_t at = rows.offset + (r ? rows.row1 : 0) + t;
-    store_product<T>(p.y, at, p.postgate, v * factor[r]);
-  });
+  store_tile_products<kN, T>(tile, b0, p.length, p.vector_io != 0, rows, factor, p.y, p.postgate);
 }
 
 // side 0: c = conv(x, k) from Z, dpostgate = dy c; side 1: dx = corr(dc, k) from W, du = pregate
-// dx, dpregate = u dx. The launcher runs side 0 first, so du may alias dy.
+// dx, dpregate = u dx. When an output of one side overlaps an input of the other (du may alias
+// dy) the launcher runs side 0 first, in its own launch; otherwise both sides share one launch.
 template <int kN, typename T>
 __global__ void __launch_bounds__(kFsThreads) fs_column_inverse_backward(const BwdParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
-  const int64_t k = blockIdx.x / S::kTiles;
-  const int b0 = static_cast<int>(blockIdx.x % S::kTiles) * S::C;
+  const bool both = c.side == kBothSides;
+  const int side = both ? static_cast<int>(blockIdx.x % 2) : c.side;
+  const int64_t task = both ? blockIdx.x / 2 : blockIdx.x;
+  const int64_t k = task / S::kTiles;
+  const int b0 = static_cast<int>(task % S::kTiles) * S::C;
   const ItemRows rows = item_rows(c.first + k, p.pairs_per_head, p.batch, p.heads, p.length);
-  column_inverse_tile<kN>((c.side == 0 ? c.z : c.w) + k * kN, b0, tile, p.twiddles);
+  column_inverse_tile<kN>((side == 0 ? c.z : c.w) + k * kN, b0, tile, p.twiddles);
   const core::BackwardScales sc = backward_row_scales(p, c.maxima + k * kFsMaxima);
   const float sf = spectrum_factor(p.spectrum_max, rows.head, kN);
-  const float factor[2] = {(c.side == 0 ? sc.x[0].out : sc.dc[0].out) * sf, (c.side == 0 ? sc.x[1].out : sc.dc[1].out) * sf};
-  for_tile_outputs<kN>(tile, b0, p.length, rows.row1 != 0, [&](int r, int64_t t, float v) {
-    const int64_t at = rows.offset + (r ? rows.row1 : 0) + t;
-    if (c.side == 0) {
-      store_product<T>(p.dpostgate, at, p.dy, v * factor[r]);
-    } else {
-      store_product<T>(p.du, at, p.pregate, v * factor[r]);
-      store_product<T>(p.dpregate, at, p.u, v * factor[r]);
-    }
-  });
+  const float factor[2] = {(side == 0 ? sc.x[0].out : sc.dc[0].out) * sf, (side == 0 ? sc.x[1].out : sc.dc[1].out) * sf};
+  const bool vector = p.vector_io != 0;
+  if (side == 0) {
+    store_tile_products<kN, T>(tile, b0, p.length, vector, rows, factor, p.dpostgate, p.dy);
+  } else {
+    store_tile_products<kN, T>(tile, b0, p.length, vector, rows, factor, p.du, p.pregate);
+    store_tile_products<kN, T>(tile, b0, p.length, vector, rows, factor, p.dpregate, p.u);
+  }
 }
 
 // ---- row passes ----
 
-// Loads kRows consecutive rows of M values (src[r] each) into buf (f32_slot order).
+// Loads kRows consecutive rows of M values (src[r] each) into buf (f32_slot order); the loads of a
+// row are all issued before the first store.
 template <int kRows>
 __device__ __forceinline__ void load_rows(float2* buf, const float2* const (&src)[kRows]) {
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    for (int n = threadIdx.x; n < 4096; n += kFsThreads) buf[r * 4096 + f32_slot(n)] = src[r][n];
+#pragma unroll
+    for (int j = 0; j < 4096 / kFsThreads; ++j) {
+      const int n = threadIdx.x + j * kFsThreads;
+      buf[r * 4096 + f32_slot(n)] = src[r][n];
+    }
   }
   __syncthreads();
 }
@@ -357,7 +509,9 @@ __global__ void __launch_bounds__(kFsThreads) fs_row_forward(const FwdParams p, 
   load_rows<1>(buf, {z});
   dif_f32<S::M, kFsThreads>(buf, p.twiddles + FourStepTables::kRow);
   const float2* spectrum = p.spectrum + head * kN + static_cast<int64_t>(row) * S::M;
-  for (int pos = threadIdx.x; pos < S::M; pos += kFsThreads) {
+#pragma unroll
+  for (int j = 0; j < S::M / kFsThreads; ++j) {
+    const int pos = threadIdx.x + j * kFsThreads;
     buf[f32_slot(pos)] = cmul(buf[f32_slot(pos)], __ldg(spectrum + pos));
   }
   __syncthreads();
@@ -453,7 +607,8 @@ __global__ void __launch_bounds__(kFsThreads) fs_filter_column(const FilterParam
   const KT* const value[2] = {static_cast<const KT*>(p.k) + head * p.length, nullptr};
   const KT* const gate[2] = {nullptr, nullptr};
   const float scale[2] = {1.0f, 0.0f};
-  column_forward_tile<kN, KT>(value, gate, scale, p.length, b0, tile, p.spectrum + head * kN, p.twiddles);
+  const bool vector = reinterpret_cast<uintptr_t>(value[0]) % 16 == 0 && p.length % kVec<KT> == 0;
+  column_forward_tile<kN, KT>(value, gate, scale, p.length, vector, b0, tile, p.spectrum + head * kN, p.twiddles);
 }
 
 // CTA (head, row): the row transform in place (positions in natural order), max |K| per head.

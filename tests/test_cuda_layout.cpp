@@ -236,5 +236,19 @@ TEST(FourStepLayout, SizesCoverTheCoreTableAboveTheOnePassSizes) {
   EXPECT_LE(FourStepShape<4194304>::kTileSmem, 131072);
 }
 
+// A column CTA has one radix-16 DFT per thread per stage: tile values / 16 threads, a whole number
+// of warps and at most 1024, and every vector slot of a 16-bit or f32 tile row divides over them.
+TEST(FourStepLayout, ColumnThreadsTakeOneRadix16DftEach) {
+  for (int n1 = 16; n1 <= 1024; n1 *= 2) {
+    const int c = four_step_columns(n1), threads = four_step_column_threads(n1);
+    EXPECT_EQ(threads * 16, n1 * c) << n1;
+    EXPECT_EQ(threads % 32, 0) << n1;
+    EXPECT_LE(threads, 1024) << n1;
+    for (int vec : {8, 4}) EXPECT_EQ((n1 * c / vec) % threads, 0) << n1 << " vec " << vec;
+  }
+  EXPECT_EQ(four_step_column_threads(1024), 1024);
+  EXPECT_EQ(four_step_column_threads(256), 256);
+}
+
 }  // namespace
 }  // namespace ffc::cuda

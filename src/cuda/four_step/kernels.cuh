@@ -52,7 +52,8 @@ template <int kN1, int kSpan, int kC, bool kInverse>
 __device__ __forceinline__ void column_stage(float2* tile, const float2* w_n1) {
   constexpr int R = column_stage_radix(kSpan);
   constexpr int kStride = kSpan / R;
-  for (int d = threadIdx.x; d < kN1 / R * kC; d += kFsThreads) {
+  constexpr int kThreads = four_step_column_threads(kN1);
+  for (int d = threadIdx.x; d < kN1 / R * kC; d += kThreads) {
     const int b = d % kC, g = d / kC;
     const int m = g % kStride;
     const int base = (g / kStride) * kSpan + m;
@@ -241,9 +242,10 @@ struct TileSlots {
   using S = FourStepShape<kN>;
   static constexpr int kPerRow = S::C / kVec<T>;
   static constexpr int kCount = S::N1 * kPerRow;
-  static constexpr int kPerThread = kCount / kFsThreads;
+  static constexpr int kThreads = S::kColumnThreads;
+  static constexpr int kPerThread = kCount / kThreads;
   static constexpr int kBatch = kPerThread < 4 ? kPerThread : 4;
-  static_assert(S::C % kVec<T> == 0 && kCount % kFsThreads == 0 && kPerThread % kBatch == 0, "whole slots per thread");
+  static_assert(S::C % kVec<T> == 0 && kCount % kThreads == 0 && kPerThread % kBatch == 0, "whole slots per thread");
   // Column (within the tile) and row of slot `slot`.
   static __device__ __forceinline__ int column(int slot) { return (slot % kPerRow) * kVec<T>; }
   static __device__ __forceinline__ int row(int slot) { return slot / kPerRow; }
@@ -263,7 +265,7 @@ __device__ __forceinline__ void load_tile_vectors(const T* const (&value)[2], co
     uint4 raw[Slots::kBatch][2][2];  // [slot][row][value, gate]
 #pragma unroll
     for (int i = 0; i < Slots::kBatch; ++i) {
-      const int slot = threadIdx.x + (g + i) * kFsThreads;
+      const int slot = threadIdx.x + (g + i) * Slots::kThreads;
       const int64_t t = static_cast<int64_t>(Slots::row(slot)) * S::M + b0 + Slots::column(slot);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -273,7 +275,7 @@ __device__ __forceinline__ void load_tile_vectors(const T* const (&value)[2], co
     }
 #pragma unroll
     for (int i = 0; i < Slots::kBatch; ++i) {
-      const int slot = threadIdx.x + (g + i) * kFsThreads;
+      const int slot = threadIdx.x + (g + i) * Slots::kThreads;
       float x[2][V];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -303,7 +305,7 @@ __device__ __forceinline__ void column_forward_tile(const T* const (&value)[2], 
   } else {
     const int64_t reach = (length - b0 + S::M - 1) / S::M;  // rows a with a M + b0 < L
     const int rows_in = static_cast<int>(reach < S::N1 ? reach : S::N1);
-    for (int i = threadIdx.x; i < S::N1 * S::C; i += kFsThreads) {
+    for (int i = threadIdx.x; i < S::N1 * S::C; i += S::kColumnThreads) {
       const int a = i / S::C, b = b0 + i % S::C;
       float2 v = make_float2(0.0f, 0.0f);
       if (a < rows_in) {
@@ -317,8 +319,8 @@ __device__ __forceinline__ void column_forward_tile(const T* const (&value)[2], 
   __syncthreads();
   column_dif<S::N1, S::N1, S::C>(tile, table + FourStepTables::kCoarse);
 #pragma unroll 8
-  for (int j = 0; j < S::N1 * S::C / kFsThreads; ++j) {
-    const int i = threadIdx.x + j * kFsThreads;
+  for (int j = 0; j < S::N1 * S::C / S::kColumnThreads; ++j) {
+    const int i = threadIdx.x + j * S::kColumnThreads;
     const int pos = i / S::C, b = b0 + i % S::C;
     z[static_cast<int64_t>(pos) * S::M + b] = cmul(tile[i], four_step_twiddle<kN>(table, b, column_frequency(pos, S::N1)));
   }
@@ -329,8 +331,8 @@ template <int kN>
 __device__ __forceinline__ void column_inverse_tile(const float2* z, int b0, float2* tile, const float2* table) {
   using S = FourStepShape<kN>;
 #pragma unroll 8
-  for (int j = 0; j < S::N1 * S::C / kFsThreads; ++j) {
-    const int i = threadIdx.x + j * kFsThreads;
+  for (int j = 0; j < S::N1 * S::C / S::kColumnThreads; ++j) {
+    const int i = threadIdx.x + j * S::kColumnThreads;
     const int pos = i / S::C, b = b0 + i % S::C;
     tile[i] = cmul_conj(z[static_cast<int64_t>(pos) * S::M + b], four_step_twiddle<kN>(table, b, column_frequency(pos, S::N1)));
   }
@@ -339,7 +341,7 @@ __device__ __forceinline__ void column_inverse_tile(const float2* z, int b0, flo
 }
 
 template <int kN, typename T>
-__global__ void __launch_bounds__(kFsThreads) fs_column_forward(const FwdParams p, const FourStepChunk c) {
+__global__ void __launch_bounds__(FourStepShape<kN>::kColumnThreads) fs_column_forward(const FwdParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
   const int64_t k = blockIdx.x / S::kTiles;
@@ -354,7 +356,7 @@ __global__ void __launch_bounds__(kFsThreads) fs_column_forward(const FwdParams 
 
 // side 0: x = pregate u into Z; side 1: dc = postgate dy into W.
 template <int kN, typename T>
-__global__ void __launch_bounds__(kFsThreads) fs_column_forward_backward(const BwdParams p, const FourStepChunk c) {
+__global__ void __launch_bounds__(FourStepShape<kN>::kColumnThreads) fs_column_forward_backward(const BwdParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
   const int side = static_cast<int>(blockIdx.x % 2);
@@ -375,7 +377,7 @@ __global__ void __launch_bounds__(kFsThreads) fs_column_forward_backward(const B
 template <int kN, typename F>
 __device__ __forceinline__ void for_tile_outputs(const float2* tile, int b0, int64_t length, bool row1, const F& f) {
   using S = FourStepShape<kN>;
-  for (int i = threadIdx.x; i < S::N1 * S::C; i += kFsThreads) {
+  for (int i = threadIdx.x; i < S::N1 * S::C; i += S::kColumnThreads) {
     const int64_t t = static_cast<int64_t>(i / S::C) * S::M + b0 + i % S::C;
     if (t >= length) continue;
     f(0, t, tile[i].x);
@@ -406,14 +408,14 @@ __device__ __forceinline__ void store_tile_products(const float2* tile, int b0, 
     uint4 raw[Slots::kBatch][2];
 #pragma unroll
     for (int i = 0; i < Slots::kBatch; ++i) {
-      const int slot = threadIdx.x + (batch + i) * kFsThreads;
+      const int slot = threadIdx.x + (batch + i) * Slots::kThreads;
       const int64_t t = static_cast<int64_t>(Slots::row(slot)) * S::M + b0 + Slots::column(slot);
 #pragma unroll
       for (int r = 0; r < 2; ++r) raw[i][r] = load_vec(g[r], t, g[r] != nullptr && t < length);
     }
 #pragma unroll
     for (int i = 0; i < Slots::kBatch; ++i) {
-      const int slot = threadIdx.x + (batch + i) * kFsThreads;
+      const int slot = threadIdx.x + (batch + i) * Slots::kThreads;
       const int64_t t = static_cast<int64_t>(Slots::row(slot)) * S::M + b0 + Slots::column(slot);
       if (t >= length) continue;
       const float2* in = tile + Slots::row(slot) * S::C + Slots::column(slot);
@@ -434,7 +436,7 @@ __device__ __forceinline__ void store_tile_products(const float2* tile, int b0, 
 }
 
 template <int kN, typename T>
-__global__ void __launch_bounds__(kFsThreads) fs_column_inverse(const FwdParams p, const FourStepChunk c) {
+__global__ void __launch_bounds__(FourStepShape<kN>::kColumnThreads) fs_column_inverse(const FwdParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
   const int64_t k = blockIdx.x / S::kTiles;
@@ -451,7 +453,7 @@ __global__ void __launch_bounds__(kFsThreads) fs_column_inverse(const FwdParams 
 // dx, dpregate = u dx. When an output of one side overlaps an input of the other (du may alias
 // dy) the launcher runs side 0 first, in its own launch; otherwise both sides share one launch.
 template <int kN, typename T>
-__global__ void __launch_bounds__(kFsThreads) fs_column_inverse_backward(const BwdParams p, const FourStepChunk c) {
+__global__ void __launch_bounds__(FourStepShape<kN>::kColumnThreads) fs_column_inverse_backward(const BwdParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
   const bool both = c.side == kBothSides;
@@ -584,7 +586,7 @@ __global__ void __launch_bounds__(kFsThreads) fs_dk_row(const DkParams p, const 
 
 // CTA (head c.first + i, tile): the inverse column transforms, dk[h, t] = Re / N for t < Lk.
 template <int kN>
-__global__ void __launch_bounds__(kFsThreads) fs_dk_column(const DkParams p, const FourStepChunk c) {
+__global__ void __launch_bounds__(FourStepShape<kN>::kColumnThreads) fs_dk_column(const DkParams p, const FourStepChunk c) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
   const int64_t head = c.first + blockIdx.x / S::kTiles;
@@ -599,7 +601,7 @@ __global__ void __launch_bounds__(kFsThreads) fs_dk_column(const DkParams p, con
 
 // CTA (head, tile): the column stage of k (real, zero past Lk) into the head's spectrum rows.
 template <int kN, typename KT>
-__global__ void __launch_bounds__(kFsThreads) fs_filter_column(const FilterParams p) {
+__global__ void __launch_bounds__(FourStepShape<kN>::kColumnThreads) fs_filter_column(const FilterParams p) {
   using S = FourStepShape<kN>;
   extern __shared__ __align__(16) float2 tile[];
   const int64_t head = blockIdx.x / S::kTiles;

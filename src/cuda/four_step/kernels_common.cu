@@ -9,7 +9,7 @@ FourStepCommonKernels four_step_common_kernels(int n) {
     using S = FourStepShape<kN>;
     return {FFC_FS_ENTRY(fs_row_forward<kN>, S::kRowSmem),   FFC_FS_ENTRY(fs_row_backward<kN>, S::kRowPairSmem),
             FFC_FS_ENTRY(fs_dk_reduce<kN>, 0),               FFC_FS_ENTRY(fs_dk_row<kN>, S::kRowSmem),
-            FFC_FS_ENTRY(fs_dk_column<kN>, S::kTileSmem),    FFC_FS_ENTRY(fs_filter_row<kN>, S::kRowSmem)};
+            FFC_FS_COLUMN_ENTRY(fs_dk_column<kN>),           FFC_FS_ENTRY(fs_filter_row<kN>, S::kRowSmem)};
   });
 }
 

@@ -48,19 +48,25 @@ FFC_HOST_DEVICE constexpr int column_frequency(int p, int n1) {
 // the CTA has a butterfly in each stage) and at least 16 columns (32-byte rows of 16-bit input).
 FFC_HOST_DEVICE constexpr int four_step_columns(int n1) { return n1 >= 256 ? 16 : 4096 / n1; }
 
+// Threads of a column-pass CTA: one radix-16 DFT per thread per stage (tile values / 16), so the
+// tiles of the largest sizes, one CTA per SM by shared memory, still bring 32 warps.
+FFC_HOST_DEVICE constexpr int four_step_column_threads(int n1) { return n1 * four_step_columns(n1) / 16; }
+
 template <int kN>
 struct FourStepShape {
   static constexpr int M = 4096;                // row transform length
   static constexpr int N1 = kN / M;             // column transform length
   static constexpr int C = four_step_columns(N1);  // columns per tile
   static constexpr int kTiles = M / C;          // tiles per sequence
-  static constexpr int kThreads = 256;
+  static constexpr int kThreads = 256;                                // row and maxima passes
+  static constexpr int kColumnThreads = four_step_column_threads(N1);  // column passes
   static constexpr int kArch = 80;
   static constexpr int kTileSmem = N1 * C * 8;  // one tile of complex f32
   static constexpr int kRowSmem = M * 8;        // one row of complex f32
   static constexpr int kRowPairSmem = 2 * M * 8;
   static_assert(kN % M == 0 && N1 >= 16 && N1 <= 1024, "four-step sizes are 65536 .. 4194304");
-  static_assert((N1 * C) % kThreads == 0, "tile elements divide over the threads");
+  static_assert((N1 * C) % kColumnThreads == 0 && kColumnThreads % 32 == 0 && kColumnThreads <= 1024,
+                "tile elements divide over the column threads");
 };
 
 // Layout of the algorithm's twiddle table (float2 units): w_M^q for the row transforms, w_N^q

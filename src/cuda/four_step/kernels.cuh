@@ -52,7 +52,8 @@ template <int kN1, int kSpan, int kC, bool kInverse>
 __device__ __forceinline__ void column_stage(float2* tile, const float2* w_n1) {
   constexpr int R = column_stage_radix(kSpan);
   constexpr int kStride = kSpan / R;
-  constexpr int kThreads = four_step_column_threads(kN1);
+  constexpr int kThreads = four_step_column_threads(kN1);  // the launch's threads (entries.cuh)
+  static_assert(kC == four_step_columns(kN1), "the tile width the column threads are counted for");
   for (int d = threadIdx.x; d < kN1 / R * kC; d += kThreads) {
     const int b = d % kC, g = d / kC;
     const int m = g % kStride;

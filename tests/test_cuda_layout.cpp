@@ -252,3 +252,53 @@ TEST(FourStepLayout, ColumnThreadsTakeOneRadix16DftEach) {
 
 }  // namespace
 }  // namespace ffc::cuda
+
+// The fused conv1d backward's tiling (conv1d/fused_layout.hpp): its tiles write every dx position
+// once, own every dz entry once, stage the x each owned entry's taps read, and its parts split the
+// tiles with none empty; checked over paddings (causal, symmetric below and above K - 1), lengths
+// around the tile and K up to the fused limit.
+#include "cuda/conv1d/fused_layout.hpp"
+
+namespace ffc::cuda::conv1d {
+namespace {
+
+TEST(Conv1dFusedLayout, TilesCoverDxAndDzOnceAndStageTheirInputs) {
+  const int64_t tile = 128, rows = 3;
+  for (int64_t K : {1, 2, 3, 7, 8, 16, 17, 32}) {
+    for (int64_t L : {1, 5, 127, 128, 129, 1000}) {
+      for (int64_t P : {int64_t{0}, K / 2, K - 1, K + 5}) {
+        const int64_t out_length = L + 2 * P - K + 1;  // symmetric; P = K - 1 with L outputs is the causal cut
+        if (out_length <= 0) continue;
+        for (int64_t target : {1, 7, 1000}) {
+          const int64_t D = K - 1 - P;
+          const FusedLayout f = fused_layout(rows, L, out_length, D, tile, target);
+          SCOPED_TRACE(::testing::Message() << "K " << K << " L " << L << " P " << P << " target " << target);
+          ASSERT_LE(f.tile_lo, 0);
+          std::vector<int> dx_hits(static_cast<size_t>(L)), dz_hits(static_cast<size_t>(out_length));
+          for (int64_t i = f.tile_lo; i < f.tile_lo + f.tiles; ++i) {
+            for (int64_t s = i * tile; s < (i + 1) * tile; ++s) {
+              if (s >= 0 && s < L) ++dx_hits[static_cast<size_t>(s)];
+            }
+            const int64_t x_first = i * tile - (K - 1);
+            const int64_t staged = tile + (K + 7) / 8 * 8 + 8;  // the kernels' staged segment
+            for (int64_t t = i * tile - D; t < (i + 1) * tile - D; ++t) {
+              if (t < 0 || t >= out_length) continue;
+              ++dz_hits[static_cast<size_t>(t)];
+              EXPECT_GE(t - P, x_first);                       // tap 0 reads x[t - P]
+              EXPECT_LT(t + K - 1 - P, x_first + staged);      // tap K - 1 reads x[t + K - 1 - P]
+              EXPECT_LT(t - (i * tile - D) + K - 1, staged);   // the dx window's dz reads stay staged
+            }
+          }
+          for (int h : dx_hits) ASSERT_EQ(h, 1);
+          for (int h : dz_hits) ASSERT_EQ(h, 1);
+          EXPECT_GE(f.tiles_per_part * f.parts_per_row, f.tiles);
+          EXPECT_LT((f.parts_per_row - 1) * f.tiles_per_part, f.tiles);  // no empty part
+          EXPECT_LE(rows * f.parts_per_row, std::max<int64_t>(rows, target + rows));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ffc::cuda::conv1d

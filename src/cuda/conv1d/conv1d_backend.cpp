@@ -3,8 +3,10 @@
 //
 // Forward: one correlation launch (bias and SiLU in its epilogue).
 // Backward: [SiLU: dz = dy * SiLU'(z) into the workspace as f32, z recomputed by a correlation
-// launch] -> dx: the correlation of dz with the flipped filter -> dweight / dbias: per-part partial
-// sums into the workspace, then their fixed-order sums. Workspace: [dz (SiLU only)][partials].
+// launch] -> for K <= 32 with dweight or dbias wanted, one fused pass over dz and x (dx and per-block
+// partial sums, backward_fused.cuh); otherwise dx: the correlation of dz with the flipped filter,
+// and dweight / dbias: per-part partial sums -> the partials' fixed-order sums. Workspace:
+// [dz (SiLU only)][partials].
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -50,6 +52,14 @@ void correlate(DType dtype, const k1::CorrelateParams& p, cudaStream_t s) {
     case DType::kF32: k1::correlate_f32(p, s); return;
     case DType::kF16: k1::correlate_f16(p, s); return;
     case DType::kBF16: k1::correlate_bf16(p, s); return;
+  }
+}
+
+void fused_backward(DType dtype, const k1::FusedBackwardParams& p, cudaStream_t s) {
+  switch (dtype) {
+    case DType::kF32: k1::fused_backward_f32(p, s); return;
+    case DType::kF16: k1::fused_backward_f16(p, s); return;
+    case DType::kBF16: k1::fused_backward_bf16(p, s); return;
   }
 }
 
@@ -166,6 +176,23 @@ class CudaConv1d final : public Conv1dBackendImpl {
       correlate(p.dtype, c, s);
       dz = workspace;
     }
+    if (fuses(p)) {
+      k1::FusedBackwardParams f = fused_params(p);
+      f.dz = dz;
+      f.dz_f32 = dz_f32;
+      f.x = args.x.data;
+      f.dx = p.want_dx ? args.dx->data : nullptr;
+      f.weight = args.weight.data;
+      f.weight_dtype = static_cast<int>(args.weight.dtype);
+      f.partials = reinterpret_cast<float*>(workspace + dz_bytes(p));
+      fused_backward(p.dtype, f, s);
+      k1::DwParams d = dw_params(p);
+      d.parts = p.batch * f.layout.parts_per_row;
+      d.partials = f.partials;
+      k1::launch_dw_finish(d, p.groups, p.want_dweight ? static_cast<float*>(args.dweight->data) : nullptr,
+                           p.want_dbias ? static_cast<float*>(args.dbias->data) : nullptr, s);
+      return;
+    }
     if (p.want_dx) {
       // dx[s] = sum_j w[K-1-j] dz[s + j - (K - 1 - P)].
       k1::CorrelateParams c = correlate_params(p, args.weight);
@@ -203,6 +230,26 @@ class CudaConv1d final : public Conv1dBackendImpl {
     }
   }
 
+  // The fused pass serves K <= 32 whenever a weight or bias gradient is wanted.
+  static bool fuses(const core::Conv1dProblem& p) {
+    return p.kernel_size <= k1::kFusedMaxTaps && (p.want_dweight || p.want_dbias);
+  }
+
+  k1::FusedBackwardParams fused_params(const core::Conv1dProblem& p) const {
+    k1::FusedBackwardParams f;
+    f.batch = p.batch;
+    f.channels = p.channels;
+    f.length = p.length;
+    f.out_length = p.out_length;
+    f.kernel_size = p.kernel_size;
+    f.channels_per_group = p.channels_per_group();
+    f.padding = p.left_pad;
+    f.blh = p.layout == Conv1dLayout::kBLH;
+    f.layout = k1::fused_backward_layout(p.batch, p.channels, p.length, p.out_length, p.kernel_size, p.left_pad, f.blh,
+                                         16 * static_cast<int64_t>(sm_count_));
+    return f;
+  }
+
   k1::DwParams dw_params(const core::Conv1dProblem& p) const {
     k1::DwParams d;
     d.batch = p.batch;
@@ -226,6 +273,10 @@ class CudaConv1d final : public Conv1dBackendImpl {
   }
 
   std::size_t partial_bytes(const core::Conv1dProblem& p) const {
+    if (fuses(p)) {
+      return core::checked_mul(static_cast<uint64_t>(k1::fused_partial_floats(fused_params(p))), sizeof(float),
+                               "conv1d dweight partial bytes");
+    }
     return core::checked_mul(static_cast<uint64_t>(k1::dw_partial_floats(dw_params(p))), sizeof(float),
                              "conv1d dweight partial bytes");
   }

@@ -39,14 +39,19 @@
 namespace ffc::cuda::conv1d {
 
 constexpr int kThreads = 256;
-constexpr int kOutPerThread = 8;                         // consecutive outputs per thread
-constexpr int kBhlTile = kThreads * kOutPerThread;       // outputs per block, BHL
+constexpr int kWarps = kThreads / 32;
+constexpr int kOutPerThread = 8;                         // consecutive outputs per window
+constexpr int kLoadBatch = 4;     // global loads a thread issues before using any (BHL segments)
+constexpr int kBlhLoadBatch = 3;  // the same for the BLH rows: 160 rows x 4 vectors fit 3 per thread
+constexpr int kBhlTile = kThreads * kOutPerThread;       // outputs per window pass, BHL
 constexpr int kBhlTapChunk = 256;
-constexpr int kBhlSegment = kBhlTile + kBhlTapChunk;     // inputs staged per chunk
 constexpr int kBlhChannels = 32;
-constexpr int kBlhTile = (kThreads / 32) * kOutPerThread;  // 64 times per block, BLH
-constexpr int kBlhTapChunk = 64;
+constexpr int kBlhWindows = 2;                           // windows of 8 times per warp, BLH
+constexpr int kBlhTile = kWarps * kBlhWindows * kOutPerThread;  // 128 times per block, BLH
+constexpr int kBlhTapChunk = 32;
 constexpr int kBlhRows = kBlhTile + kBlhTapChunk;
+// Windows of 2048 outputs per BHL block: two for rows of 4096 outputs or more (more loads in flight).
+__host__ __device__ constexpr int bhl_windows(int64_t out_length) { return out_length >= 2 * kBhlTile ? 2 : 1; }
 constexpr int kDwTapChunk = (kThreads / 32) * 8;         // 64: 8 taps per warp
 constexpr int kDwBhlTile = 1024;                         // times per item, BHL
 constexpr int kDwBlhTile = 64;                           // times per item, BLH
@@ -63,10 +68,13 @@ __device__ __forceinline__ float load_dtype(const void* data, int dtype, int64_t
 
 // Tap j (< K) of the filter of channel c, as the correlation uses it. Channel counts fit 31 bits
 // (checked at launch), so the channel's group is a 32-bit division.
+__device__ __forceinline__ float filter_tap(const void* weight, int weight_dtype, int64_t channels_per_group,
+                                            int64_t kernel_size, int64_t c, int64_t k) {
+  const int64_t g = static_cast<uint32_t>(c) / static_cast<uint32_t>(channels_per_group);
+  return load_dtype(weight, weight_dtype, g * kernel_size + k);
+}
 __device__ __forceinline__ float filter_tap(const CorrelateParams& p, int64_t c, int64_t j) {
-  const int64_t g = static_cast<uint32_t>(c) / static_cast<uint32_t>(p.channels_per_group);
-  const int64_t k = p.flip ? p.kernel_size - 1 - j : j;
-  return load_dtype(p.weight, p.weight_dtype, g * p.kernel_size + k);
+  return filter_tap(p.weight, p.weight_dtype, p.channels_per_group, p.kernel_size, c, p.flip ? p.kernel_size - 1 - j : j);
 }
 
 __device__ __forceinline__ float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -118,33 +126,52 @@ __device__ __forceinline__ void accumulate_window(float (&acc)[kOutPerThread], c
 // ---- BHL ---------------------------------------------------------------------------------------------
 __device__ __forceinline__ int bank_padded(int m) { return m + (m >> 5); }
 
-// xs[bank_padded(i)] = row[start + i] (0 outside [0, len)) for i < n.
+// xs[bank_padded(i)] = row[start + i] (0 outside [0, len)) for i < n. Each thread issues up to
+// kLoadBatch loads (16-byte vectors where the row is aligned) before it converts and stores any, so
+// a block has all of its segment in flight at once.
 template <typename In>
 __device__ void stage_row_segment(const In* row, int64_t len, int64_t start, int n, float* xs) {
   constexpr int V = 16 / sizeof(In);
   if (aligned16(row) && len % V == 0) {
-    const int64_t a = floor_div(start, V) * V;  // aligned vector start
+    const int64_t a = floor_div(start, V) * V;  // aligned vector start; a vector is wholly in or out
     const int shift = static_cast<int>(start - a);
     const int vectors = static_cast<int>(ceil_div(n + shift, V));
-    for (int q = threadIdx.x; q < vectors; q += kThreads) {
-      const int64_t pos = a + int64_t{q} * V;
+    for (int q0 = threadIdx.x; q0 < vectors; q0 += kLoadBatch * kThreads) {
       union {
         uint4 raw;
         In v[V];
-      } u;
-      const bool inside = pos >= 0 && pos + V <= len;
-      if (inside) u.raw = *reinterpret_cast<const uint4*>(row + pos);
+      } u[kLoadBatch];
 #pragma unroll
-      for (int e = 0; e < V; ++e) {
-        const int i = q * V + e - shift;
-        if (i >= 0 && i < n) xs[bank_padded(i)] = inside ? IoTraits<In>::to_float(u.v[e]) : 0.0f;
+      for (int e = 0; e < kLoadBatch; ++e) {
+        const int q = q0 + e * kThreads;
+        const int64_t pos = a + int64_t{q} * V;
+        u[e].raw = q < vectors && pos >= 0 && pos + V <= len ? *reinterpret_cast<const uint4*>(row + pos)
+                                                               : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int e = 0; e < kLoadBatch; ++e) {
+        const int q = q0 + e * kThreads;
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const int i = q * V + k - shift;
+          if (q < vectors && i >= 0 && i < n) xs[bank_padded(i)] = IoTraits<In>::to_float(u[e].v[k]);
+        }
       }
     }
     return;
   }
-  for (int i = threadIdx.x; i < n; i += kThreads) {
-    const int64_t s = start + i;
-    xs[bank_padded(i)] = (s >= 0 && s < len) ? IoTraits<In>::to_float(row[s]) : 0.0f;
+  for (int i0 = threadIdx.x; i0 < n; i0 += kLoadBatch * kThreads) {
+    float v[kLoadBatch];
+#pragma unroll
+    for (int e = 0; e < kLoadBatch; ++e) {
+      const int i = i0 + e * kThreads;
+      const int64_t s = start + i;
+      v[e] = i < n && s >= 0 && s < len ? IoTraits<In>::to_float(row[s]) : 0.0f;
+    }
+#pragma unroll
+    for (int e = 0; e < kLoadBatch; ++e) {
+      if (i0 + e * kThreads < n) xs[bank_padded(i0 + e * kThreads)] = v[e];
+    }
   }
 }
 
@@ -170,28 +197,10 @@ __device__ __forceinline__ void store8(Out* dst, const float (&v)[kOutPerThread]
   }
 }
 
+// The epilogue and store of one thread's window of outputs t .. t + 7 of a BHL row.
 template <typename In, typename Out>
-__global__ void __launch_bounds__(kThreads) correlate_bhl_kernel(const CorrelateParams p) {
-  __shared__ float xs[kBhlSegment + kBhlSegment / 32 + 1];
-  __shared__ float ws[kBhlTapChunk];
-  // Grids and channel counts fit 31 bits (checked at launch): 32-bit index arithmetic.
-  const uint32_t tiles = static_cast<uint32_t>(ceil_div(p.out_length, kBhlTile));
-  const int64_t row = blockIdx.x / tiles;
-  const int64_t t0 = int64_t{blockIdx.x % tiles} * kBhlTile;
-  const int64_t c = static_cast<uint32_t>(row) % static_cast<uint32_t>(p.channels);
-  const In* in = static_cast<const In*>(p.in) + row * p.in_length;
-  const int base = threadIdx.x * kOutPerThread;
-  float acc[kOutPerThread] = {};
-  for (int64_t c0 = 0; c0 < p.kernel_size; c0 += kBhlTapChunk) {
-    const int kc = static_cast<int>(min64(kBhlTapChunk, p.kernel_size - c0));
-    const int staged = kBhlTile + (kc + kOutPerThread - 1) / kOutPerThread * kOutPerThread;
-    __syncthreads();  // the previous chunk's reads are done
-    stage_row_segment(in, p.in_length, t0 + c0 - p.offset, staged, xs);
-    for (int k = threadIdx.x; k < kc; k += kThreads) ws[k] = filter_tap(p, c, c0 + k);
-    __syncthreads();
-    accumulate_window(acc, ws, 1, kc, base, [&](int i) { return xs[bank_padded(i)]; });
-  }
-  const int64_t t = t0 + base;
+__device__ __forceinline__ void finish_bhl_window(const CorrelateParams& p, int64_t row, int64_t c, int64_t t,
+                                                  const float (&acc)[kOutPerThread]) {
   if (t >= p.out_length) return;
   const int count = static_cast<int>(min64(kOutPerThread, p.out_length - t));
   const float bias = p.bias ? load_dtype(p.bias, p.bias_dtype, c) : 0.0f;
@@ -200,42 +209,103 @@ __global__ void __launch_bounds__(kThreads) correlate_bhl_kernel(const Correlate
   float v[kOutPerThread];
 #pragma unroll
   for (int r = 0; r < kOutPerThread; ++r) v[r] = r < count ? apply_epilogue(p, acc[r] + bias, dy, index + r) : 0.0f;
-  Out* out = static_cast<Out*>(p.out) + index;
   constexpr int VO = 16 / sizeof(Out);
-  store8(out, v, count, aligned16(p.out) && p.out_length % VO == 0);
+  store8(static_cast<Out*>(p.out) + index, v, count, aligned16(p.out) && p.out_length % VO == 0);
+}
+
+template <typename In, typename Out, int kWindows>
+__global__ void __launch_bounds__(kThreads) correlate_bhl_kernel(const CorrelateParams p) {
+  constexpr int kTile = kWindows * kBhlTile;
+  constexpr int kSegment = kTile + kBhlTapChunk;
+  __shared__ float xs[kSegment + kSegment / 32 + 1];
+  __shared__ float ws[kBhlTapChunk];
+  // Grids and channel counts fit 31 bits (checked at launch): 32-bit index arithmetic.
+  const uint32_t tiles = static_cast<uint32_t>(ceil_div(p.out_length, kTile));
+  const int64_t row = blockIdx.x / tiles;
+  const int64_t t0 = int64_t{blockIdx.x % tiles} * kTile;
+  const int64_t c = static_cast<uint32_t>(row) % static_cast<uint32_t>(p.channels);
+  const In* in = static_cast<const In*>(p.in) + row * p.in_length;
+  const int base = threadIdx.x * kOutPerThread;
+  float acc[kWindows][kOutPerThread] = {};
+  for (int64_t c0 = 0; c0 < p.kernel_size; c0 += kBhlTapChunk) {
+    const int kc = static_cast<int>(min64(kBhlTapChunk, p.kernel_size - c0));
+    const int staged = kTile + (kc + kOutPerThread - 1) / kOutPerThread * kOutPerThread;
+    __syncthreads();  // the previous chunk's reads are done
+    stage_row_segment(in, p.in_length, t0 + c0 - p.offset, staged, xs);
+    for (int k = threadIdx.x; k < kc; k += kThreads) ws[k] = filter_tap(p, c, c0 + k);
+    __syncthreads();
+#pragma unroll
+    for (int w = 0; w < kWindows; ++w) {
+      accumulate_window(acc[w], ws, 1, kc, w * kBhlTile + base, [&](int i) { return xs[bank_padded(i)]; });
+    }
+  }
+#pragma unroll
+  for (int w = 0; w < kWindows; ++w) finish_bhl_window<In, Out>(p, row, c, t0 + w * kBhlTile + base, acc[w]);
 }
 
 // ---- BLH ---------------------------------------------------------------------------------------------
-// xs[i][cc] = x[b, start + i, ch0 + cc] (0 outside) for i < rows, cc < 32.
+// xs[i][cc] = x[b, start + i, ch0 + cc] (0 outside) for i < rows, cc < 32; batched loads as in
+// stage_row_segment (16-byte vectors of a time row's channels where aligned).
 template <typename In>
-__device__ void stage_blh_rows(const In* x, const CorrelateParams& p, int64_t b, int64_t len, int64_t start,
-                               int64_t ch0, int rows, float (*xs)[kBlhChannels]) {
+__device__ void stage_blh_rows(const In* x, int64_t channels, int64_t b, int64_t len, int64_t start, int64_t ch0,
+                               int rows, float (*xs)[kBlhChannels]) {
   constexpr int V = 16 / sizeof(In);
   constexpr int kVecPerRow = kBlhChannels / V;
-  if (aligned16(x) && p.channels % V == 0) {
-    for (int q = threadIdx.x; q < rows * kVecPerRow; q += kThreads) {
-      const int i = q / kVecPerRow, cv = (q % kVecPerRow) * V;
-      const int64_t s = start + i, ch = ch0 + cv;
+  if (aligned16(x) && channels % V == 0) {
+    const int n = rows * kVecPerRow;
+    for (int q0 = threadIdx.x; q0 < n; q0 += kBlhLoadBatch * kThreads) {
       union {
         uint4 raw;
         In v[V];
-      } u;
-      const bool inside = s >= 0 && s < len && ch < p.channels;
-      if (inside) u.raw = *reinterpret_cast<const uint4*>(x + (b * len + s) * p.channels + ch);
+      } u[kBlhLoadBatch];
 #pragma unroll
-      for (int e = 0; e < V; ++e) xs[i][cv + e] = inside ? IoTraits<In>::to_float(u.v[e]) : 0.0f;
+      for (int e = 0; e < kBlhLoadBatch; ++e) {
+        const int q = q0 + e * kThreads;
+        const int64_t s = start + q / kVecPerRow, ch = ch0 + (q % kVecPerRow) * V;
+        u[e].raw = q < n && s >= 0 && s < len && ch < channels
+                       ? *reinterpret_cast<const uint4*>(x + (b * len + s) * channels + ch)
+                       : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int e = 0; e < kBlhLoadBatch; ++e) {
+        const int q = q0 + e * kThreads;
+        if (q < n) {
+#pragma unroll
+          for (int k = 0; k < V; ++k) xs[q / kVecPerRow][(q % kVecPerRow) * V + k] = IoTraits<In>::to_float(u[e].v[k]);
+        }
+      }
     }
     return;
   }
-  for (int q = threadIdx.x; q < rows * kBlhChannels; q += kThreads) {
-    const int i = q / kBlhChannels, cc = q % kBlhChannels;
-    const int64_t s = start + i, ch = ch0 + cc;
-    xs[i][cc] = (s >= 0 && s < len && ch < p.channels) ? IoTraits<In>::to_float(x[(b * len + s) * p.channels + ch]) : 0.0f;
+  const int n = rows * kBlhChannels;
+  for (int q0 = threadIdx.x; q0 < n; q0 += kBlhLoadBatch * kThreads) {
+    float v[kBlhLoadBatch];
+#pragma unroll
+    for (int e = 0; e < kBlhLoadBatch; ++e) {
+      const int q = q0 + e * kThreads;
+      const int64_t s = start + q / kBlhChannels, ch = ch0 + q % kBlhChannels;
+      v[e] = q < n && s >= 0 && s < len && ch < channels ? IoTraits<In>::to_float(x[(b * len + s) * channels + ch]) : 0.0f;
+    }
+#pragma unroll
+    for (int e = 0; e < kBlhLoadBatch; ++e) {
+      const int q = q0 + e * kThreads;
+      if (q < n) xs[q / kBlhChannels][q % kBlhChannels] = v[e];
+    }
   }
 }
 
+// ws[k][cc] = tap c0 + k of channel ch0 + cc (0 for channels past the end), k < kc.
+__device__ __forceinline__ void stage_blh_taps(const CorrelateParams& p, int64_t ch0, int64_t c0, int kc,
+                                               float (*ws)[kBlhChannels]) {
+  for (int q = threadIdx.x; q < kc * kBlhChannels; q += kThreads) {
+    const int k = q / kBlhChannels, cc = q % kBlhChannels;
+    ws[k][cc] = ch0 + cc < p.channels ? filter_tap(p, ch0 + cc, c0 + k) : 0.0f;
+  }
+}
+
+// Block (b, 128 times, 32 channels): lane = channel, warp w = times 16 w .. 16 w + 15 (two windows).
 template <typename In, typename Out>
-__global__ void __launch_bounds__(kThreads) correlate_blh_kernel(const CorrelateParams p) {
+__global__ void __launch_bounds__(kThreads, 3) correlate_blh_kernel(const CorrelateParams p) {
   __shared__ float xs[kBlhRows][kBlhChannels];
   __shared__ float ws[kBlhTapChunk][kBlhChannels];
   const uint32_t ctiles = static_cast<uint32_t>(ceil_div(p.channels, kBlhChannels));
@@ -245,39 +315,41 @@ __global__ void __launch_bounds__(kThreads) correlate_blh_kernel(const Correlate
   const int64_t b = blockIdx.x / ctiles / ttiles;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t ch = ch0 + lane;
-  const In* in = static_cast<const In*>(p.in);
-  float acc[kOutPerThread] = {};
+  float acc[kBlhWindows][kOutPerThread] = {};
   for (int64_t c0 = 0; c0 < p.kernel_size; c0 += kBlhTapChunk) {
     const int kc = static_cast<int>(min64(kBlhTapChunk, p.kernel_size - c0));
     const int rows = kBlhTile + (kc + kOutPerThread - 1) / kOutPerThread * kOutPerThread;
     __syncthreads();
-    stage_blh_rows(in, p, b, p.in_length, t0 + c0 - p.offset, ch0, rows, xs);
-    for (int q = threadIdx.x; q < kc * kBlhChannels; q += kThreads) {
-      const int k = q / kBlhChannels, cc = q % kBlhChannels;
-      ws[k][cc] = ch0 + cc < p.channels ? filter_tap(p, ch0 + cc, c0 + k) : 0.0f;
-    }
+    stage_blh_rows(static_cast<const In*>(p.in), p.channels, b, p.in_length, t0 + c0 - p.offset, ch0, rows, xs);
+    stage_blh_taps(p, ch0, c0, kc, ws);
     __syncthreads();
-    accumulate_window(acc, &ws[0][lane], kBlhChannels, kc, warp * kOutPerThread,
-                      [&](int i) { return xs[i][lane]; });
+#pragma unroll
+    for (int w = 0; w < kBlhWindows; ++w) {
+      accumulate_window(acc[w], &ws[0][lane], kBlhChannels, kc, (warp * kBlhWindows + w) * kOutPerThread,
+                        [&](int i) { return xs[i][lane]; });
+    }
   }
   if (ch >= p.channels) return;
   const float bias = p.bias ? load_dtype(p.bias, p.bias_dtype, ch) : 0.0f;
   const In* dy = static_cast<const In*>(p.dy);
   Out* out = static_cast<Out*>(p.out);
+  const int64_t t_first = t0 + warp * kBlhWindows * kOutPerThread;
+  const int count = static_cast<int>(min64(kBlhWindows * kOutPerThread, p.out_length - t_first));
+  int64_t index = (b * p.out_length + t_first) * p.channels + ch;
 #pragma unroll
-  for (int r = 0; r < kOutPerThread; ++r) {
-    const int64_t t = t0 + warp * kOutPerThread + r;
-    if (t < p.out_length) {
-      const int64_t index = (b * p.out_length + t) * p.channels + ch;
-      out[index] = IoTraits<Out>::from_float(apply_epilogue(p, acc[r] + bias, dy, index));
+  for (int w = 0; w < kBlhWindows; ++w) {
+#pragma unroll
+    for (int r = 0; r < kOutPerThread; ++r, index += p.channels) {
+      if (w * kOutPerThread + r < count) out[index] = IoTraits<Out>::from_float(apply_epilogue(p, acc[w][r] + bias, dy, index));
     }
   }
 }
 
 template <typename In, typename Out>
 void launch_correlate(const CorrelateParams& p, cudaStream_t stream) {
+  const int windows = bhl_windows(p.out_length);
   const int64_t blocks = p.blh ? p.batch * ceil_div(p.out_length, kBlhTile) * ceil_div(p.channels, kBlhChannels)
-                               : p.batch * p.channels * ceil_div(p.out_length, kBhlTile);
+                               : p.batch * p.channels * ceil_div(p.out_length, int64_t{windows} * kBhlTile);
   if (blocks == 0) return;
   if (blocks > INT32_MAX || p.channels > INT32_MAX) {
     core::throw_error(Status::kNotSupported, "x: the conv1d grid of " + std::to_string(blocks) +
@@ -286,7 +358,11 @@ void launch_correlate(const CorrelateParams& p, cudaStream_t stream) {
   if (p.blh) {
     correlate_blh_kernel<In, Out><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
   } else {
-    correlate_bhl_kernel<In, Out><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
+    if (windows == 2) {
+      correlate_bhl_kernel<In, Out, 2><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
+    } else {
+      correlate_bhl_kernel<In, Out, 1><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
+    }
   }
   check_cuda(cudaGetLastError(), "conv1d correlate launch");
 }

@@ -1,6 +1,6 @@
 // The conv1d kernels that do not depend on the call's dtype: the fixed-order sums of the dweight and
 // dbias partials (see kernels.cuh), and the partials' sizing.
-#include "cuda/conv1d/kernels.cuh"
+#include "cuda/conv1d/backward_fused.cuh"
 
 namespace ffc::cuda::conv1d {
 namespace {
@@ -50,6 +50,16 @@ int64_t dw_parts(const DwParams& p, int64_t target_blocks) {
 }
 
 int64_t dw_partial_floats(const DwParams& p) { return p.parts * p.channels * (p.kernel_size + 1); }
+
+FusedLayout fused_backward_layout(int64_t batch, int64_t channels, int64_t length, int64_t out_length,
+                                  int64_t kernel_size, int64_t padding, bool blh, int64_t target_blocks) {
+  const int64_t rows = batch * (blh ? ceil_div(channels, kBlhChannels) : channels);
+  return fused_layout(rows, length, out_length, kernel_size - 1 - padding, blh ? kFusedBlhTile : kBhlTile, target_blocks);
+}
+
+int64_t fused_partial_floats(const FusedBackwardParams& p) {
+  return p.batch * p.layout.parts_per_row * p.channels * (p.kernel_size + 1);
+}
 
 void launch_dw_finish(const DwParams& p, int64_t groups, float* dweight, float* dbias, cudaStream_t stream) {
   if (dweight != nullptr && groups * p.kernel_size > 0) {

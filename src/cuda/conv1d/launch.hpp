@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cuda/conv1d/fused_layout.hpp"
+
 namespace ffc::cuda::conv1d {
 
 // What the correlation kernels do with z = sum_j w[j] in[t + j - offset] + bias before storing.
@@ -54,6 +56,30 @@ int64_t dw_partial_floats(const DwParams& p);
 // dbias[c] = sum over parts (in order). Either may be null.
 void launch_dw_finish(const DwParams& p, int64_t groups, float* dweight, float* dbias, cudaStream_t stream);
 
+// The fused backward (fused_layout.hpp) for K <= kFusedMaxTaps: dx (when dx is not null) and the
+// per-block partial sums of dweight and dbias in one pass over dz and x, written as
+// partials[((b * parts_per_row + part) * H + c) * (K + 1) + j] (j = K: dbias), which is the DwParams
+// layout with parts = B * parts_per_row, so launch_dw_finish sums them.
+constexpr int64_t kFusedMaxTaps = 32;
+struct FusedBackwardParams {
+  const void* dz = nullptr;      // like y: Dz (float or the call's dtype)
+  const void* x = nullptr;       // the call's dtype
+  void* dx = nullptr;            // like x, or null
+  const void* weight = nullptr;  // (G, K), dtype weight_dtype
+  float* partials = nullptr;
+  int64_t batch = 0, channels = 0, length = 0, out_length = 0, kernel_size = 0, channels_per_group = 1;
+  int64_t padding = 0;  // P, the forward's left padding
+  int weight_dtype = 0;
+  bool blh = false;
+  bool dz_f32 = false;
+  FusedLayout layout;
+};
+
+// The layout of the fused backward's blocks for `target_blocks` blocks, and the partials' float count.
+FusedLayout fused_backward_layout(int64_t batch, int64_t channels, int64_t length, int64_t out_length,
+                                  int64_t kernel_size, int64_t padding, bool blh, int64_t target_blocks);
+int64_t fused_partial_floats(const FusedBackwardParams& p);
+
 // One entry per dtype of the call (x, y): the kernels instantiated for it (kernels_<dtype>.cu).
 void correlate_f32(const CorrelateParams& p, cudaStream_t stream);
 void correlate_f16(const CorrelateParams& p, cudaStream_t stream);
@@ -61,5 +87,8 @@ void correlate_bf16(const CorrelateParams& p, cudaStream_t stream);
 void dw_partials_f32(const DwParams& p, cudaStream_t stream);
 void dw_partials_f16(const DwParams& p, cudaStream_t stream);
 void dw_partials_bf16(const DwParams& p, cudaStream_t stream);
+void fused_backward_f32(const FusedBackwardParams& p, cudaStream_t stream);
+void fused_backward_f16(const FusedBackwardParams& p, cudaStream_t stream);
+void fused_backward_bf16(const FusedBackwardParams& p, cudaStream_t stream);
 
 }  // namespace ffc::cuda::conv1d

@@ -35,7 +35,8 @@ add_library(ffc_cuda_objects OBJECT
   src/cuda/conv1d/kernels_common.cu
   src/cuda/conv1d/kernels_f32.cu
   src/cuda/conv1d/kernels_f16.cu
-  src/cuda/conv1d/kernels_bf16.cu)
+  src/cuda/conv1d/kernels_bf16.cu
+  src/cuda/conv1d/toeplitz_mma.cu)
 add_library(ffc_cuda_hopper OBJECT
   src/cuda/fused_cta/forward_f16.cu
   src/cuda/fused_cta/forward_bf16.cu

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+
+#include "cuda/conv1d/toeplitz_mma_math.hpp"
 
 namespace ffc::testing {
 namespace {
@@ -25,6 +28,54 @@ std::vector<int64_t> shape_of(const Conv1dCase& c, int64_t len) {
   if (c.layout == Conv1dLayout::kBHL) return {c.batch, c.channels, len};
   return {c.batch, len, c.channels};
 }
+
+// The tensor-core path's bound E_tc (conv1d_check.hpp) for one correlation: per group, the split's
+// per-tap coefficients; per output, sums over the window's taps.
+class MmaBound {
+ public:
+  MmaBound(const Conv1dCase& c, const Conv1dInputs& in, int64_t offset, bool on) : on_(on) {
+    if (!on_) return;
+    namespace tz = cuda::conv1d::toeplitz;
+    const tz::Format f = c.dtype == DType::kF16 ? tz::kF16 : tz::kBf16;
+    const int64_t K = c.kernel_size;
+    const double n = 8.0 * tz::make_shape(K, offset).tiles;
+    acc_ = std::pow(1.0 + 6 * 0x1p-23, n) - 1.0;
+    mmag_.resize(static_cast<size_t>(c.g() * K));
+    split_.resize(mmag_.size());
+    for (int64_t g = 0; g < c.g(); ++g) {
+      float mx = 0.0f;
+      for (int64_t j = 0; j < K; ++j) mx = std::max(mx, static_cast<float>(std::fabs(in.weight.value(g * K + j))));
+      const int E = tz::scale_exponent(mx);
+      for (int64_t j = 0; j < K; ++j) {
+        const double w = in.weight.value(g * K + j);
+        const tz::Split s = tz::split_tap(std::ldexp(static_cast<float>(w), -E), f);
+        const size_t i = static_cast<size_t>(g * K + j);
+        mmag_[i] = std::ldexp(std::fabs(static_cast<double>(s.hi)) + std::fabs(static_cast<double>(s.lo)), E);
+        split_[i] = std::ldexp(1.0, -2 * f.p) * std::fabs(w) + std::ldexp(1.0, E + f.emin - f.p);
+      }
+    }
+  }
+  bool on() const { return on_; }
+  // The terms of tap (g, j) times input magnitude |v|, summed per output with `sum`.
+  void add(int64_t g_times_k_plus_j, double abs_v) {
+    if (!on_) return;
+    const size_t i = static_cast<size_t>(g_times_k_plus_j);
+    split_sum_ += split_[i] * abs_v;
+    mma_sum_ += mmag_[i] * abs_v;
+  }
+  // E_tc for `mag` = sum |w x| + |bias|, then the sums restart.
+  double take(double mag) {
+    if (!on_) return 0.0;
+    const double a = split_sum_ + acc_ * mma_sum_ + 0x1p-149;
+    split_sum_ = mma_sum_ = 0.0;
+    return a + kU32 * (mag + a);
+  }
+
+ private:
+  bool on_;
+  double acc_ = 0.0, split_sum_ = 0.0, mma_sum_ = 0.0;
+  std::vector<double> mmag_, split_;
+};
 
 }  // namespace
 
@@ -62,13 +113,16 @@ Conv1dInputs Conv1dInputs::make(const Conv1dCase& c, uint64_t seed) {
   return in;
 }
 
-Conv1dReference conv1d_reference(const Conv1dCase& c, const Conv1dInputs& in, bool f32_terms_dw) {
+Conv1dReference conv1d_reference(const Conv1dCase& c, const Conv1dInputs& in, bool f32_terms_dw,
+                                 Conv1dArithmetic arithmetic) {
   const int64_t B = c.batch, H = c.channels, L = c.length, K = c.kernel_size, Lo = c.out_length();
   const int64_t P = c.causal ? K - 1 : c.padding, per_group = H / c.g();
   const bool silu = c.activation == Activation::kSilu;
   const double u_out = unit_roundoff(c.dtype), floor = subnormal_floor(c.dtype);
   auto x = [&](int64_t b, int64_t ch, int64_t s) { return in.x.value(index_of(c, b, ch, s, L)); };
   auto w = [&](int64_t ch, int64_t j) { return in.weight.value((ch / per_group) * K + j); };
+  const bool mma = arithmetic == Conv1dArithmetic::kToeplitzMma && c.dtype != DType::kF32;
+  MmaBound fwd_mma(c, in, P, mma), dx_mma(c, in, K - 1 - P, mma);
 
   Conv1dReference r;
   const size_t n_out = static_cast<size_t>(B * H * Lo);
@@ -86,8 +140,9 @@ Conv1dReference conv1d_reference(const Conv1dCase& c, const Conv1dInputs& in, bo
           const double term = w(ch, j) * x(b, ch, s);
           z += term;
           mag += std::fabs(term);
+          fwd_mma.add((ch / per_group) * K + j, std::fabs(x(b, ch, s)));
         }
-        const double e_z = gamma(static_cast<double>(K + 2)) * mag;
+        const double e_z = std::max(gamma(static_cast<double>(K + 2)) * mag, fwd_mma.take(mag));
         const size_t i = static_cast<size_t>(index_of(c, b, ch, t, Lo));
         const double y = silu ? z * sigmoid(z) : z;
         const double act_err = silu ? 1.1 * e_z + 8 * kU32 * std::fabs(y) : e_z;
@@ -115,10 +170,12 @@ Conv1dReference conv1d_reference(const Conv1dCase& c, const Conv1dInputs& in, bo
           v += w(ch, j) * dz[o];
           mag += std::fabs(w(ch, j) * dz[o]);
           prop += std::fabs(w(ch, j)) * e_dz[o];
+          dx_mma.add((ch / per_group) * K + j, std::fabs(dz[o]));
         }
         const size_t i = static_cast<size_t>(index_of(c, b, ch, s, L));
+        const double e_dx = std::max(gamma(static_cast<double>(K + 2)) * mag, dx_mma.take(mag));
         r.dx.value[i] = v;
-        r.dx.bound[i] = u_out * std::fabs(v) + (1 + u_out) * (gamma(static_cast<double>(K + 2)) * mag + prop) + floor;
+        r.dx.bound[i] = u_out * std::fabs(v) + (1 + u_out) * (e_dx + prop) + floor;
       }
     }
   }

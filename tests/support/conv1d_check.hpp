@@ -11,6 +11,16 @@
 //
 // with gamma(n) = n u32 / (1 - n u32) and u_out the unit roundoff of the output dtype (plus half
 // the smallest f16 subnormal for f16 outputs). 1.1 bounds |SiLU'| and 0.5 |SiLU''|.
+//
+// Cases run on the tensor-core correlation (src/cuda/conv1d/toeplitz_mma.cuh; arithmetic
+// kToeplitzMma) bound z by max(E_z, E_tc) instead of E_z, for y, SiLU's dz and dx alike
+// (docs/design.md, "Tensor-core path"): with the filter scaled by 2^-E and split into hi + lo in the
+// MMA's format (p significand bits, smallest normal 2^emin), n = 8 tiles accumulation steps
+// (2 MMAs per tile, each at most 4 steps of 4 products) and delta = 6 * 2^-23,
+//   A    = sum_j (2^-2p |w_j| + 2^(E + emin - p)) |x_j|                          (the split)
+//        + ((1 + delta)^n - 1) 2^E sum_j (|hi_j| + |lo_j|) |x_j|                  (the MMAs' sums)
+//        + 2^-149                                                                (the rescale)
+//   E_tc = A + u32 (sum_j |w_j x_j| + |bias| + A)                                (the bias add)
 #pragma once
 
 #include <cstdint>
@@ -54,8 +64,12 @@ struct Conv1dReference {
   Bounded y, dx, dweight, dbias;
 };
 
+// The arithmetic of the correlations that produce y, SiLU's dz and dx (see above).
+enum class Conv1dArithmetic { kDirect, kToeplitzMma };
+
 // `f32_terms_dw`: whether dweight / dbias are summed in f32 (else double: n = 2).
-Conv1dReference conv1d_reference(const Conv1dCase& c, const Conv1dInputs& in, bool f32_terms_dw);
+Conv1dReference conv1d_reference(const Conv1dCase& c, const Conv1dInputs& in, bool f32_terms_dw,
+                                 Conv1dArithmetic arithmetic = Conv1dArithmetic::kDirect);
 
 // Results of one forward and one backward call (dx, dweight, dbias all requested).
 struct Conv1dResults {

@@ -4,7 +4,8 @@
 
 Rows: op conv1d_forward / conv1d_backward, impl (ours, or a peer: torch F.conv1d with groups =
 cuDNN's grouped convolution, the causal-conv1d package, the original FlashFFTConv's conv1d
-(monarch_cuda) when importable), kernel_size, layout, groups, dtype, B, H, L, time_ms (median of
+(monarch_cuda) when importable, NVIDIA cuDNN's cudnnCausalConv1dForward / Backward through
+bench/peers/cudnn_causal_conv1d.py when libcudnn_ext.so.9 loads), kernel_size, layout, groups, dtype, B, H, L, time_ms (median of
 CUDA-event timings), floor_ms (the compulsory HBM traffic at the bandwidth of a device copy measured
 in the same run: forward reads x, writes y; backward reads x and dy, writes dx), rel_err (relative
 L2 against float64 on the first two batch rows), gpu. A peer that cannot be imported or run gets one
@@ -13,6 +14,8 @@ row with "unavailable" and the reason.
 
 import argparse
 import json
+import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +23,8 @@ import torch.nn.functional as F
 from flashfftconv import depthwise_conv1d
 
 from bench_module import time_ms  # CUDA-event median, the module benchmark's timer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 
 
 def copy_bandwidth(repeat):
@@ -63,9 +68,62 @@ def peers(x, w, blh, K):
         out.append(("original_flashfftconv", lambda: monarch_cuda.conv1d_forward(x, wf, torch.zeros(H, device=x.device, dtype=wf.dtype), K - 1, not blh)))
     except Exception as e:  # noqa: BLE001
         out.append(("original_flashfftconv", f"not importable ({type(e).__name__}: {e})"))
-    out.append(("cudnn_causal_conv1d", "cudnnCausalConv1dForward is not reachable from this Python environment "
-                "(no binding in torch or cudnn-frontend here)"))
+    out.append(("cudnn_causal_conv1d", cudnn_forward(x, wf, blh, K)))
     return out
+
+
+_CUDNN = None
+
+
+def cudnn_peer():
+    """The cuDNN causal conv1d binding, or the reason it is unavailable (loaded once)."""
+    global _CUDNN
+    if _CUDNN is None:
+        try:
+            from cudnn_causal_conv1d import CudnnCausalConv1d
+
+            _CUDNN = CudnnCausalConv1d(torch, os.environ.get("CUDNN_EXT_LIB"))
+        except Exception as e:  # noqa: BLE001 -- reported as the peer's reason
+            _CUDNN = f"not loadable ({type(e).__name__}: {e})"
+    return _CUDNN
+
+
+def cudnn_args(x, wf, blh, K):
+    """(cudnn, weight in cuDNN's layout, zero bias) or the reason cuDNN cannot run this case."""
+    from cudnn_causal_conv1d import SUPPORTED_K
+
+    c = cudnn_peer()
+    if isinstance(c, str):
+        return c
+    if K not in SUPPORTED_K:
+        return f"K = {K} is not among cuDNN's kernel sizes (2..8, 16, 32, 64, 128, 256)"
+    w = (wf.t() if blh else wf).contiguous()
+    return c, w, torch.zeros(wf.shape[0], device=x.device, dtype=x.dtype)
+
+
+def cudnn_forward(x, wf, blh, K):
+    a = cudnn_args(x, wf, blh, K)
+    if isinstance(a, str):
+        return a
+    c, w, bias = a
+    y = torch.empty_like(x)
+
+    def run():
+        c.forward(x, w, bias, y, blh)
+        return y
+
+    return run
+
+
+def cudnn_backward(x, wf, dy, blh, K):
+    a = cudnn_args(x, wf, blh, K)
+    if isinstance(a, str):
+        return a
+    c, w, bias = a
+    dx = torch.empty_like(x)
+    dw = torch.empty(w.shape, device=x.device, dtype=torch.float32)
+    db = torch.empty(bias.shape, device=x.device, dtype=torch.float32)
+    return lambda: c.backward(x, w, bias, dy, dx, dw, db, blh)
 
 
 def main():
@@ -77,6 +135,7 @@ def main():
     p.add_argument("--kernel-sizes", default="2,3,4,7,16,128")
     p.add_argument("--dtype", default="bf16")
     p.add_argument("--repeat", type=int, default=30)
+    p.add_argument("--no-peers", action="store_true", help="time only this package (an A/B of two builds)")
     args = p.parse_args()
     dtype = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[args.dtype]
     gpu = torch.cuda.get_device_name()
@@ -111,8 +170,17 @@ def main():
                 emit(op="conv1d_backward", impl="ours", time_ms=time_ms(bwd, args.repeat),
                      floor_ms=3 * x.numel() * elem / bandwidth, rel_err=None, **common)
 
-                if G != H:
+                if G != H or args.no_peers:
                     continue
+                bpeer = cudnn_backward(x, w.to(dtype), dy, blh, K)
+                if isinstance(bpeer, str):
+                    emit(op="conv1d_backward", impl="cudnn_causal_conv1d", unavailable=bpeer, **common)
+                else:
+                    try:
+                        emit(op="conv1d_backward", impl="cudnn_causal_conv1d", time_ms=time_ms(bpeer, args.repeat),
+                             floor_ms=3 * x.numel() * elem / bandwidth, rel_err=None, **common)
+                    except Exception as e:  # noqa: BLE001
+                        emit(op="conv1d_backward", impl="cudnn_causal_conv1d", unavailable=f"failed ({type(e).__name__}: {e})", **common)
                 for name, peer in peers(x, w, blh, K):
                     if isinstance(peer, str):
                         emit(op="conv1d_forward", impl=name, unavailable=peer, **common)

@@ -1,7 +1,8 @@
 // The CUDA backend of the short depthwise convolution: device checks at plan creation, then
 // stream-ordered, allocation-free launches of the kernels in kernels.cuh.
 //
-// Forward: one correlation launch (bias and SiLU in its epilogue).
+// Forward: one correlation launch (bias and SiLU in its epilogue): the tensor-core Toeplitz kernel for
+// 16-bit (B, H, L) calls with K = 64 ... 1024 (toeplitz_mma.hpp), the direct kernels otherwise.
 // Backward: [SiLU: dz = dy * SiLU'(z) into the workspace as f32, z recomputed by a correlation
 // launch] -> for K <= 32 with dweight or dbias wanted, one fused pass over dz and x (dx and per-block
 // partial sums, backward_fused.cuh); otherwise dx: the correlation of dz with the flipped filter,
@@ -18,6 +19,7 @@
 #include "core/errors.hpp"
 #include "cuda/check.hpp"
 #include "cuda/conv1d/launch.hpp"
+#include "cuda/conv1d/toeplitz_mma.hpp"
 
 namespace ffc::detail {
 namespace {
@@ -47,7 +49,16 @@ constexpr std::size_t kAlign = 256;
 
 std::size_t align_up(std::size_t n) { return core::checked_add(n, kAlign - 1, "conv1d workspace bytes") / kAlign * kAlign; }
 
+// The tensor-core Toeplitz kernel where it applies (16-bit BHL, K = 64 ... 1024), else the direct one.
 void correlate(DType dtype, const k1::CorrelateParams& p, cudaStream_t s) {
+  if (dtype != DType::kF32 && k1::toeplitz_mma_applies(p, static_cast<int>(dtype))) {
+    if (dtype == DType::kF16) {
+      k1::toeplitz_mma_f16(p, s);
+    } else {
+      k1::toeplitz_mma_bf16(p, s);
+    }
+    return;
+  }
   switch (dtype) {
     case DType::kF32: k1::correlate_f32(p, s); return;
     case DType::kF16: k1::correlate_f16(p, s); return;

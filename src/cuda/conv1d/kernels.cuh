@@ -2,20 +2,23 @@
 // (cmake/FfcCuda.cmake: FFC_CUDA_ARCHS_PORTABLE). 64-bit element offsets throughout; no atomics:
 // every sum has a fixed order.
 //
-// correlate_bhl_kernel (layout (B, H, L)): one block per (row, tile of 2048 outputs); 256 threads,
-//   8 consecutive outputs each. Per chunk of 256 taps: the tile's input segment plus its halo goes
-//   to shared memory as f32 (16-byte loads when the rows are aligned; zeros outside the row), the
-//   chunk's taps too; each thread slides a 16-register window along its inputs, 64 FMAs per 8 taps
-//   with one shared load per tap for x and one broadcast for w. The shared index m + m / 32 keeps
-//   the threads' stride-8 windows on distinct banks. Outputs leave as one 16-byte store per thread
-//   where aligned.
-// correlate_blh_kernel (layout (B, L, H)): one block per (b, tile of 64 times, 32 channels); lane =
-//   channel, warp = 8 consecutive times; shared rows of 32 channels (one bank per lane), taps in
-//   chunks of 64 with each channel's own filter chunk in shared memory.
+// correlate_bhl_kernel (layout (B, H, L)): one block per (row, tile of 2048 x kWindows outputs;
+//   two windows for rows of 4096 outputs or more); 256 threads, 8 consecutive outputs per window.
+//   Per chunk of 256 taps: the tile's input segment plus its halo goes to shared memory as f32, each
+//   thread issuing up to kLoadBatch loads (16-byte vectors when the rows are aligned; zeros outside
+//   the row) before it converts any, so the segment is in flight at once; the chunk's taps too; each
+//   thread slides a 16-register window along its inputs, 64 FMAs per 8 taps with one shared load per
+//   tap for x and one broadcast for w. The shared index m + m / 32 keeps the threads' stride-8
+//   windows on distinct banks. Outputs leave as one 16-byte store per thread and window where aligned.
+// correlate_blh_kernel (layout (B, L, H)): one block per (b, tile of 128 times, 32 channels); lane =
+//   channel, warp = 16 consecutive times (two windows of 8); shared rows of 32 channels (one bank per
+//   lane, batched 16-byte loads), taps in chunks of 32 with each channel's own filter chunk in
+//   shared memory.
 // Both compute out[t] = sum_j w[j] in[t + j - offset] (+ bias, epilogue): the forward (offset P),
 // dx (dz with the flipped filter, offset K - 1 - P) and SiLU's dz (z recomputed, times dy).
 //
-// dw_partials_bhl_kernel / dw_partials_blh_kernel: one block per (channel or 32-channel tile, part);
+// dw_partials_bhl_kernel / dw_partials_blh_kernel (K > 32; backward_fused.cuh serves K <= 32):
+//   one block per (channel or 32-channel tile, part);
 //   a part is a contiguous range of (batch, time tile) items. For each chunk of 64 taps (8 per warp,
 //   in registers) the block walks its items: dz tile and x tile (with the chunk's halo) to shared
 //   memory, each thread accumulating its taps over its times. BHL: lanes split the times and a

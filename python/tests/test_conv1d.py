@@ -4,8 +4,13 @@ Reference: torch.nn.functional.conv1d in float64 on the same (rounded) inputs. B
 element, as in tests/support/conv1d_check.hpp: the f32 accumulation of K taps (gamma(K + 2) times
 the sum of the terms' magnitudes, itself a float64 convolution of |x| and |w|), SiLU's propagation,
 and the output's rounding (unit roundoff of its dtype); dweight and dbias take gamma(n) for their n
-summed terms.
+summed terms. CUDA calls that take the tensor-core path (16-bit x, layout (B, H, L), K = 64 ... 1024)
+bound z by max(gamma(K + 2) * mag, E_tc) instead, E_tc as derived in docs/design.md (the filter's
+hi + lo split after scaling by 2^E, the tensor core's accumulation steps, the f32 rounding).
 """
+
+import math
+
 
 import pytest
 import torch
@@ -43,15 +48,36 @@ def _conv64(x, w, b, padding, causal, blh):
     return z
 
 
+def takes_tensor_cores(x, K, blh):
+    """The CUDA backend's rule (toeplitz_mma_applies) for the correlations of a call."""
+    return x.is_cuda and not blh and x.dtype in (torch.float16, torch.bfloat16) and 64 <= K <= 1024
+
+
+def tensor_core_bound(dtype, w, K, mag, window_abs_sum):
+    """E_tc per output: mag = sum |w x| (+ |bias|), window_abs_sum = sum |x| over the output's taps
+    (both in the output's layout, channels on dim 1)."""
+    p, emin = (8, -126) if dtype == torch.bfloat16 else (11, -14)
+    acc = (1 + 6 * 2.0 ** -23) ** (8 * math.ceil((K + 7 + 15) / 16)) - 1
+    H = mag.shape[1]
+    wmax = w.detach().double().abs().amax(dim=1).repeat_interleave(H // w.shape[0]).cpu().to(mag.device)
+    split = 2.0 ** (-2 * p) * mag + 2.0 ** (emin - p + 1) * wmax[None, :, None] * window_abs_sum
+    a = split + acc * (1 + 2.0 ** (1 - p)) * mag + 2.0 ** -149
+    return a + U32 * (mag + a)
+
+
 def reference(x, w, b, padding, causal, blh, silu, dy=None):
     """Reference y, its bound, and (with dy) reference dx, dw, db with bounds."""
     K = w.shape[1]
+    mma = takes_tensor_cores(x, K, blh)
     xd = x.detach().double().requires_grad_()
     wd = w.detach().double().requires_grad_()
     z = _conv64(xd, wd, None if b is None else b.detach(), padding, causal, blh)
     mag = _conv64(x.detach().abs(), w.detach().abs(), None if b is None else b.detach().abs(), padding, causal,
                   blh)
     e_z = gamma(K + 2) * mag
+    if mma:
+        xsum = _conv64(x.detach().abs(), torch.ones_like(w, dtype=torch.float64), None, padding, causal, blh)
+        e_z = torch.maximum(e_z, tensor_core_bound(x.dtype, w, K, mag, xsum))
     y = z * torch.sigmoid(z) if silu else z
     out_dtype = x.dtype
     u = UNIT[out_dtype]
@@ -77,7 +103,11 @@ def reference(x, w, b, padding, causal, blh, silu, dy=None):
     p_dx, p_dw = vjp(x, w, e_dz)
     B, H, L_out = dz.shape
     per_group = H // w.shape[0]
-    result["dx"] = (dx, u * dx.abs() + (1 + u) * (gamma(K + 2) * m_dx + p_dx) + FLOOR[out_dtype])
+    e_dx = gamma(K + 2) * m_dx
+    if mma:  # dx is the correlation of dz with the flipped filter, on the same path
+        dzsum = vjp(x, torch.ones_like(w, dtype=torch.float64), dz.abs())[0]
+        e_dx = torch.maximum(e_dx, _bhl(tensor_core_bound(x.dtype, w, K, _bhl(m_dx, blh), _bhl(dzsum, blh)), blh))
+    result["dx"] = (dx, u * dx.abs() + (1 + u) * (e_dx + p_dx) + FLOOR[out_dtype])
     result["dw"] = (dw, U32 * dw.abs() + gamma(B * L_out * per_group + 1) * m_dw + p_dw)
     db = dz.sum(dim=(0, 2))
     result["db"] = (db, U32 * db.abs() + gamma(B * L_out + 1) * dz.abs().sum(dim=(0, 2)) + e_dz.sum(dim=(0, 2)))

@@ -286,7 +286,12 @@ void expect_within(const std::string& what, const Conv1dCase& c, const std::vect
 void check_conv1d_case(const Conv1dPlan& plan, const MemorySpace& space, const Conv1dCase& c, uint64_t seed,
                        bool f32_terms_dw) {
   const Conv1dInputs in = Conv1dInputs::make(c, seed);
-  const Conv1dReference ref = conv1d_reference(c, in, f32_terms_dw);
+  // The CUDA backend's rule (conv1d_backend.cpp, toeplitz_mma_applies): 16-bit (B, H, L) calls with
+  // K = 64 ... 1024 run their correlations on the tensor cores, with that path's bound.
+  const bool mma = plan.info().backend == Backend::kCuda && c.dtype != DType::kF32 &&
+                   c.layout == Conv1dLayout::kBHL && c.kernel_size >= 64 && c.kernel_size <= 1024;
+  const Conv1dReference ref =
+      conv1d_reference(c, in, f32_terms_dw, mma ? Conv1dArithmetic::kToeplitzMma : Conv1dArithmetic::kDirect);
   const Conv1dResults got = run_conv1d(plan, space, c, in);
   expect_within("y", c, got.y, ref.y);
   expect_within("dx", c, got.dx, ref.dx);

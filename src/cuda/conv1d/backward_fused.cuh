@@ -80,12 +80,9 @@ __global__ void __launch_bounds__(kThreads) fused_backward_bhl_kernel(const Fuse
   const int64_t D = p.kernel_size - 1 - p.padding;  // the dx offset
   const Dz* dz = static_cast<const Dz*>(p.dz) + int64_t{row} * p.out_length;
   const X* x = static_cast<const X*>(p.x) + int64_t{row} * p.length;
-  // The taps are written to shared memory after the first tile's loads are issued (below), so that
-  // their latency overlaps.
-  const float tap = static_cast<int>(threadIdx.x) < K
-                        ? filter_tap(p.weight, p.weight_dtype, p.channels_per_group, p.kernel_size, c, K - 1 - threadIdx.x)
-                        : 0.0f;
-  bool taps_stored = false;
+  for (int k = threadIdx.x; k < K; k += kThreads) {
+    ws[k] = filter_tap(p.weight, p.weight_dtype, p.channels_per_group, p.kernel_size, c, K - 1 - k);
+  }
   const int base = threadIdx.x * kOutPerThread;
   const int staged = kBhlTile + (K + kOutPerThread - 1) / kOutPerThread * kOutPerThread + kOutPerThread;
   float acc_dw[kMaxTaps] = {};
@@ -97,8 +94,6 @@ __global__ void __launch_bounds__(kThreads) fused_backward_bhl_kernel(const Fuse
     __syncthreads();  // the previous tile's reads are done (and ws is written)
     stage_row_segment(dz, p.out_length, s0 - D, staged, dzs);
     stage_row_segment(x, p.length, s0 - (K - 1), staged, xs);
-    if (!taps_stored && static_cast<int>(threadIdx.x) < K) ws[threadIdx.x] = tap;
-    taps_stored = true;
     __syncthreads();
     const int64_t s = s0 + base;
     if (p.dx != nullptr && s >= 0 && s < p.length) {
@@ -150,17 +145,12 @@ __global__ void __launch_bounds__(kThreads) fused_backward_blh_kernel(const Fuse
   const int64_t ch = ch0 + lane;
   const int K = static_cast<int>(p.kernel_size);
   const int64_t D = p.kernel_size - 1 - p.padding;
-  // The taps go to shared memory after the first tile's loads are issued (their latencies overlap).
-  constexpr int kTapsPerThread = (kMaxTaps * kBlhChannels + kThreads - 1) / kThreads;
-  float taps[kTapsPerThread];
-#pragma unroll
-  for (int e = 0; e < kTapsPerThread; ++e) {
-    const int q = threadIdx.x + e * kThreads, k = q / kBlhChannels, cc = q % kBlhChannels;
-    taps[e] = k < K && ch0 + cc < p.channels
-                  ? filter_tap(p.weight, p.weight_dtype, p.channels_per_group, p.kernel_size, ch0 + cc, K - 1 - k)
-                  : 0.0f;
+  for (int q = threadIdx.x; q < K * kBlhChannels; q += kThreads) {
+    const int k = q / kBlhChannels, cc = q % kBlhChannels;
+    ws[k][cc] = ch0 + cc < p.channels
+                    ? filter_tap(p.weight, p.weight_dtype, p.channels_per_group, p.kernel_size, ch0 + cc, K - 1 - k)
+                    : 0.0f;
   }
-  bool taps_stored = false;
   const int rows = kFusedBlhTile + (K + kOutPerThread - 1) / kOutPerThread * kOutPerThread + kOutPerThread;
   float acc_dw[kMaxTaps] = {};
   float acc_db = 0.0f;
@@ -172,14 +162,6 @@ __global__ void __launch_bounds__(kThreads) fused_backward_blh_kernel(const Fuse
     __syncthreads();
     stage_blh_rows(static_cast<const Dz*>(p.dz), p.channels, b, p.out_length, s0 - D, ch0, rows, dzs);
     stage_blh_rows(static_cast<const X*>(p.x), p.channels, b, p.length, s0 - (K - 1), ch0, rows, xs);
-    if (!taps_stored) {
-#pragma unroll
-      for (int e = 0; e < kTapsPerThread; ++e) {
-        const int q = threadIdx.x + e * kThreads;
-        if (q / kBlhChannels < K) ws[q / kBlhChannels][q % kBlhChannels] = taps[e];
-      }
-      taps_stored = true;
-    }
     __syncthreads();
 #pragma unroll
     for (int w = 0; w < kBlhWindows; ++w) {

@@ -256,10 +256,8 @@ class CudaConv1d final : public Conv1dBackendImpl {
     f.channels_per_group = p.channels_per_group();
     f.padding = p.left_pad;
     f.blh = p.layout == Conv1dLayout::kBLH;
-    // Many short blocks (about one tile each up to 512 per SM): resident blocks overlap each other's
-    // load latency. The partials stay within (rows + 512 SMs) (K + 1) floats.
     f.layout = k1::fused_backward_layout(p.batch, p.channels, p.length, p.out_length, p.kernel_size, p.left_pad, f.blh,
-                                         512 * static_cast<int64_t>(sm_count_));
+                                         16 * static_cast<int64_t>(sm_count_));
     return f;
   }
 

@@ -202,10 +202,11 @@ __device__ __forceinline__ void store8(Out* dst, const float (&v)[kOutPerThread]
 
 // The epilogue and store of one thread's window of outputs t .. t + 7 of a BHL row.
 template <typename In, typename Out>
-__device__ __forceinline__ void finish_bhl_window(const CorrelateParams& p, int64_t row, float bias, int64_t t,
+__device__ __forceinline__ void finish_bhl_window(const CorrelateParams& p, int64_t row, int64_t c, int64_t t,
                                                   const float (&acc)[kOutPerThread]) {
   if (t >= p.out_length) return;
   const int count = static_cast<int>(min64(kOutPerThread, p.out_length - t));
+  const float bias = p.bias ? load_dtype(p.bias, p.bias_dtype, c) : 0.0f;
   const int64_t index = row * p.out_length + t;
   const In* dy = static_cast<const In*>(p.dy);
   float v[kOutPerThread];
@@ -228,18 +229,13 @@ __global__ void __launch_bounds__(kThreads) correlate_bhl_kernel(const Correlate
   const int64_t c = static_cast<uint32_t>(row) % static_cast<uint32_t>(p.channels);
   const In* in = static_cast<const In*>(p.in) + row * p.in_length;
   const int base = threadIdx.x * kOutPerThread;
-  // The bias and each chunk's taps are loaded before the segment is staged, so that their latency
-  // overlaps the segment's instead of following it.
-  const float bias = p.bias ? load_dtype(p.bias, p.bias_dtype, c) : 0.0f;
   float acc[kWindows][kOutPerThread] = {};
   for (int64_t c0 = 0; c0 < p.kernel_size; c0 += kBhlTapChunk) {
     const int kc = static_cast<int>(min64(kBhlTapChunk, p.kernel_size - c0));
     const int staged = kTile + (kc + kOutPerThread - 1) / kOutPerThread * kOutPerThread;
-    static_assert(kBhlTapChunk == kThreads, "one tap per thread and chunk");
-    const float tap = static_cast<int>(threadIdx.x) < kc ? filter_tap(p, c, c0 + threadIdx.x) : 0.0f;
     __syncthreads();  // the previous chunk's reads are done
     stage_row_segment(in, p.in_length, t0 + c0 - p.offset, staged, xs);
-    if (static_cast<int>(threadIdx.x) < kc) ws[threadIdx.x] = tap;
+    for (int k = threadIdx.x; k < kc; k += kThreads) ws[k] = filter_tap(p, c, c0 + k);
     __syncthreads();
 #pragma unroll
     for (int w = 0; w < kWindows; ++w) {
@@ -247,7 +243,7 @@ __global__ void __launch_bounds__(kThreads) correlate_bhl_kernel(const Correlate
     }
   }
 #pragma unroll
-  for (int w = 0; w < kWindows; ++w) finish_bhl_window<In, Out>(p, row, bias, t0 + w * kBhlTile + base, acc[w]);
+  for (int w = 0; w < kWindows; ++w) finish_bhl_window<In, Out>(p, row, c, t0 + w * kBhlTile + base, acc[w]);
 }
 
 // ---- BLH ---------------------------------------------------------------------------------------------
@@ -301,26 +297,14 @@ __device__ void stage_blh_rows(const In* x, int64_t channels, int64_t b, int64_t
   }
 }
 
-// The taps c0 + k (k < kc) of channels ch0 .. ch0 + 31, kTapsPerThread per thread: loaded into
-// registers by load(), written to ws[k][cc] (0 for channels past the end) by store().
-struct BlhTaps {
-  static constexpr int kPerThread = kBlhTapChunk * kBlhChannels / kThreads;
-  float v[kPerThread];
-  __device__ __forceinline__ void load(const CorrelateParams& p, int64_t ch0, int64_t c0, int kc) {
-#pragma unroll
-    for (int e = 0; e < kPerThread; ++e) {
-      const int q = threadIdx.x + e * kThreads, k = q / kBlhChannels, cc = q % kBlhChannels;
-      v[e] = k < kc && ch0 + cc < p.channels ? filter_tap(p, ch0 + cc, c0 + k) : 0.0f;
-    }
+// ws[k][cc] = tap c0 + k of channel ch0 + cc (0 for channels past the end), k < kc.
+__device__ __forceinline__ void stage_blh_taps(const CorrelateParams& p, int64_t ch0, int64_t c0, int kc,
+                                               float (*ws)[kBlhChannels]) {
+  for (int q = threadIdx.x; q < kc * kBlhChannels; q += kThreads) {
+    const int k = q / kBlhChannels, cc = q % kBlhChannels;
+    ws[k][cc] = ch0 + cc < p.channels ? filter_tap(p, ch0 + cc, c0 + k) : 0.0f;
   }
-  __device__ __forceinline__ void store(int kc, float (*ws)[kBlhChannels]) const {
-#pragma unroll
-    for (int e = 0; e < kPerThread; ++e) {
-      const int q = threadIdx.x + e * kThreads;
-      if (q / kBlhChannels < kc) ws[q / kBlhChannels][q % kBlhChannels] = v[e];
-    }
-  }
-};
+}
 
 // Block (b, 128 times, 32 channels): lane = channel, warp w = times 16 w .. 16 w + 15 (two windows).
 template <typename In, typename Out>
@@ -334,17 +318,13 @@ __global__ void __launch_bounds__(kThreads, 3) correlate_blh_kernel(const Correl
   const int64_t b = blockIdx.x / ctiles / ttiles;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t ch = ch0 + lane;
-  // The bias and the chunk's taps are loaded before the rows are staged (their latencies overlap).
-  const float bias = p.bias && ch < p.channels ? load_dtype(p.bias, p.bias_dtype, ch) : 0.0f;
   float acc[kBlhWindows][kOutPerThread] = {};
   for (int64_t c0 = 0; c0 < p.kernel_size; c0 += kBlhTapChunk) {
     const int kc = static_cast<int>(min64(kBlhTapChunk, p.kernel_size - c0));
     const int rows = kBlhTile + (kc + kOutPerThread - 1) / kOutPerThread * kOutPerThread;
-    BlhTaps taps;
-    taps.load(p, ch0, c0, kc);
     __syncthreads();
     stage_blh_rows(static_cast<const In*>(p.in), p.channels, b, p.in_length, t0 + c0 - p.offset, ch0, rows, xs);
-    taps.store(kc, ws);
+    stage_blh_taps(p, ch0, c0, kc, ws);
     __syncthreads();
 #pragma unroll
     for (int w = 0; w < kBlhWindows; ++w) {
@@ -353,6 +333,7 @@ __global__ void __launch_bounds__(kThreads, 3) correlate_blh_kernel(const Correl
     }
   }
   if (ch >= p.channels) return;
+  const float bias = p.bias ? load_dtype(p.bias, p.bias_dtype, ch) : 0.0f;
   const In* dy = static_cast<const In*>(p.dy);
   Out* out = static_cast<Out*>(p.out);
   const int64_t t_first = t0 + warp * kBlhWindows * kOutPerThread;

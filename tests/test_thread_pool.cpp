@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conv_case.hpp"
+#include "cpu/thread_pool.hpp"
 
 namespace ffc::testing {
 using namespace ffc::reference;
@@ -80,3 +81,19 @@ TEST(SharedThreadPool, AThousandPlansFromEightThreads) {
 
 }  // namespace
 }  // namespace ffc::testing
+
+// A worker woken for one call but scheduled after it ended must not take the next call's items:
+// calls alternate between 4 and 2 workers, and every item must run on a worker below its call's
+// count (the backend indexes per-worker scratch by it). Regression test of a race the C ABI fuzzer
+// found (a late worker of a 4-thread call ran a 2-thread plan's item with worker index 2).
+TEST(ThreadPool, LateWorkersDoNotJoinTheNextCall) {
+  ffc::cpu::ThreadPool pool(4);
+  std::atomic<int> beyond{0};
+  for (int call = 0; call < 20000; ++call) {
+    const int threads = call % 2 == 0 ? 4 : 2;
+    pool.parallel_for(6, threads, [&](int64_t, int worker) {
+      if (worker >= threads) beyond.fetch_add(1);
+    });
+  }
+  EXPECT_EQ(beyond.load(), 0);
+}

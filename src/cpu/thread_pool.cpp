@@ -78,12 +78,14 @@ void ThreadPool::reserve(int threads) {
   }
 }
 
-void ThreadPool::run_items(int worker) {
+void ThreadPool::run_items(int worker, uint64_t generation) {
   for (;;) {
     int64_t item;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (next_ >= count_ || error_) return;
+      // A worker that joined a call late (after it ended) must not take the next call's items: the
+      // next call may have fewer workers (its scratch has no slot for this one).
+      if (generation_ != generation || next_ >= count_ || error_) return;
       item = next_++;
     }
     try {
@@ -110,7 +112,7 @@ void ThreadPool::worker_loop(int worker) {
       if (worker >= active_) continue;
       ++busy_;
     }
-    run_items(worker);
+    run_items(worker, seen);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (--busy_ == 0) done_.notify_all();
@@ -122,6 +124,7 @@ void ThreadPool::parallel_for(int64_t count, int threads, const Task& task) {
   if (count <= 0) return;
   const int workers = threads < size() ? threads : size();
   std::unique_lock<std::mutex> call(call_mutex_, std::try_to_lock);
+  uint64_t generation = 0;
   if (!call.owns_lock() || workers <= 1 || count == 1) {
     // Busy with another call, one worker, or one item: the calling thread runs everything.
     for (int64_t i = 0; i < count; ++i) task(i, 0);
@@ -134,10 +137,10 @@ void ThreadPool::parallel_for(int64_t count, int threads, const Task& task) {
     next_ = 0;
     active_ = workers;
     error_ = nullptr;
-    ++generation_;
+    generation = ++generation_;
   }
   wake_.notify_all();
-  run_items(0);
+  run_items(0, generation);
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

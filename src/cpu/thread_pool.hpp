@@ -52,7 +52,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int worker);
-  void run_items(int worker);
+  void run_items(int worker, uint64_t generation);
   void stop_and_join();
 
   std::vector<std::thread> threads_;

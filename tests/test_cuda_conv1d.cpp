@@ -109,13 +109,14 @@ void check_toeplitz_mma_case(Conv1dCase c, double x_scale, double w_scale, uint6
   const Buffer x_d = space.upload(in.x), w_d = space.upload(in.weight), b_d = space.upload(in.bias);
   const Buffer dy_d = space.upload(in.dy), y_d = space.upload(y), dx_d = space.upload(dx);
   const Buffer dz_d = space.allocate(static_cast<std::size_t>(c.batch * c.channels * Lo) * sizeof(float));
+  const k1::MmaDevice mma_device = k1::toeplitz_mma_device(0);
   auto run = [&](const k1::CorrelateParams& p, bool mma) {
     if (!mma) {
       (c.dtype == DType::kF16 ? k1::correlate_f16 : k1::correlate_bf16)(p, nullptr);
       return;
     }
-    ASSERT_TRUE(k1::toeplitz_mma_applies(p, dtype));
-    (c.dtype == DType::kF16 ? k1::toeplitz_mma_f16 : k1::toeplitz_mma_bf16)(p, nullptr);
+    ASSERT_TRUE(k1::toeplitz_mma_applies(p, dtype, mma_device));
+    (c.dtype == DType::kF16 ? k1::toeplitz_mma_f16 : k1::toeplitz_mma_bf16)(p, mma_device, nullptr);
   };
   k1::CorrelateParams base;
   base.weight = w_d.data();
@@ -217,19 +218,25 @@ TEST(Conv1dCudaMma, Applies) {
   p.channels = 1;
   p.in_length = p.out_length = 100;
   p.kernel_size = 128;
-  EXPECT_TRUE(cuda::conv1d::toeplitz_mma_applies(p, 2));
-  EXPECT_TRUE(cuda::conv1d::toeplitz_mma_applies(p, 1));
-  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 0));  // f32 calls stay on the f32 kernel
+  const cuda::conv1d::MmaDevice d = cuda::conv1d::toeplitz_mma_device(0);
+  EXPECT_TRUE(cuda::conv1d::toeplitz_mma_applies(p, 2, d));
+  EXPECT_TRUE(cuda::conv1d::toeplitz_mma_applies(p, 1, d));
+  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 0, d));  // f32 calls stay on the f32 kernel
   p.in_f32 = true;
-  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2));
+  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2, d));
   p.in_f32 = false;
   p.blh = true;
-  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2));
+  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2, d));
   p.blh = false;
   p.kernel_size = 63;
-  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2));
+  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2, d));
   p.kernel_size = 1025;
-  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2));
+  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2, d));
+  p.kernel_size = 1024;
+  cuda::conv1d::MmaDevice small = d;
+  small.smem_optin = 48 * 1024;  // K = 1024 needs about 135 KiB
+  EXPECT_TRUE(cuda::conv1d::toeplitz_mma_applies(p, 2, d));
+  EXPECT_FALSE(cuda::conv1d::toeplitz_mma_applies(p, 2, small));
 }
 
 }  // namespace

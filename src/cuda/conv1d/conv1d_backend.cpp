@@ -50,12 +50,12 @@ constexpr std::size_t kAlign = 256;
 std::size_t align_up(std::size_t n) { return core::checked_add(n, kAlign - 1, "conv1d workspace bytes") / kAlign * kAlign; }
 
 // The tensor-core Toeplitz kernel where it applies (16-bit BHL, K = 64 ... 1024), else the direct one.
-void correlate(DType dtype, const k1::CorrelateParams& p, cudaStream_t s) {
-  if (dtype != DType::kF32 && k1::toeplitz_mma_applies(p, static_cast<int>(dtype))) {
+void correlate(DType dtype, const k1::CorrelateParams& p, const k1::MmaDevice& mma, cudaStream_t s) {
+  if (dtype != DType::kF32 && k1::toeplitz_mma_applies(p, static_cast<int>(dtype), mma)) {
     if (dtype == DType::kF16) {
-      k1::toeplitz_mma_f16(p, s);
+      k1::toeplitz_mma_f16(p, mma, s);
     } else {
-      k1::toeplitz_mma_bf16(p, s);
+      k1::toeplitz_mma_bf16(p, mma, s);
     }
     return;
   }
@@ -116,6 +116,8 @@ class CudaConv1d final : public Conv1dBackendImpl {
                                                    " (rule: the conv1d kernels need sm_80 or newer)");
     }
     sm_count_ = prop.multiProcessorCount;
+    DeviceScope scope(device_);
+    mma_ = k1::toeplitz_mma_device(device_);
   }
 
   Backend kind() const override { return Backend::kCuda; }
@@ -151,7 +153,7 @@ class CudaConv1d final : public Conv1dBackendImpl {
     c.out_length = p.out_length;
     c.offset = p.left_pad;
     c.epilogue = p.activation == Activation::kSilu ? k1::Epilogue::kSilu : k1::Epilogue::kLinear;
-    correlate(p.dtype, c, static_cast<cudaStream_t>(stream));
+    correlate(p.dtype, c, mma_, static_cast<cudaStream_t>(stream));
   }
 
   std::size_t backward_workspace_bytes(const core::Conv1dProblem& p) const override {
@@ -184,7 +186,7 @@ class CudaConv1d final : public Conv1dBackendImpl {
       c.out_length = p.out_length;
       c.offset = p.left_pad;
       c.epilogue = k1::Epilogue::kSiluGrad;
-      correlate(p.dtype, c, s);
+      correlate(p.dtype, c, mma_, s);
       dz = workspace;
     }
     if (fuses(p)) {
@@ -214,7 +216,7 @@ class CudaConv1d final : public Conv1dBackendImpl {
       c.in_length = p.out_length;
       c.out_length = p.length;
       c.offset = p.kernel_size - 1 - p.left_pad;
-      correlate(p.dtype, c, s);
+      correlate(p.dtype, c, mma_, s);
     }
     if (p.want_dweight || p.want_dbias) {
       k1::DwParams d = dw_params(p);
@@ -294,6 +296,7 @@ class CudaConv1d final : public Conv1dBackendImpl {
 
   int device_ = 0;
   int sm_count_ = 1;
+  k1::MmaDevice mma_;  // the tensor-core path's device limits, read at plan creation
 };
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/conv1d/index_math.hpp"
+
 namespace ffc::cuda::conv1d {
 
 struct FusedLayout {
@@ -22,8 +24,6 @@ struct FusedLayout {
   int64_t parts_per_row = 1;        // blocks per row of the layout
 };
 
-inline int64_t floor_div_host(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 // rows: the layout's independent rows (B H for (B, H, L); B times the channel tiles for (B, L, H)).
 // target_blocks: the grid size to reach by splitting rows into parts (more parts, more partials).
 inline FusedLayout fused_layout(int64_t rows, int64_t length, int64_t out_length, int64_t dx_offset, int64_t tile,
@@ -31,8 +31,8 @@ inline FusedLayout fused_layout(int64_t rows, int64_t length, int64_t out_length
   FusedLayout f;
   f.tile = tile;
   const int64_t dx_tiles = (length + tile - 1) / tile;
-  const int64_t first_dz = floor_div_host(dx_offset, tile);                       // tile holding t = 0
-  const int64_t last_dz = out_length > 0 ? floor_div_host(out_length - 1 + dx_offset, tile) : -1;
+  const int64_t first_dz = floor_div(dx_offset, tile);                       // tile holding t = 0
+  const int64_t last_dz = out_length > 0 ? floor_div(out_length - 1 + dx_offset, tile) : -1;
   f.tile_lo = std::min<int64_t>(0, first_dz);
   f.tiles = std::max<int64_t>(dx_tiles, last_dz + 1) - f.tile_lo;
   if (f.tiles <= 0 || rows <= 0) {

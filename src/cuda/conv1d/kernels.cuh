@@ -36,6 +36,7 @@
 #include <string>
 
 #include "cuda/check.hpp"
+#include "cuda/conv1d/index_math.hpp"
 #include "cuda/conv1d/launch.hpp"
 #include "cuda/stages/io.cuh"
 
@@ -96,10 +97,6 @@ __device__ __forceinline__ bool aligned16(const void* q) {
   return (reinterpret_cast<uintptr_t>(q) & 15u) == 0;
 }
 
-// Floor of a / b for b > 0 and any sign of a.
-__device__ __forceinline__ int64_t floor_div(int64_t a, int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
 
 // ---- the window: acc[r] += sum_{j < kc} w[j] * x[base + j + r], r < 8 ------------------------------
 // `at(i)` reads staged input i; taps beyond kc are skipped (not multiplied by zero: a non-finite

@@ -376,16 +376,22 @@ __global__ void __launch_bounds__(kThreads, 2) toeplitz_mma_kernel(const Correla
   }
 }
 
+// Lets the kernel's blocks use up to `bytes` of dynamic shared memory on the current device.
 template <typename T, typename Out>
-void launch_toeplitz_mma(const CorrelateParams& p, cudaStream_t stream) {
+void allow_shared_memory(int bytes) {
+  check_cuda(cudaFuncSetAttribute(toeplitz_mma_kernel<T, Out>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+             "conv1d toeplitz mma shared memory attribute");
+}
+
+// Launch with the device's SM count (MmaDevice); the shared-memory limit was raised by
+// allow_shared_memory when the device was queried.
+template <typename T, typename Out>
+void launch_toeplitz_mma(const CorrelateParams& p, int sms, cudaStream_t stream) {
   MmaLaunch m;
   m.shape = make_shape(p.kernel_size, p.offset);
   m.tiles_per_row = (p.out_length + kWarpOutputs - 1) / kWarpOutputs;
   m.items = p.batch * m.tiles_per_row;
   if (m.items == 0 || p.channels == 0) return;
-  int device = 0, sms = 1;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
   // Enough blocks for 8 per SM where the channels alone are too few, each with work for its warps.
   const int64_t target = int64_t{8} * sms;
   const int64_t max_parts = (m.items + kWarps - 1) / kWarps;
@@ -403,10 +409,7 @@ void launch_toeplitz_mma(const CorrelateParams& p, cudaStream_t stream) {
   m.out_vec = aligned(p.out) && p.out_length % static_cast<int64_t>(16 / sizeof(Out)) == 0;
   m.dy_vec = p.dy != nullptr && aligned(p.dy) && p.out_length % 8 == 0;
   const int64_t smem = shared_bytes(m.shape.tiles);
-  const auto kernel = toeplitz_mma_kernel<T, Out>;
-  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-             "conv1d toeplitz mma shared memory attribute");
-  kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(smem), stream>>>(p, m);
+  toeplitz_mma_kernel<T, Out><<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(smem), stream>>>(p, m);
   check_cuda(cudaGetLastError(), "conv1d toeplitz mma launch");
 }
 

@@ -13,15 +13,25 @@
 
 namespace ffc::cuda::conv1d {
 
+// What the launches need of a device, read once (at plan creation): its SM count and the shared
+// memory a block may opt into; the query also raises the kernels' dynamic shared-memory limit to
+// that opt-in on the device, so calls make no device queries or attribute changes.
+struct MmaDevice {
+  int sm_count = 1;
+  int smem_optin = 0;
+};
+MmaDevice toeplitz_mma_device(int device);
+
 // Whether the tensor-core kernel accepts the call: dtype (ffc::DType code of the call) 1 (f16) or
 // 2 (bf16), layout BHL, In of the call's dtype (not f32), 64 <= K <= 1024, and the shared memory it
-// needs available on the current device. Any offset, flip, bias, epilogue, out_f32, groups, lengths
-// and alignment (unaligned rows take scalar loads / stores).
-bool toeplitz_mma_applies(const CorrelateParams& p, int dtype);
+// needs within the device's opt-in. Any offset, flip, bias, epilogue, out_f32, groups, lengths and
+// alignment (unaligned rows take scalar loads / stores).
+bool toeplitz_mma_applies(const CorrelateParams& p, int dtype, const MmaDevice& device);
 
-// Launch on `stream` (asynchronous). Throws ffc::Error(kNotSupported) for a grid beyond 2^31 - 1
-// blocks or H beyond 2^31 - 1, kCudaError for a failed launch.
-void toeplitz_mma_f16(const CorrelateParams& p, cudaStream_t stream);
-void toeplitz_mma_bf16(const CorrelateParams& p, cudaStream_t stream);
+// Launch on `stream` (asynchronous) on the device `device` describes (the current one). Throws
+// ffc::Error(kNotSupported) for a grid beyond 2^31 - 1 blocks or H beyond 2^31 - 1, kCudaError for
+// a failed launch.
+void toeplitz_mma_f16(const CorrelateParams& p, const MmaDevice& device, cudaStream_t stream);
+void toeplitz_mma_bf16(const CorrelateParams& p, const MmaDevice& device, cudaStream_t stream);
 
 }  // namespace ffc::cuda::conv1d

@@ -22,6 +22,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cuda/conv1d/index_math.hpp"
+
 #if defined(__CUDACC__)
 #define FFC_MMA_HD __host__ __device__
 #else
@@ -38,8 +40,7 @@ constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 constexpr int64_t kMinKernel = 64, kMaxKernel = 1024;
 
-// Floor of a / b, b > 0, any sign of a.
-FFC_MMA_HD inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+using conv1d::floor_div;  // index_math.hpp
 
 struct Shape {
   int64_t pre = 0;             // zero taps in front of the filter: offset + pre is a multiple of 8

@@ -376,10 +376,15 @@ __global__ void __launch_bounds__(kThreads, 2) toeplitz_mma_kernel(const Correla
   }
 }
 
-// Lets the kernel's blocks use up to `bytes` of dynamic shared memory on the current device.
+// Lets the kernel's blocks use all the dynamic shared memory the device's opt-in limit leaves beside
+// the kernel's static shared memory (the attribute must not exceed optin - static: a larger value is
+// cudaErrorInvalidValue).
 template <typename T, typename Out>
-void allow_shared_memory(int bytes) {
-  check_cuda(cudaFuncSetAttribute(toeplitz_mma_kernel<T, Out>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+void allow_shared_memory(int optin) {
+  cudaFuncAttributes a{};
+  check_cuda(cudaFuncGetAttributes(&a, toeplitz_mma_kernel<T, Out>), "conv1d toeplitz mma attributes");
+  check_cuda(cudaFuncSetAttribute(toeplitz_mma_kernel<T, Out>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  optin - static_cast<int>(a.sharedSizeBytes)),
              "conv1d toeplitz mma shared memory attribute");
 }
 

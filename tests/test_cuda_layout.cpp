@@ -258,6 +258,7 @@ TEST(FourStepLayout, ColumnThreadsTakeOneRadix16DftEach) {
 // tiles with none empty; checked over paddings (causal, symmetric below and above K - 1), lengths
 // around the tile and K up to the fused limit.
 #include "cuda/conv1d/fused_layout.hpp"
+#include "cuda/conv1d/index_math.hpp"
 
 namespace ffc::cuda::conv1d {
 namespace {
@@ -298,6 +299,61 @@ TEST(Conv1dFusedLayout, TilesCoverDxAndDzOnceAndStageTheirInputs) {
       }
     }
   }
+}
+
+// The direct kernels' window rule: element 8 v + offset is value `shift` of vector v + vectors.
+TEST(Conv1dDirect, VectorSplitIsAFloorDivisionWithItsRemainder) {
+  for (int64_t offset = -70; offset <= 70; ++offset) {
+    const VectorSplit s = split_vectors(offset, 8);
+    EXPECT_EQ(8 * s.vectors + s.shift, offset);
+    EXPECT_GE(s.shift, 0);
+    EXPECT_LT(s.shift, 8);
+  }
+}
+
+// The direct backward's layout: its parts (one tile each) cover every dx and dz position once, and
+// the workspace the backend sizes holds either layout's partials.
+TEST(Conv1dDirect, BackwardLayoutCoversEveryPositionOnce) {
+  for (int64_t K : {1, 3, 7, 8}) {
+    for (int64_t L : {8, 4096, 8192, 8200, 40000}) {
+      for (int64_t P : {int64_t{0}, K / 2, K - 1, K + 5}) {
+        const int64_t out_length = L + 2 * P - K + 1;
+        if (out_length <= 0) continue;
+        const FusedLayout f = direct_backward_layout(L, out_length);
+        SCOPED_TRACE(::testing::Message() << "K " << K << " L " << L << " P " << P);
+        EXPECT_EQ(f.tile_lo, 0);
+        EXPECT_EQ(f.tiles_per_part, 1);
+        EXPECT_EQ(f.parts_per_row, f.tiles);
+        EXPECT_GE(f.tiles * f.tile, std::max(L, out_length));
+        EXPECT_LT((f.tiles - 1) * f.tile, std::max(L, out_length));  // no empty part
+      }
+    }
+  }
+}
+
+TEST(Conv1dDirect, BackwardAppliesOnlyToAligned16BitBhlRowsAndSmallK) {
+  alignas(16) static unsigned char buffer[64];
+  DirectBackwardCall p;
+  p.element_bytes = 2;
+  p.dz = p.x = p.dx = buffer;
+  p.kernel_size = 8;
+  p.length = p.out_length = 64;
+  EXPECT_TRUE(direct_backward_applies(p));
+  const auto without = [&](auto change) {
+    DirectBackwardCall q = p;
+    change(q);
+    return !direct_backward_applies(q);
+  };
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.element_bytes = 4; }));  // f32
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.kernel_size = 9; }));
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.blh = true; }));
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.dz_f32 = true; }));  // SiLU's dz
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.length = 60; }));
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.out_length = 62; }));
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.x = buffer + 2; }));
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.dz = buffer + 8; }));
+  EXPECT_TRUE(without([](DirectBackwardCall& q) { q.dx = buffer + 8; }));
+  EXPECT_FALSE(without([](DirectBackwardCall& q) { q.dx = nullptr; }));  // dx not wanted
 }
 
 }  // namespace

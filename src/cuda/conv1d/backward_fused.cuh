@@ -5,8 +5,8 @@
 //
 // fused_backward_bhl_kernel (layout (B, H, L)): one block per (row b H + c, part); 256 threads with
 //   8 consecutive positions each. Per tile of 2048 positions: the dz segment [s0 - D, ...) and the
-//   x segment [s0 - (K - 1), ...) go to shared memory as f32 (batched 16-byte loads, zeros outside
-//   the rows); dx[s0 + 8 i .. + 7] is the sliding-window correlation of dz with the flipped taps;
+//   x segment [s0 - (K - 1), ...) go to shared memory as f32 (16-byte loads, zeros outside the rows;
+//   the next tile's loads are issued into registers before this tile is computed); dx[s0 + 8 i .. + 7] is the sliding-window correlation of dz with the flipped taps;
 //   the thread's 8 owned dz entries t = s0 - D + 8 i + r (those inside [0, out_length)) add
 //   dz[t] x[t + j - P] to its K tap accumulators and dz[t] to its bias accumulator, in registers
 //   across the block's tiles. At the end a shuffle butterfly per tap and a fixed-order sum over the
@@ -15,6 +15,7 @@
 //   channel, warp w = positions 16 w .. 16 w + 15 of a 128-position tile (two windows of 8); the
 //   same dx window and tap accumulators per (channel, window); at the end the 8 warps' sums of each
 //   channel are added in warp order through shared memory.
+// 16-bit BHL calls with K <= 8 and aligned rows take the direct kernel instead (direct_backward.cuh).
 // Deterministic: every sum has an order fixed by the shape (and the SM count, through the parts).
 #pragma once
 
@@ -89,12 +90,25 @@ __global__ void __launch_bounds__(kThreads) fused_backward_bhl_kernel(const Fuse
   float acc_db = 0.0f;
   const int64_t first = f.tile_lo + part * f.tiles_per_part;
   const int64_t end = min64(f.tile_lo + f.tiles, first + f.tiles_per_part);
+  // Tile i + 1's loads are issued before tile i is computed.
+  SegmentPrefetch<Dz, prefetch_slots<Dz>(kSegment)> next_dz;
+  SegmentPrefetch<X, prefetch_slots<X>(kSegment)> next_x;
+  const bool vector_dz = aligned16(dz) && p.out_length % next_dz.V == 0;
+  const bool vector_x = aligned16(x) && p.length % next_x.V == 0;
+  if (first < end) {
+    next_dz.issue_row(dz, p.out_length, first * kBhlTile - D, staged, vector_dz);
+    next_x.issue_row(x, p.length, first * kBhlTile - (K - 1), staged, vector_x);
+  }
   for (int64_t i = first; i < end; ++i) {
     const int64_t s0 = i * kBhlTile;
     __syncthreads();  // the previous tile's reads are done (and ws is written)
-    stage_row_segment(dz, p.out_length, s0 - D, staged, dzs);
-    stage_row_segment(x, p.length, s0 - (K - 1), staged, xs);
+    next_dz.store_row(s0 - D, staged, dzs);
+    next_x.store_row(s0 - (K - 1), staged, xs);
     __syncthreads();
+    if (i + 1 < end) {
+      next_dz.issue_row(dz, p.out_length, s0 + kBhlTile - D, staged, vector_dz);
+      next_x.issue_row(x, p.length, s0 + kBhlTile - (K - 1), staged, vector_x);
+    }
     const int64_t s = s0 + base;
     if (p.dx != nullptr && s >= 0 && s < p.length) {
       float acc[kOutPerThread] = {};
@@ -230,8 +244,20 @@ void launch_fused_backward(const FusedBackwardParams& p, cudaStream_t stream) {
   check_cuda(cudaGetLastError(), "conv1d fused backward launch");
 }
 
+}  // namespace ffc::cuda::conv1d
+
+#include "cuda/conv1d/direct_backward.cuh"
+
+namespace ffc::cuda::conv1d {
+
 template <typename T>
 void fused_backward_for(const FusedBackwardParams& p, cudaStream_t stream) {
+  if constexpr (sizeof(T) == 2) {
+    if (p.direct) {
+      launch_direct_backward<T>(p, stream);
+      return;
+    }
+  }
   if (p.dz_f32) {
     launch_fused_backward<float, T>(p, stream);
   } else {

@@ -198,6 +198,12 @@ class CudaConv1d final : public Conv1dBackendImpl {
       f.weight = args.weight.data;
       f.weight_dtype = static_cast<int>(args.weight.dtype);
       f.partials = reinterpret_cast<float*>(workspace + dz_bytes(p));
+      if (k1::direct_kernels_enabled() &&
+          k1::direct_backward_applies({f.blh, f.dz_f32, static_cast<int>(dtype_size(p.dtype)), f.kernel_size, f.length,
+                                       f.out_length, f.dz, f.x, f.dx})) {
+        f.direct = true;
+        f.layout = k1::direct_backward_layout(p.length, p.out_length);
+      }
       fused_backward(p.dtype, f, s);
       k1::DwParams d = dw_params(p);
       d.parts = p.batch * f.layout.parts_per_row;
@@ -287,8 +293,14 @@ class CudaConv1d final : public Conv1dBackendImpl {
 
   std::size_t partial_bytes(const core::Conv1dProblem& p) const {
     if (fuses(p)) {
-      return core::checked_mul(static_cast<uint64_t>(k1::fused_partial_floats(fused_params(p))), sizeof(float),
-                               "conv1d dweight partial bytes");
+      // Room for either layout: the direct kernel's is chosen at execution (it depends on alignment).
+      k1::FusedBackwardParams f = fused_params(p);
+      uint64_t floats = static_cast<uint64_t>(k1::fused_partial_floats(f));
+      if (!f.blh && p.kernel_size <= k1::kDirectBackwardMaxTaps) {
+        f.layout = k1::direct_backward_layout(p.length, p.out_length);
+        floats = std::max<uint64_t>(floats, static_cast<uint64_t>(k1::fused_partial_floats(f)));
+      }
+      return core::checked_mul(floats, sizeof(float), "conv1d dweight partial bytes");
     }
     return core::checked_mul(static_cast<uint64_t>(k1::dw_partial_floats(dw_params(p))), sizeof(float),
                              "conv1d dweight partial bytes");

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda/conv1d/index_math.hpp"
 
@@ -42,6 +44,43 @@ inline FusedLayout fused_layout(int64_t rows, int64_t length, int64_t out_length
   const int64_t want = std::clamp<int64_t>((target_blocks + rows - 1) / rows, 1, f.tiles);
   f.tiles_per_part = (f.tiles + want - 1) / want;
   f.parts_per_row = (f.tiles + f.tiles_per_part - 1) / f.tiles_per_part;
+  return f;
+}
+
+// The direct BHL kernels (direct_bhl.cuh, direct_backward.cuh) serve the calls they apply to;
+// FFC_CONV1D_DIRECT=0 turns them off (the staged kernels then serve: for A/B measurements).
+inline bool direct_kernels_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("FFC_CONV1D_DIRECT");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+// The direct fused backward (direct_backward.cuh): 16-bit BHL rows (dz in the call's dtype, no SiLU),
+// K <= 8 (above, its registers cost more occupancy than the staged fused kernel's: benchmarks.md,
+// run 21), lengths multiples of 8, 16-byte aligned rows. A block serves `tile` positions of a row
+// and leaves one partial sum per tap (a part per tile).
+constexpr int kDirectBackwardMaxTaps = 8;
+struct DirectBackwardCall {
+  bool blh = false, dz_f32 = false;
+  int element_bytes = 0;
+  int64_t kernel_size = 0, length = 0, out_length = 0;
+  const void* dz = nullptr;
+  const void* x = nullptr;
+  const void* dx = nullptr;  // null: dx not wanted
+};
+inline bool direct_backward_applies(const DirectBackwardCall& p) {
+  const auto aligned = [](const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15u) == 0; };
+  return !p.blh && !p.dz_f32 && p.element_bytes == 2 && p.kernel_size <= kDirectBackwardMaxTaps && p.length % 8 == 0 &&
+         p.out_length % 8 == 0 && aligned(p.dz) && aligned(p.x) && (p.dx == nullptr || aligned(p.dx));
+}
+constexpr int64_t kDirectBackwardTile = 8192;  // 256 threads x 4 vectors x 8 positions
+inline FusedLayout direct_backward_layout(int64_t length, int64_t out_length) {
+  FusedLayout f;
+  f.tile = kDirectBackwardTile;
+  f.tiles = (std::max(length, out_length) + f.tile - 1) / f.tile;
+  f.parts_per_row = std::max<int64_t>(f.tiles, 1);
   return f;
 }
 

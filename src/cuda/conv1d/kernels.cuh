@@ -175,6 +175,61 @@ __device__ void stage_row_segment(const In* row, int64_t len, int64_t start, int
   }
 }
 
+// Register slots per thread that hold `values` values of In plus a misaligned start's V - 1.
+template <typename In>
+constexpr int prefetch_slots(int values) {
+  constexpr int V = 16 / sizeof(In);
+  return static_cast<int>(ceil_div(ceil_div(values + V - 1, V), kThreads));
+}
+
+// A BHL row segment's loads issued now and stored to shared memory later (software pipelining: the
+// fused backward issues tile i + 1's loads before computing tile i). Slot e of a thread holds the V
+// values [a + q V, a + (q + 1) V) of the row, q = threadIdx.x + e kThreads, a = start rounded down
+// to a multiple of V: one 16-byte load where `vector` (an aligned row whose length is a multiple of
+// V: a slot is wholly in or out of the row), else V element loads. Zeros outside [0, len).
+template <typename In, int kSlots>
+struct SegmentPrefetch {
+  static constexpr int V = 16 / sizeof(In);
+  union Slot {
+    uint4 raw;
+    In v[V];
+  } slot[kSlots];
+
+  // Row segment [start, start + n) of a BHL row.
+  __device__ __forceinline__ void issue_row(const In* row, int64_t len, int64_t start, int n, bool vector) {
+    const int64_t a = floor_div(start, V) * V;
+    const int vectors = static_cast<int>(ceil_div(n + (start - a), V));
+#pragma unroll
+    for (int e = 0; e < kSlots; ++e) {
+      const int q = threadIdx.x + e * kThreads;
+      const int64_t pos = a + int64_t{q} * V;
+      if (vector) {
+        slot[e].raw = q < vectors && pos >= 0 && pos + V <= len ? *reinterpret_cast<const uint4*>(row + pos)
+                                                                : make_uint4(0, 0, 0, 0);
+      } else {
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const int64_t s = pos + k;
+          slot[e].v[k] = q < vectors && s >= 0 && s < len ? row[s] : IoTraits<In>::from_float(0.0f);
+        }
+      }
+    }
+  }
+  // xs[bank_padded(i)] = the segment's value i, i < n (the segment issued with the same start, n).
+  __device__ __forceinline__ void store_row(int64_t start, int n, float* xs) const {
+    const int shift = static_cast<int>(start - floor_div(start, V) * V);
+#pragma unroll
+    for (int e = 0; e < kSlots; ++e) {
+      const int q = threadIdx.x + e * kThreads;
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const int i = q * V + k - shift;
+        if (i >= 0 && i < n) xs[bank_padded(i)] = IoTraits<In>::to_float(slot[e].v[k]);
+      }
+    }
+  }
+};
+
 template <typename Out>
 __device__ __forceinline__ void store8(Out* dst, const float (&v)[kOutPerThread], int count, bool vector) {
   constexpr int V = 16 / sizeof(Out);
@@ -345,6 +400,12 @@ __global__ void __launch_bounds__(kThreads, 3) correlate_blh_kernel(const Correl
   }
 }
 
+}  // namespace ffc::cuda::conv1d
+
+#include "cuda/conv1d/direct_bhl.cuh"
+
+namespace ffc::cuda::conv1d {
+
 template <typename In, typename Out>
 void launch_correlate(const CorrelateParams& p, cudaStream_t stream) {
   const int windows = bhl_windows(p.out_length);
@@ -354,6 +415,13 @@ void launch_correlate(const CorrelateParams& p, cudaStream_t stream) {
   if (blocks > INT32_MAX || p.channels > INT32_MAX) {
     core::throw_error(Status::kNotSupported, "x: the conv1d grid of " + std::to_string(blocks) +
                                                  " blocks, or H, exceeds 2^31 - 1 (rule: fewer rows or shorter rows)");
+  }
+  if constexpr (std::is_same_v<In, Out> && sizeof(In) == 2) {
+    if (direct_kernels_enabled() && direct_bhl_applies<In>(p)) {
+      launch_direct_bhl<In>(p, stream);
+      check_cuda(cudaGetLastError(), "conv1d correlate launch");
+      return;
+    }
   }
   if (p.blh) {
     correlate_blh_kernel<In, Out><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);

@@ -72,6 +72,7 @@ struct FusedBackwardParams {
   int weight_dtype = 0;
   bool blh = false;
   bool dz_f32 = false;
+  bool direct = false;  // the direct kernel (direct_backward_applies; layout: direct_backward_layout)
   FusedLayout layout;
 };
 

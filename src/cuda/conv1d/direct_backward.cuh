@@ -151,16 +151,9 @@ __global__ void __launch_bounds__(kThreads) fused_backward_bhl_direct_kernel(con
 
 template <typename T, int kMaxTaps>
 void launch_direct_backward_taps(const FusedBackwardParams& p, unsigned blocks, cudaStream_t stream) {
-  switch (split_vectors(-p.padding, 8).shift) {
-    case 0: fused_backward_bhl_direct_kernel<T, 0, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 1: fused_backward_bhl_direct_kernel<T, 1, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 2: fused_backward_bhl_direct_kernel<T, 2, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 3: fused_backward_bhl_direct_kernel<T, 3, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 4: fused_backward_bhl_direct_kernel<T, 4, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 5: fused_backward_bhl_direct_kernel<T, 5, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 6: fused_backward_bhl_direct_kernel<T, 6, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    default: fused_backward_bhl_direct_kernel<T, 7, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-  }
+  with_vector_shift(split_vectors(-p.padding, 8).shift, [&](auto shift) {
+    fused_backward_bhl_direct_kernel<T, decltype(shift)::value, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p);
+  });
 }
 
 // The direct backward for p (p.direct: p.layout is direct_backward_layout's).

@@ -81,23 +81,31 @@ __global__ void __launch_bounds__(kThreads) correlate_bhl_direct_kernel(const Co
 template <typename T>
 bool direct_bhl_applies(const CorrelateParams& p) {
   constexpr int V = 8;
-  const auto aligned = [](const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15u) == 0; };
   return !p.blh && sizeof(T) == 2 && p.kernel_size <= 16 && p.in_length % V == 0 && p.out_length % V == 0 &&
-         aligned(p.in) && aligned(p.out) && (p.dy == nullptr || aligned(p.dy));
+         aligned16(p.in) && aligned16(p.out) && (p.dy == nullptr || aligned16(p.dy));
+}
+
+// f(std::integral_constant<int, shift>{}) for a window offset 0 <= shift < 8 known only at run time:
+// the direct kernels take it as a template parameter.
+template <typename F>
+void with_vector_shift(int shift, F&& f) {
+  switch (shift) {
+    case 0: f(std::integral_constant<int, 0>{}); break;
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    default: f(std::integral_constant<int, 7>{}); break;
+  }
 }
 
 template <typename T, int kMaxTaps>
 void launch_direct_bhl_taps(const CorrelateParams& p, unsigned blocks, cudaStream_t stream) {
-  switch (split_vectors(-p.offset, 8).shift) {
-    case 0: correlate_bhl_direct_kernel<T, 0, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 1: correlate_bhl_direct_kernel<T, 1, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 2: correlate_bhl_direct_kernel<T, 2, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 3: correlate_bhl_direct_kernel<T, 3, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 4: correlate_bhl_direct_kernel<T, 4, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 5: correlate_bhl_direct_kernel<T, 5, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 6: correlate_bhl_direct_kernel<T, 6, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-    default: correlate_bhl_direct_kernel<T, 7, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p); break;
-  }
+  with_vector_shift(split_vectors(-p.offset, 8).shift, [&](auto shift) {
+    correlate_bhl_direct_kernel<T, decltype(shift)::value, kMaxTaps><<<blocks, kThreads, 0, stream>>>(p);
+  });
 }
 
 // Launches the direct kernel; the caller checked direct_bhl_applies and the grid's 31-bit bound.

@@ -71,9 +71,8 @@ struct DirectBackwardCall {
   const void* dx = nullptr;  // null: dx not wanted
 };
 inline bool direct_backward_applies(const DirectBackwardCall& p) {
-  const auto aligned = [](const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15u) == 0; };
   return !p.blh && !p.dz_f32 && p.element_bytes == 2 && p.kernel_size <= kDirectBackwardMaxTaps && p.length % 8 == 0 &&
-         p.out_length % 8 == 0 && aligned(p.dz) && aligned(p.x) && (p.dx == nullptr || aligned(p.dx));
+         p.out_length % 8 == 0 && aligned16(p.dz) && aligned16(p.x) && (p.dx == nullptr || aligned16(p.dx));
 }
 constexpr int64_t kDirectBackwardTile = 8192;  // 256 threads x 4 vectors x 8 positions
 inline FusedLayout direct_backward_layout(int64_t length, int64_t out_length) {

@@ -12,6 +12,9 @@
 
 namespace ffc::cuda::conv1d {
 
+// Whether q is 16-byte aligned (a 16-byte vector load or store may use it).
+FFC_CONV1D_HD inline bool aligned16(const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15u) == 0; }
+
 // Floor of a / b for b > 0 and any sign of a.
 FFC_CONV1D_HD inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 

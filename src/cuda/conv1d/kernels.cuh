@@ -93,10 +93,6 @@ __device__ __forceinline__ float apply_epilogue(const CorrelateParams& p, float 
   return z;
 }
 
-__device__ __forceinline__ bool aligned16(const void* q) {
-  return (reinterpret_cast<uintptr_t>(q) & 15u) == 0;
-}
-
 
 // ---- the window: acc[r] += sum_{j < kc} w[j] * x[base + j + r], r < 8 ------------------------------
 // `at(i)` reads staged input i; taps beyond kc are skipped (not multiplied by zero: a non-finite

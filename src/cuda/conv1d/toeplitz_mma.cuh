@@ -409,10 +409,9 @@ void launch_toeplitz_mma(const CorrelateParams& p, int sms, cudaStream_t stream)
                                                  " blocks, or H, exceeds 2^31 - 1 (rule: fewer rows or shorter rows)");
   }
   m.xbuf_bytes = xbuf_bytes(m.shape.tiles);
-  const auto aligned = [](const void* q) { return (reinterpret_cast<uintptr_t>(q) & 15u) == 0; };
-  m.in_vec = aligned(p.in) && p.in_length % 8 == 0;
-  m.out_vec = aligned(p.out) && p.out_length % static_cast<int64_t>(16 / sizeof(Out)) == 0;
-  m.dy_vec = p.dy != nullptr && aligned(p.dy) && p.out_length % 8 == 0;
+  m.in_vec = aligned16(p.in) && p.in_length % 8 == 0;
+  m.out_vec = aligned16(p.out) && p.out_length % static_cast<int64_t>(16 / sizeof(Out)) == 0;
+  m.dy_vec = p.dy != nullptr && aligned16(p.dy) && p.out_length % 8 == 0;
   const int64_t smem = shared_bytes(m.shape.tiles);
   toeplitz_mma_kernel<T, Out><<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(smem), stream>>>(p, m);
   check_cuda(cudaGetLastError(), "conv1d toeplitz mma launch");

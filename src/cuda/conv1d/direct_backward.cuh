@@ -161,10 +161,7 @@ template <typename T>
 void launch_direct_backward(const FusedBackwardParams& p, cudaStream_t stream) {
   const int64_t blocks = p.batch * p.channels * p.layout.parts_per_row;
   if (blocks == 0 || p.layout.tiles == 0) return;
-  if (blocks > INT32_MAX || p.channels > INT32_MAX) {
-    core::throw_error(Status::kNotSupported, "x: the direct conv1d backward grid of " + std::to_string(blocks) +
-                                                 " blocks, or H, exceeds 2^31 - 1 (rule: fewer rows or shorter rows)");
-  }
+  check_conv1d_grid(blocks, p.channels, "direct conv1d backward");
   launch_direct_backward_taps<T, kDirectBackwardMaxTaps>(p, static_cast<unsigned>(blocks), stream);
   check_cuda(cudaGetLastError(), "conv1d direct backward launch");
 }

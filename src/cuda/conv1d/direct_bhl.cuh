@@ -108,16 +108,13 @@ void launch_direct_bhl_taps(const CorrelateParams& p, unsigned blocks, cudaStrea
   });
 }
 
-// Launches the direct kernel; the caller checked direct_bhl_applies and the grid's 31-bit bound.
+// Launches the direct kernel; the caller checked direct_bhl_applies.
 template <typename T>
 void launch_direct_bhl(const CorrelateParams& p, cudaStream_t stream) {
   const int64_t per_row = ceil_div(p.out_length / 8, int64_t{kThreads} * kDirectVec);
   const int64_t blocks = p.batch * p.channels * per_row;
   if (blocks == 0) return;
-  if (blocks > INT32_MAX || p.channels > INT32_MAX) {
-    core::throw_error(Status::kNotSupported, "x: the conv1d grid of " + std::to_string(blocks) +
-                                                 " blocks, or H, exceeds 2^31 - 1 (rule: fewer rows or shorter rows)");
-  }
+  check_conv1d_grid(blocks, p.channels, "conv1d");
   if (p.kernel_size <= 8) {
     launch_direct_bhl_taps<T, 8>(p, static_cast<unsigned>(blocks), stream);
   } else {

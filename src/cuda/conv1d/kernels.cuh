@@ -63,6 +63,14 @@ constexpr int kDwBlhTile = 64;                           // times per item, BLH
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 __host__ __device__ constexpr int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// Grids and channel counts fit 31 bits (the kernels' block and channel arithmetic is 32-bit).
+inline void check_conv1d_grid(int64_t blocks, int64_t channels, const char* what) {
+  if (blocks > INT32_MAX || channels > INT32_MAX) {
+    core::throw_error(Status::kNotSupported, std::string("x: the ") + what + " grid of " + std::to_string(blocks) +
+                                                 " blocks, or H, exceeds 2^31 - 1 (rule: fewer rows or shorter rows)");
+  }
+}
+
 // A value of a small tensor of run-time dtype (ffc::DType codes: 0 f32, 1 f16, 2 bf16).
 __device__ __forceinline__ float load_dtype(const void* data, int dtype, int64_t i) {
   if (dtype == 0) return static_cast<const float*>(data)[i];
@@ -408,10 +416,7 @@ void launch_correlate(const CorrelateParams& p, cudaStream_t stream) {
   const int64_t blocks = p.blh ? p.batch * ceil_div(p.out_length, kBlhTile) * ceil_div(p.channels, kBlhChannels)
                                : p.batch * p.channels * ceil_div(p.out_length, int64_t{windows} * kBhlTile);
   if (blocks == 0) return;
-  if (blocks > INT32_MAX || p.channels > INT32_MAX) {
-    core::throw_error(Status::kNotSupported, "x: the conv1d grid of " + std::to_string(blocks) +
-                                                 " blocks, or H, exceeds 2^31 - 1 (rule: fewer rows or shorter rows)");
-  }
+  check_conv1d_grid(blocks, p.channels, "conv1d");
   if constexpr (std::is_same_v<In, Out> && sizeof(In) == 2) {
     if (direct_kernels_enabled() && direct_bhl_applies<In>(p)) {
       launch_direct_bhl<In>(p, stream);
